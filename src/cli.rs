@@ -1,0 +1,163 @@
+//! The command line: `serve` and `check`, their output and their exit codes.
+//!
+//! Exit codes: 0 success; 78 (`EX_CONFIG`) when the configuration, the key or the certificates
+//! cannot be used, before anything is bound; 1 for a runtime failure such as a busy port.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::config::{self, Env, Loaded, Purpose};
+use crate::server::Drain;
+use crate::state::Gateway;
+use crate::EXIT_CONFIG;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "blnk-gateway",
+    version,
+    about = "Secure-mode TLS gateway for a self-hosted Blnk ledger"
+)]
+pub struct Cli {
+    /// Log format for operational logs on standard error.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "BLNK_GATEWAY_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// The blnk.json-style configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Load and validate everything `serve` would; exit 0 if usable, 78 otherwise.
+    Check {
+        /// The blnk.json-style configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config } => serve(&config),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BLNK_GATEWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load(path: &Path, purpose: Purpose) -> Result<Loaded, ExitCode> {
+    match config::load(path, &Env::from_process(), purpose) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(loaded)
+        }
+        Err(problems) => {
+            eprintln!("{}: configuration cannot be used:", path.display());
+            for p in problems.iter() {
+                eprintln!("  {}: {}", p.key, p.message);
+            }
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+fn describe(loaded: &Loaded) -> String {
+    let s = &loaded.settings;
+    format!(
+        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={}",
+        s.mode,
+        s.listen,
+        if s.tls.is_some() { "on" } else { "off" },
+        s.upstream.scheme,
+        s.upstream.authority,
+        loaded.key_source,
+        loaded.key.fingerprint()
+    )
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path, Purpose::Check) {
+        Ok(loaded) => {
+            println!("{}: OK ({})", path.display(), describe(&loaded));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let loaded = match load(path, Purpose::Serve) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listen = loaded.settings.listen;
+        let listener = match TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%listen, error = %e, "cannot listen");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!("{}", describe(&loaded));
+        let gw = Gateway::new(loaded);
+        match crate::server::run(gw, listener, crate::signal::shutdown()).await {
+            Drain::Clean => {
+                tracing::info!("drained cleanly; exiting");
+                ExitCode::SUCCESS
+            }
+            Drain::TimedOut { remaining } => {
+                tracing::warn!(
+                    remaining,
+                    "drain deadline passed; closing the remaining connections"
+                );
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}

@@ -1,0 +1,128 @@
+//! The configuration as it is written: serde structs that mirror a blnk.json-style file.
+//!
+//! Only Blnk's `server` section and the gateway's own `gateway` section are read; every other
+//! top-level section of a real blnk.json (`data_source`, `redis`, ...) is ignored. Inside
+//! `gateway` an unknown key is an error. Nothing here is checked beyond its JSON type: that is
+//! `validate`'s job, which turns these into the types the hot path uses.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub gateway: RawGateway,
+}
+
+/// Blnk's own `server` section; keys the gateway does not use are ignored, as Blnk has many.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawServer {
+    pub secure: Option<bool>,
+    pub secret_key: Option<RawSecret>,
+    pub port: Option<PortValue>,
+    pub max_request_body_size_mb: Option<u64>,
+}
+
+/// Blnk writes `server.port` as a string ("5001"); environment variables arrive as numbers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PortValue {
+    Number(u64),
+    Text(String),
+}
+
+/// A secret as read from the file. Its `Debug` is redacted and its memory zeroed on drop.
+pub struct RawSecret(pub Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| RawSecret(Zeroizing::new(s)))
+    }
+}
+
+impl fmt::Debug for RawSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawSecret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Clients send the master key; the gateway checks it before Blnk sees the request.
+    #[default]
+    Verify,
+    /// Clients authenticate to the gateway; the gateway injects the master key.
+    Inject,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Verify => "verify",
+            Mode::Inject => "inject",
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub mode: Option<Mode>,
+    pub secret_key_file: Option<PathBuf>,
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub allow_plaintext: bool,
+    #[serde(default)]
+    pub allow_networks: Vec<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    #[serde(default)]
+    pub pass_through_unknown_keys: bool,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    /// Development only: when the cert and key files are missing, create a self-signed pair.
+    #[serde(default)]
+    pub dev_self_signed: bool,
+}
+
+/// Overrides of the defaults in `crate::limits`; durations are written like "10s" or "500ms".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    #[serde(default, with = "humantime_serde")]
+    pub handshake_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub header_read_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub body_read_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub upstream_connect_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub upstream_response_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub drain_timeout: Option<Duration>,
+    pub max_body_bytes: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub h2_max_concurrent_streams: Option<u32>,
+}

@@ -1,0 +1,175 @@
+//! Where the master key comes from, and reading it safely.
+//!
+//! Sources in order, first one present wins (present means set, even if empty: an empty value is
+//! an error, never "no authentication"):
+//! 1. `BLNK_SERVER_SECRET_KEY_FILE` (a path)
+//! 2. `gateway.secret_key_file`
+//! 3. `$CREDENTIALS_DIRECTORY/blnk_secret_key` (systemd `LoadCredential=`), when that file exists
+//! 4. `BLNK_SERVER_SECRET_KEY` (Blnk's own variable)
+//! 5. `server.secret_key` in the file (Blnk's own key)
+//!
+//! A key file holds the key and at most one trailing newline.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::raw::RawConfig;
+use super::{Env, Problems};
+use crate::secret::{SecretKey, RECOMMENDED_MIN_KEY_LEN};
+
+pub const SECRET_FILE_ENV: &str = "BLNK_SERVER_SECRET_KEY_FILE";
+pub const SECRET_ENV: &str = "BLNK_SERVER_SECRET_KEY";
+/// The systemd credential name the gateway looks for.
+pub const CREDENTIAL_NAME: &str = "blnk_secret_key";
+/// A key file larger than this is not a key file.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+/// Which source supplied the key: logged at start and after reloads (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    FileFromEnv(PathBuf),
+    File(PathBuf),
+    Credential(PathBuf),
+    EnvVar,
+    ConfigFile,
+}
+
+impl SecretSource {
+    /// The file that holds the key, if the key comes from a file that can be watched.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            SecretSource::FileFromEnv(p) | SecretSource::File(p) | SecretSource::Credential(p) => {
+                Some(p)
+            }
+            SecretSource::EnvVar | SecretSource::ConfigFile => None,
+        }
+    }
+
+    /// The key path named in problems about this source.
+    fn key(&self) -> String {
+        match self {
+            SecretSource::FileFromEnv(_) => SECRET_FILE_ENV.into(),
+            SecretSource::File(_) => "gateway.secret_key_file".into(),
+            SecretSource::Credential(_) => format!("$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"),
+            SecretSource::EnvVar => SECRET_ENV.into(),
+            SecretSource::ConfigFile => "server.secret_key".into(),
+        }
+    }
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::FileFromEnv(p) => {
+                write!(f, "file {} (from {SECRET_FILE_ENV})", p.display())
+            }
+            SecretSource::File(p) => write!(f, "file {} (gateway.secret_key_file)", p.display()),
+            SecretSource::Credential(p) => write!(f, "systemd credential {}", p.display()),
+            SecretSource::EnvVar => write!(f, "environment variable {SECRET_ENV}"),
+            SecretSource::ConfigFile => f.write_str("server.secret_key in the config file"),
+        }
+    }
+}
+
+/// Picks the source and reads the key, recording any problem. Returns `None` on a problem.
+pub(super) fn resolve(
+    raw: &RawConfig,
+    config_path: &Path,
+    env: &Env,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<(SecretKey, SecretSource)> {
+    let source = choose(raw, config_path, env);
+    let Some(source) = source else {
+        problems.push(
+            "server.secret_key",
+            format!(
+                "no master key: set {SECRET_FILE_ENV}, gateway.secret_key_file, a systemd credential named {CREDENTIAL_NAME}, {SECRET_ENV} or server.secret_key"
+            ),
+        );
+        return None;
+    };
+    let bytes = match &source {
+        SecretSource::FileFromEnv(p) | SecretSource::File(p) | SecretSource::Credential(p) => {
+            read_key_file(p)
+                .map_err(|m| problems.push(source.key(), format!("{}: {m}", p.display())))
+        }
+        SecretSource::EnvVar => Ok(Zeroizing::new(
+            env.get(SECRET_ENV).unwrap_or_default().as_bytes().to_vec(),
+        )),
+        SecretSource::ConfigFile => Ok(Zeroizing::new(
+            raw.server
+                .secret_key
+                .as_ref()
+                .map(|s| s.0.as_bytes().to_vec())
+                .unwrap_or_default(),
+        )),
+    }
+    .ok()?;
+    match SecretKey::new(bytes.to_vec()) {
+        Ok(key) => {
+            if key.len() < RECOMMENDED_MIN_KEY_LEN {
+                warnings.push(format!(
+                    "the master key from {} is {} bytes; use at least {RECOMMENDED_MIN_KEY_LEN} random bytes",
+                    source.key(),
+                    key.len()
+                ));
+            }
+            Some((key, source))
+        }
+        Err(e) => {
+            problems.push(source.key(), format!("the key {e}"));
+            None
+        }
+    }
+}
+
+fn choose(raw: &RawConfig, config_path: &Path, env: &Env) -> Option<SecretSource> {
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    if let Some(p) = env.get(SECRET_FILE_ENV) {
+        return Some(SecretSource::FileFromEnv(PathBuf::from(p)));
+    }
+    if let Some(p) = &raw.gateway.secret_key_file {
+        return Some(SecretSource::File(base.join(p)));
+    }
+    if let Some(dir) = env.get("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(CREDENTIAL_NAME);
+        if p.exists() {
+            return Some(SecretSource::Credential(p));
+        }
+    }
+    if env.get(SECRET_ENV).is_some() {
+        return Some(SecretSource::EnvVar);
+    }
+    raw.server
+        .secret_key
+        .as_ref()
+        .map(|_| SecretSource::ConfigFile)
+}
+
+/// Reads a key file: bounded in size, one trailing newline (LF or CRLF) removed.
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    if path.as_os_str().is_empty() {
+        return Err("the path is empty".into());
+    }
+    let file = std::fs::File::open(path).map_err(|e| super::io_reason(&e))?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(128));
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| super::io_reason(&e))?;
+    if buf.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "larger than {MAX_KEY_FILE_BYTES} bytes, not a key file"
+        ));
+    }
+    let len = buf.len();
+    if buf.ends_with(b"\r\n") {
+        buf.truncate(len - 2);
+    } else if buf.ends_with(b"\n") {
+        buf.truncate(len - 1);
+    }
+    Ok(buf)
+}

@@ -1,0 +1,32 @@
+//! # blnk-gateway
+//!
+//! A TLS-terminating, secure-mode gateway in front of a self-hosted Blnk ledger.
+//!
+//! # Layout
+//! - [`cli`]: the command line (`serve`, `check`); `main.rs` only calls it.
+//! - [`config`]: reads a blnk.json-style file and the environment, validates it into
+//!   [`config::Settings`], finds the master key.
+//! - [`secret`]: the key type that cannot leak, fingerprints, constant-time comparison.
+//! - [`tls`]: rustls server configuration and the explicit development certificate.
+//! - [`state`]: the immutable [`state::Snapshot`] a request reads, swapped whole on reload.
+//! - [`server`]: accept loop, connection cap, handshake and connection deadlines, drain.
+//! - [`proxy`]: the per-request path: authenticate, rewrite headers, forward, respond.
+//! - [`upstream`]: the pooled HTTP/1.1 client to Blnk and its failure classes.
+//! - [`error`]: every response the gateway makes on its own, in Blnk's error shape.
+//! - [`limits`]: every bound, named, with its default.
+//! - [`signal`]: SIGTERM and SIGINT.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod limits;
+pub mod proxy;
+pub mod secret;
+pub mod server;
+pub mod signal;
+pub mod state;
+pub mod tls;
+pub mod upstream;
+
+/// Exit status for a configuration that cannot be used (sysexits.h `EX_CONFIG`).
+pub const EXIT_CONFIG: u8 = 78;

@@ -1,0 +1,129 @@
+//! Who may pass, and with which key upstream.
+//!
+//! - verify: the request must carry exactly one non-empty `X-Blnk-Key`, checked in constant time
+//!   against the master key's digest. Blnk's exempt routes pass without a key and go upstream
+//!   without one, so a disagreement about what is exempt can never grant master access.
+//! - inject: the client was authenticated by its certificate (at the handshake) or its network
+//!   (checked here, in both modes); every client key is discarded and the master key is injected.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderValue, Method};
+use ipnet::IpNet;
+
+use super::headers::X_BLNK_KEY;
+use crate::config::Mode;
+use crate::error::Reject;
+use crate::secret::KeyDigest;
+use crate::state::Snapshot;
+
+/// Which key goes upstream, once a request is admitted.
+pub enum Upstream<'a> {
+    /// Verify mode, exempt route: no key at all.
+    NoKey,
+    /// The master key (verified in verify mode, injected in inject mode).
+    Master,
+    /// Verify mode with `pass_through_unknown_keys`: the client's own key, for Blnk to judge.
+    ClientKey(&'a HeaderValue),
+}
+
+/// Blnk's routes that need no key (`api/middleware/auth.go`). Matched on the exact path, so any
+/// variant (`//health`, `/health/`) needs a key.
+pub fn is_exempt(method: &Method, path: &str) -> bool {
+    (method == Method::GET || method == Method::HEAD)
+        && matches!(path, "/" | "/health" | "/metrics")
+}
+
+pub fn network_allowed(networks: &[IpNet], peer: IpAddr) -> bool {
+    networks.is_empty() || networks.iter().any(|n| n.contains(&canonical(peer)))
+}
+
+/// IPv4-mapped IPv6 peers (dual-stack listeners) are matched as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Decides whether the request may go upstream and with which key.
+pub fn authorize<'a>(
+    snap: &Snapshot,
+    method: &Method,
+    path: &str,
+    headers: &'a HeaderMap,
+) -> Result<Upstream<'a>, Reject> {
+    match snap.settings.mode {
+        Mode::Inject => Ok(Upstream::Master),
+        Mode::Verify if is_exempt(method, path) => Ok(Upstream::NoKey),
+        Mode::Verify => {
+            let presented = single_key(headers)?;
+            if snap
+                .keys
+                .current
+                .digest()
+                .matches(&KeyDigest::of(presented.as_bytes()))
+            {
+                Ok(Upstream::Master)
+            } else if snap.settings.pass_through_unknown_keys {
+                Ok(Upstream::ClientKey(presented))
+            } else {
+                Err(Reject::InvalidKey)
+            }
+        }
+    }
+}
+
+/// Exactly one non-empty key value with no list separator.
+fn single_key(headers: &HeaderMap) -> Result<&HeaderValue, Reject> {
+    let mut values = headers.get_all(X_BLNK_KEY).iter();
+    let first = values.next().ok_or(Reject::MissingKey)?;
+    if values.next().is_some() {
+        return Err(Reject::AmbiguousKey);
+    }
+    let bytes = first.as_bytes();
+    if bytes.trim_ascii().is_empty() {
+        return Err(Reject::MissingKey);
+    }
+    if bytes.contains(&b',') {
+        return Err(Reject::AmbiguousKey);
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exempt_routes_are_exact() {
+        assert!(is_exempt(&Method::GET, "/health"));
+        assert!(is_exempt(&Method::GET, "/"));
+        assert!(!is_exempt(&Method::POST, "/health"));
+        assert!(!is_exempt(&Method::GET, "//health"));
+        assert!(!is_exempt(&Method::GET, "/health/"));
+        assert!(!is_exempt(&Method::GET, "/health/../ledgers"));
+    }
+
+    #[test]
+    fn networks_match_mapped_addresses() {
+        let nets: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(network_allowed(&nets, "127.0.0.1".parse().unwrap()));
+        assert!(network_allowed(&nets, "::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!network_allowed(&nets, "10.0.0.1".parse().unwrap()));
+        assert!(network_allowed(&[], "10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn duplicated_empty_and_joined_keys_are_refused() {
+        let mut h = HeaderMap::new();
+        assert_eq!(single_key(&h).unwrap_err(), Reject::MissingKey);
+        h.insert(X_BLNK_KEY, HeaderValue::from_static("  "));
+        assert_eq!(single_key(&h).unwrap_err(), Reject::MissingKey);
+        h.insert(X_BLNK_KEY, HeaderValue::from_static("a, b"));
+        assert_eq!(single_key(&h).unwrap_err(), Reject::AmbiguousKey);
+        h.insert(X_BLNK_KEY, HeaderValue::from_static("a"));
+        h.append(X_BLNK_KEY, HeaderValue::from_static("a"));
+        assert_eq!(single_key(&h).unwrap_err(), Reject::AmbiguousKey);
+    }
+}

@@ -1,0 +1,192 @@
+//! Request and response bodies as they pass through the gateway.
+//!
+//! [`RequestBody`] wraps the client's body on its way upstream: it enforces the size limit while
+//! streaming (a chunked body that grows past it is cut off, aborting the upstream request) and the
+//! body-read deadline (a body dribbled byte by byte ends at the deadline). [`ResponseBody`] is what
+//! the client receives: Blnk's streamed body or a local answer; when it ends or is dropped, the
+//! connection learns the request is finished (see `server::conn`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use crate::error::Reject;
+use crate::server::conn::ConnClock;
+
+/// Why a request body could not be forwarded; travels through hyper's error chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body exceeded the size limit")]
+    TooLarge,
+    #[error("request body not received before the deadline")]
+    TimedOut,
+    #[error("request body broken off by the client")]
+    Client,
+}
+
+impl BodyError {
+    pub fn reject(self) -> Reject {
+        match self {
+            BodyError::TooLarge => Reject::PayloadTooLarge,
+            BodyError::TimedOut => Reject::BodyTimeout,
+            BodyError::Client => Reject::BadBody,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The client's body, bounded in size and time.
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        remaining: u64,
+        deadline: Instant,
+        sleep: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl RequestBody {
+    pub fn new(inner: Incoming, max_bytes: u64, deadline: Instant) -> Self {
+        RequestBody {
+            inner,
+            remaining: max_bytes,
+            deadline,
+            sleep: None,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let Ok(data) = frame.into_data() else {
+                    // Trailers are never forwarded: they could smuggle headers past the rewrite.
+                    return Poll::Ready(None);
+                };
+                let len = data.len() as u64;
+                if len > *this.remaining {
+                    return Poll::Ready(Some(Err(BodyError::TooLarge)));
+                }
+                *this.remaining -= len;
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Poll::Ready(Some(Err(_))) => Poll::Ready(Some(Err(BodyError::Client))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                // The timer is created only for bodies that actually wait, so GETs pay nothing.
+                let deadline = *this.deadline;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                ready!(sleep.as_mut().poll(cx));
+                Poll::Ready(Some(Err(BodyError::TimedOut)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What the client receives. Tells the connection when the exchange is over.
+    pub struct ResponseBody {
+        #[pin]
+        kind: Kind,
+        done: Option<Arc<ConnClock>>,
+    }
+
+    impl PinnedDrop for ResponseBody {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(clock) = this.project().done.take() {
+                clock.request_finished();
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind {
+        Upstream { #[pin] body: Incoming },
+        Local { data: Option<Bytes> },
+    }
+}
+
+impl ResponseBody {
+    pub fn upstream(body: Incoming, clock: Arc<ConnClock>) -> Self {
+        ResponseBody {
+            kind: Kind::Upstream { body },
+            done: Some(clock),
+        }
+    }
+
+    pub fn local(data: Bytes, clock: Arc<ConnClock>) -> Self {
+        ResponseBody {
+            kind: Kind::Local {
+                data: Some(data).filter(|d| !d.is_empty()),
+            },
+            done: Some(clock),
+        }
+    }
+
+    fn finish(self: Pin<&mut Self>) {
+        if let Some(clock) = self.project().done.take() {
+            clock.request_finished();
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = match self.as_mut().project().kind.project() {
+            KindProj::Upstream { body } => ready!(body.poll_frame(cx)),
+            KindProj::Local { data } => data.take().map(|d| Ok(Frame::data(d))),
+        };
+        if polled.is_none() {
+            self.finish();
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Upstream { body } => body.is_end_stream(),
+            Kind::Local { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Upstream { body } => body.size_hint(),
+            Kind::Local { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Header rewriting in both directions.
+//!
+//! Order matters and is fixed here: hop-by-hop headers (and every header that `Connection` names)
+//! are removed FIRST, then every client copy of `X-Blnk-Key`, and only then does the gateway add
+//! the headers it decided on. So `Connection: X-Blnk-Key` can never remove an injected key, and a
+//! client can never smuggle its own `X-Forwarded-For` or key past the rewrite.
+
+use std::net::IpAddr;
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+
+pub const X_BLNK_KEY: HeaderName = HeaderName::from_static("x-blnk-key");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const STRICT_TRANSPORT_SECURITY: HeaderName = HeaderName::from_static("strict-transport-security");
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1, plus the legacy ones).
+static HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// Client-supplied forwarding headers the gateway replaces with its own knowledge of the peer.
+static FORWARDING: [HeaderName; 4] = [
+    http::header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-port"),
+];
+
+/// Response headers from Blnk that leak internal addresses.
+static LEAKY_RESPONSE: [HeaderName; 2] = [
+    HeaderName::from_static("x-rate-limit-request-remote-addr"),
+    HeaderName::from_static("x-rate-limit-request-forwarded-for"),
+];
+
+/// HSTS sent on TLS listeners: one year, subdomains left to the operator.
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+
+/// Removes hop-by-hop headers and every header named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(_first) = headers.get(CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// What to do with the upstream key header.
+pub enum KeyHeader<'a> {
+    /// Send no key (exempt route in verify mode).
+    None,
+    /// Send exactly this value.
+    Set(&'a HeaderValue),
+}
+
+/// Facts about the connection the rewrite needs.
+pub struct Forwarding<'a> {
+    pub peer: IpAddr,
+    pub peer_trusted: bool,
+    pub tls: bool,
+    pub host: &'a HeaderValue,
+    pub request_id: &'a HeaderValue,
+}
+
+/// Rewrites a request's headers for the upstream. Hop-by-hop first, then keys, then additions.
+pub fn rewrite_request(headers: &mut HeaderMap, key: KeyHeader<'_>, fwd: &Forwarding<'_>) {
+    strip_hop_by_hop(headers);
+    headers.remove(X_BLNK_KEY);
+    if let KeyHeader::Set(value) = key {
+        headers.insert(X_BLNK_KEY, value.clone());
+    }
+
+    let xff = forwarded_for(headers, fwd.peer, fwd.peer_trusted);
+    for name in &FORWARDING {
+        headers.remove(name);
+    }
+    headers.insert(X_FORWARDED_FOR, xff);
+    let proto = if fwd.tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    headers.insert(HOST, fwd.host.clone());
+    headers.insert(X_REQUEST_ID, fwd.request_id.clone());
+}
+
+/// `X-Forwarded-For` for the upstream: the peer alone, or appended to the chain a trusted proxy
+/// sent.
+fn forwarded_for(headers: &HeaderMap, peer: IpAddr, peer_trusted: bool) -> HeaderValue {
+    let peer_text = peer.to_string();
+    if peer_trusted {
+        let chain: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| s.parse::<IpAddr>().is_ok())
+            .collect();
+        if !chain.is_empty() {
+            let joined = format!("{}, {peer_text}", chain.join(", "));
+            if let Ok(v) = HeaderValue::from_str(&joined) {
+                return v;
+            }
+        }
+    }
+    HeaderValue::from_str(&peer_text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// Rewrites Blnk's response headers for the client.
+pub fn rewrite_response(headers: &mut HeaderMap, tls: bool, request_id: &HeaderValue) {
+    strip_hop_by_hop(headers);
+    for name in &LEAKY_RESPONSE {
+        headers.remove(name);
+    }
+    stamp_response(headers, tls, request_id);
+}
+
+/// Adds the gateway's own response headers; used for Blnk's answers and the gateway's alike.
+pub fn stamp_response(headers: &mut HeaderMap, tls: bool, request_id: &HeaderValue) {
+    if tls {
+        headers.insert(STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    headers.insert(X_REQUEST_ID, request_id.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fwd<'a>(host: &'a HeaderValue, id: &'a HeaderValue, trusted: bool) -> Forwarding<'a> {
+        Forwarding {
+            peer: "10.0.0.7".parse().unwrap(),
+            peer_trusted: trusted,
+            tls: true,
+            host,
+            request_id: id,
+        }
+    }
+
+    #[test]
+    fn connection_naming_the_key_cannot_remove_the_injected_one() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONNECTION,
+            HeaderValue::from_static("X-Blnk-Key, x-forwarded-for, host"),
+        );
+        h.append(X_BLNK_KEY, HeaderValue::from_static("client-guess"));
+        h.append(
+            HeaderName::from_static("x-blnk-key"),
+            HeaderValue::from_static("second"),
+        );
+        let (host, id, key) = (
+            HeaderValue::from_static("up:5001"),
+            HeaderValue::from_static("r1"),
+            HeaderValue::from_static("master"),
+        );
+        rewrite_request(&mut h, KeyHeader::Set(&key), &fwd(&host, &id, false));
+        let keys: Vec<_> = h.get_all(X_BLNK_KEY).iter().collect();
+        assert_eq!(keys, vec![&key]);
+        assert_eq!(h[HOST], "up:5001");
+        assert_eq!(h[X_FORWARDED_FOR], "10.0.0.7");
+        assert!(h.get(CONNECTION).is_none());
+    }
+
+    #[test]
+    fn forwarded_for_is_overwritten_unless_the_peer_is_trusted() {
+        let (host, id) = (
+            HeaderValue::from_static("up"),
+            HeaderValue::from_static("r"),
+        );
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("1.2.3.4"));
+        h.insert(
+            http::header::FORWARDED,
+            HeaderValue::from_static("for=1.2.3.4"),
+        );
+        rewrite_request(&mut h, KeyHeader::None, &fwd(&host, &id, false));
+        assert_eq!(h[X_FORWARDED_FOR], "10.0.0.7");
+        assert!(h.get(http::header::FORWARDED).is_none());
+        assert!(h.get(X_BLNK_KEY).is_none());
+
+        let mut h = HeaderMap::new();
+        h.insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("1.2.3.4, junk, 5.6.7.8"),
+        );
+        rewrite_request(&mut h, KeyHeader::None, &fwd(&host, &id, true));
+        assert_eq!(h[X_FORWARDED_FOR], "1.2.3.4, 5.6.7.8, 10.0.0.7");
+    }
+
+    #[test]
+    fn leaky_response_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-rate-limit-request-remote-addr",
+            HeaderValue::from_static("10.1.1.1"),
+        );
+        h.insert(
+            "x-rate-limit-request-forwarded-for",
+            HeaderValue::from_static("10.1.1.1"),
+        );
+        h.insert("x-rate-limit-limit", HeaderValue::from_static("5"));
+        rewrite_response(&mut h, true, &HeaderValue::from_static("rid"));
+        assert!(h.get("x-rate-limit-request-remote-addr").is_none());
+        assert!(h.get("x-rate-limit-request-forwarded-for").is_none());
+        assert_eq!(h["x-rate-limit-limit"], "5");
+        assert_eq!(h[STRICT_TRANSPORT_SECURITY], "max-age=31536000");
+        assert_eq!(h[X_REQUEST_ID], "rid");
+    }
+}

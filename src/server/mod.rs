@@ -1,0 +1,201 @@
+//! Accepting connections and serving HTTP on them: the connection cap, TLS handshakes under a
+//! deadline, HTTP/1.1 and HTTP/2 with their limits, and the graceful drain at shutdown.
+//!
+//! `run` is the one entry point, shared by `main` and the tests: it takes a bound listener, the
+//! gateway state and a shutdown future, and returns when every connection has drained or the
+//! drain deadline has passed.
+
+pub mod conn;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use self::conn::{ConnClock, ConnInfo, TlsInfo, Watched};
+use crate::limits::{self, Limits};
+use crate::state::Gateway;
+
+/// How a drain ended, for the log and the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    Clean,
+    TimedOut { remaining: usize },
+}
+
+/// Serves `listener` until `shutdown` resolves, then drains.
+pub async fn run(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Drain {
+    let limits = gw.snapshot().settings.limits.clone();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE, ECONNABORTED and friends: back off and keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(limits::ACCEPT_ERROR_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let gw = gw.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            serve_connection(gw, stream, peer, watcher).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+
+    let pending = graceful.count();
+    tracing::info!(connections = pending, "stopped accepting; draining");
+    match tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => Drain::Clean,
+        Err(_) => Drain::TimedOut {
+            remaining: permits_in_use(&permits, limits.max_connections),
+        },
+    }
+}
+
+fn permits_in_use(permits: &Semaphore, max: usize) -> usize {
+    max.saturating_sub(permits.available_permits())
+}
+
+async fn serve_connection(
+    gw: Arc<Gateway>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let _ = stream.set_nodelay(true);
+    let snap = gw.snapshot();
+    let limits = snap.settings.limits.clone();
+    match snap.tls.clone() {
+        Some(acceptor) => {
+            drop(snap);
+            let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream))
+                .await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake deadline passed");
+                    return;
+                }
+            };
+            let info = tls_info(tls.get_ref().1);
+            serve_http(gw, tls, peer, Some(info), &limits, watcher).await;
+        }
+        None => {
+            drop(snap);
+            serve_http(gw, stream, peer, None, &limits, watcher).await;
+        }
+    }
+}
+
+fn tls_info(session: &rustls::ServerConnection) -> TlsInfo {
+    let version = match session.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "unknown",
+    };
+    let client_cert_sha256 = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|cert| {
+            Sha256::digest(cert.as_ref())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        });
+    TlsInfo {
+        version,
+        alpn_h2: session.alpn_protocol() == Some(b"h2"),
+        client_cert_sha256,
+    }
+}
+
+async fn serve_http<IO>(
+    gw: Arc<Gateway>,
+    io: IO,
+    peer: SocketAddr,
+    tls: Option<TlsInfo>,
+    limits: &Limits,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let clock = Arc::new(ConnClock::default());
+    let track_head = !tls.as_ref().is_some_and(|t| t.alpn_h2);
+    let io = Watched::new(
+        io,
+        clock.clone(),
+        limits.header_read_timeout,
+        limits.idle_timeout,
+        track_head,
+    );
+    let info = Arc::new(ConnInfo { peer, tls, clock });
+    let service = service_fn(move |req| {
+        // Counted before the future first runs, so the connection's deadline switches at once.
+        info.clock.request_started();
+        let (gw, info) = (gw.clone(), info.clone());
+        async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(gw, info, req).await) }
+    });
+    let builder = http_builder(limits);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 settings from the limits.
+fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // The header and idle deadlines are enforced by `Watched`; see its module docs.
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers)
+        .keep_alive(true)
+        .half_close(false);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits::H2_MAX_HEADER_LIST_BYTES)
+        .max_pending_accept_reset_streams(limits::H2_MAX_PENDING_ACCEPT_RESETS)
+        .max_local_error_reset_streams(limits::H2_MAX_PENDING_ACCEPT_RESETS * 50)
+        .keep_alive_interval(None);
+    builder
+}
