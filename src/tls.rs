@@ -17,7 +17,7 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{Problems, Purpose, Settings};
+use crate::config::{Problems, Purpose, TlsFiles};
 
 /// ALPN protocols offered, in order of preference.
 pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
@@ -31,12 +31,11 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Loads the TLS configuration named by `settings`, recording problems by key path.
 pub fn load(
-    settings: &Settings,
+    files: &TlsFiles,
     purpose: Purpose,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
 ) -> Option<Arc<ServerConfig>> {
-    let files = settings.tls.as_ref()?;
     if files.dev_self_signed && !files.cert.exists() && !files.key.exists() {
         warnings.push(format!(
             "gateway.tls.dev_self_signed: using a self-signed development certificate at {}; never use this in production",

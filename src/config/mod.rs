@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use load::GATEWAY_ENV_PREFIX;
 pub use raw::Mode;
 pub use source::{SecretSource, SECRET_ENV, SECRET_FILE_ENV};
-pub use validate::{Settings, Upstream};
+pub use validate::{Settings, TlsFiles, Upstream};
 
 use crate::secret::SecretKey;
 
@@ -127,12 +127,11 @@ pub fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, Problems
     let raw = load::load_raw(path, env)?;
     let mut problems = Problems::default();
     let mut warnings = Vec::new();
-    let settings = validate::validate(&raw, path, &mut problems, &mut warnings);
+    let (settings, tls_files) = validate::validate(&raw, path, &mut problems, &mut warnings);
     let key = source::resolve(&raw, path, env, &mut problems, &mut warnings);
-    let tls = match &settings {
-        Some(s) => crate::tls::load(s, purpose, &mut problems, &mut warnings),
-        None => None,
-    };
+    // Certificates are checked even when other settings are wrong, so one run shows every problem.
+    let tls =
+        tls_files.and_then(|files| crate::tls::load(&files, purpose, &mut problems, &mut warnings));
     match (settings, key) {
         (Some(settings), Some((key, key_source))) if problems.is_empty() => Ok(Loaded {
             tls: tls.filter(|_| settings.tls.is_some()),

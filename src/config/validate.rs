@@ -56,7 +56,7 @@ pub(super) fn validate(
     config_path: &Path,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
-) -> Option<Settings> {
+) -> (Option<Settings>, Option<TlsFiles>) {
     let before = problems.0.len();
     let g = &raw.gateway;
     let base = config_path.parent().unwrap_or(Path::new("."));
@@ -136,19 +136,23 @@ pub(super) fn validate(
     }
 
     if problems.0.len() > before {
-        return None;
+        return (None, tls);
     }
-    Some(Settings {
-        listen: listen.ok()?,
-        upstream: upstream?,
+    let (Ok(listen), Some(upstream)) = (listen, upstream) else {
+        return (None, tls);
+    };
+    let settings = Settings {
+        listen,
+        upstream,
         mode,
-        tls,
+        tls: tls.clone(),
         allow_networks,
         trusted_proxies,
         pass_through_unknown_keys: g.pass_through_unknown_keys,
         limits,
         blnk_secure,
-    })
+    };
+    (Some(settings), tls)
 }
 
 fn blnk_port(port: Option<&PortValue>, problems: &mut Problems) -> u16 {

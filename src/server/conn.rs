@@ -161,7 +161,10 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
                     *this.last_active = now;
                     let heads = this.clock.heads.load(Ordering::Relaxed);
                     let in_head = matches!(this.head_started, Some((_, h)) if *h == heads);
-                    if *this.track_head && this.clock.idle() && !in_head {
+                    if !*this.track_head {
+                        // HTTP/2: once the client speaks, only idleness counts.
+                        *this.head_started = None;
+                    } else if this.clock.idle() && !in_head {
                         *this.head_started = Some((now, heads));
                     }
                 }
@@ -220,5 +223,104 @@ impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().io.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    const HEADER: Duration = Duration::from_secs(10);
+    const IDLE: Duration = Duration::from_secs(60);
+
+    fn pair(
+        track_head: bool,
+    ) -> (
+        Watched<tokio::io::DuplexStream>,
+        tokio::io::DuplexStream,
+        Arc<ConnClock>,
+    ) {
+        let (server, client) = tokio::io::duplex(1024);
+        let clock = Arc::new(ConnClock::default());
+        (
+            Watched::new(server, clock.clone(), HEADER, IDLE, track_head),
+            client,
+            clock,
+        )
+    }
+
+    async fn read_err_after(w: &mut Watched<tokio::io::DuplexStream>) -> (Duration, io::ErrorKind) {
+        let start = Instant::now();
+        let mut buf = [0u8; 64];
+        loop {
+            match w.read(&mut buf).await {
+                Ok(_) => continue,
+                Err(e) => return (start.elapsed(), e.kind()),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partial_head_is_cut_at_the_header_deadline() {
+        let (mut w, mut client, _clock) = pair(true);
+        client.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+        let (elapsed, kind) = read_err_after(&mut w).await;
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert_eq!(elapsed, HEADER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_keep_alive_connection_lasts_until_the_idle_deadline() {
+        let (mut w, mut client, clock) = pair(true);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(w.read(&mut buf).await.unwrap() > 0);
+        // The head is complete; the request runs and finishes.
+        clock.request_started();
+        w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        clock.request_finished();
+        // Now idle: the header deadline does not apply, the idle one does.
+        let (elapsed, kind) = read_err_after(&mut w).await;
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert_eq!(elapsed, IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_is_not_cut_by_the_header_deadline() {
+        let (mut w, mut client, clock) = pair(true);
+        client
+            .write_all(b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert!(w.read(&mut buf).await.unwrap() > 0);
+        clock.request_started();
+        // The body trickles in well past the header deadline: only idleness counts now.
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_secs(20)).await;
+            client.write_all(b"x").await.unwrap();
+            assert_eq!(w.read(&mut buf).await.unwrap(), 1);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_that_sends_nothing_is_closed_at_the_header_deadline() {
+        let (mut w, _client, _clock) = pair(true);
+        let (elapsed, kind) = read_err_after(&mut w).await;
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert_eq!(elapsed, HEADER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_connections_only_have_the_idle_deadline() {
+        let (mut w, mut client, _clock) = pair(false);
+        client.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        let (elapsed, kind) = read_err_after(&mut w).await;
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert_eq!(elapsed, IDLE);
     }
 }

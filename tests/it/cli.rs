@@ -1,0 +1,295 @@
+//! The command line as ops scripts use it: `check` and `serve` exit codes and messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::certs;
+
+const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
+const KEY: &str = "cli-test-master-key-0123456789abcdef-xyz";
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run blnk-gateway")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn tls_config(extra_gateway: &str) -> String {
+    format!(
+        r#"{{"server": {{"secure": true}}, "gateway": {{"tls": {{"cert": "server.pem", "key": "server.key"}}{extra_gateway}}}}}"#
+    )
+}
+
+#[test]
+fn check_accepts_the_shipped_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    certs::make(dir.path());
+    let root = env!("CARGO_MANIFEST_DIR");
+    // The development config makes its own certificate only when serving; check accepts it.
+    let dev = run(
+        &["check", "--config", &format!("{root}/config/dev.json")],
+        &[("BLNK_SERVER_SECRET_KEY", KEY)],
+    );
+    assert!(dev.status.success(), "{}", text(&dev));
+    // The production example expects its files under /etc; point them at test files.
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    let key_file = write(dir.path(), "master.key", &format!("{KEY}\n"));
+    let prod = run(
+        &[
+            "check",
+            "--config",
+            &format!("{root}/config/production.json"),
+        ],
+        &[
+            ("BLNK_GATEWAY_TLS__CERT", cert.to_str().unwrap()),
+            ("BLNK_GATEWAY_TLS__KEY", key.to_str().unwrap()),
+            ("BLNK_SERVER_SECRET_KEY_FILE", &key_file),
+        ],
+    );
+    assert!(prod.status.success(), "{}", text(&prod));
+    assert!(!text(&prod).contains(KEY));
+}
+
+#[test]
+fn check_names_every_problem_and_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"redis": {"dns": "localhost:6379"}, "server": {"port": "5001"},
+            "gateway": {"lisen": "0.0.0.0:1", "mode": "verify", "tls": {"cert": "missing.pem", "key": "missing.key"}}}"#,
+    );
+    let out = run(&["check", "--config", &cfg], &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("gateway.lisen"), "{t}");
+    assert!(t.contains("blnk.json"), "{t}");
+
+    // Without the typo, every remaining problem is listed at once.
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"gateway": {"tls": {"cert": "missing.pem", "key": "missing.key"}, "limits": {"max_headers": 0}}}"#,
+    );
+    let t = text(&run(&["check", "--config", &cfg], &[]));
+    for expected in [
+        "missing.pem",
+        "missing.key",
+        "gateway.limits.max_headers",
+        "no master key",
+        "certs/make-dev-cert.sh",
+    ] {
+        assert!(t.contains(expected), "{expected} not in: {t}");
+    }
+}
+
+#[test]
+fn empty_and_unreadable_keys_are_errors_never_open_access() {
+    let dir = tempfile::tempdir().unwrap();
+    certs::make(dir.path());
+    let cfg = write(dir.path(), "blnk.json", &tls_config(""));
+    let blank = write(dir.path(), "blank.key", " \n");
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("BLNK_SERVER_SECRET_KEY", "")],
+            "BLNK_SERVER_SECRET_KEY",
+        ),
+        (
+            vec![("BLNK_SERVER_SECRET_KEY_FILE", &blank)],
+            "BLNK_SERVER_SECRET_KEY_FILE",
+        ),
+        (
+            vec![("BLNK_SERVER_SECRET_KEY_FILE", "/nonexistent/key")],
+            "file not found",
+        ),
+        // A set-but-empty variable wins over a later source, as in Blnk: it is an error.
+        (
+            vec![
+                ("BLNK_SERVER_SECRET_KEY", ""),
+                ("CREDENTIALS_DIRECTORY", "/nonexistent"),
+            ],
+            "empty",
+        ),
+    ];
+    for (env, expected) in cases {
+        let out = run(&["check", "--config", &cfg], &env);
+        assert_eq!(out.status.code(), Some(78), "{env:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{env:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn key_sources_are_taken_in_order_and_a_trailing_newline_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    certs::make(dir.path());
+    let file_key = write(dir.path(), "file.key", &format!("{KEY}-file\n"));
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("blnk_secret_key"), format!("{KEY}-cred")).unwrap();
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        &tls_config(r#", "secret_key_file": "file.key""#),
+    );
+    let out = run(
+        &["check", "--config", &cfg],
+        &[
+            ("BLNK_SERVER_SECRET_KEY", KEY),
+            ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("gateway.secret_key_file"),
+        "{}",
+        text(&out)
+    );
+    let env_file = run(
+        &["check", "--config", &cfg],
+        &[("BLNK_SERVER_SECRET_KEY_FILE", &file_key)],
+    );
+    assert!(
+        text(&env_file).contains("BLNK_SERVER_SECRET_KEY_FILE"),
+        "{}",
+        text(&env_file)
+    );
+
+    // Credential beats the env var; env var beats server.secret_key.
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        &format!(
+            r#"{{"server": {{"secret_key": "{KEY}-json"}}, "gateway": {{"tls": {{"cert": "server.pem", "key": "server.key"}}}}}}"#
+        ),
+    );
+    let out = run(
+        &["check", "--config", &cfg],
+        &[
+            ("BLNK_SERVER_SECRET_KEY", KEY),
+            ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
+        ],
+    );
+    assert!(text(&out).contains("systemd credential"), "{}", text(&out));
+    let out = run(
+        &["check", "--config", &cfg],
+        &[("BLNK_SERVER_SECRET_KEY", KEY)],
+    );
+    assert!(
+        text(&out).contains("environment variable BLNK_SERVER_SECRET_KEY"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["check", "--config", &cfg], &[]);
+    assert!(text(&out).contains("server.secret_key"), "{}", text(&out));
+    assert!(!text(&out).contains(KEY));
+}
+
+#[test]
+fn inject_mode_without_client_authentication_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    certs::make(dir.path());
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        &tls_config(r#", "mode": "inject""#),
+    );
+    let out = run(
+        &["serve", "--config", &cfg],
+        &[("BLNK_SERVER_SECRET_KEY", KEY)],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(text(&out).contains("gateway.mode"), "{}", text(&out));
+}
+
+#[test]
+fn serve_exits_78_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        &format!(r#"{{"gateway": {{"listen": "127.0.0.1:{port}", "allow_plaintext": true}}}}"#),
+    );
+    let out = run(&["serve", "--config", &cfg], &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    // The port was never taken.
+    std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+}
+
+#[test]
+fn env_overrides_name_the_variable_and_secrets_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    certs::make(dir.path());
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"server": {"secret_key": 12345678901234567890}, "gateway": {"tls": {"cert": "server.pem", "key": "server.key"}}}"#,
+    );
+    let out = run(&["check", "--config", &cfg], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let t = text(&out);
+    assert!(t.contains("server.secret_key"), "{t}");
+    assert!(!t.contains("12345678901234567890"), "{t}");
+
+    let cfg = write(dir.path(), "blnk.json", &tls_config(""));
+    let out = run(
+        &["check", "--config", &cfg],
+        &[
+            ("BLNK_GATEWAY_LISTEN", "not-an-address"),
+            ("BLNK_SERVER_SECRET_KEY", KEY),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out).contains("gateway.listen"), "{}", text(&out));
+    let out = run(
+        &["check", "--config", &cfg],
+        &[
+            ("BLNK_GATEWAY_LIMITS__MAX_HEADERS", "[1,2]"),
+            ("BLNK_SERVER_SECRET_KEY", KEY),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out).contains("gateway.limits.max_headers")
+            && text(&out).contains("BLNK_GATEWAY_LIMITS__MAX_HEADERS"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(KEY));
+}
+
+#[test]
+fn help_and_version() {
+    let out = run(&["--version"], &[]);
+    assert!(out.status.success());
+    assert!(text(&out).contains(env!("CARGO_PKG_VERSION")));
+    let out = run(&["--help"], &[]);
+    assert!(out.status.success());
+    for word in ["serve", "check"] {
+        assert!(text(&out).contains(word));
+    }
+}

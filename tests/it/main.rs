@@ -1,0 +1,14 @@
+//! Integration tests: the gateway and a fake Blnk on 127.0.0.1:0, real TLS, real sockets.
+//! One test binary, so the suite links once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod failures;
+mod forwarding;
+mod inject;
+mod limits;
+mod verify;

@@ -1,0 +1,248 @@
+//! A fake Blnk Core for tests: secure mode as Blnk does it, and a record of every request.
+//!
+//! Reproduces what the gateway depends on (../shared/BLNK.md): the exempt routes, the FIRST
+//! `X-Blnk-Key` value compared with the master key, Blnk's 401 bodies, and the response headers
+//! that leak internal addresses. The key can be changed mid-run, and a [`Behavior`] makes it slow
+//! or broken on purpose.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// One request as Blnk received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    /// Every value of a header, as strings.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    pub fn one(&self, name: &str) -> Option<String> {
+        let all = self.all(name);
+        assert!(
+            all.len() <= 1,
+            "{name} arrived {} times: {all:?}",
+            all.len()
+        );
+        all.into_iter().next()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    Normal,
+    /// Wait this long before answering.
+    Delay(Duration),
+    /// Read the request, then close the connection without answering.
+    Hangup,
+}
+
+struct State {
+    key: Mutex<String>,
+    requests: Mutex<Vec<Recorded>>,
+    behavior: Mutex<Behavior>,
+}
+
+#[derive(Clone)]
+pub struct FakeBlnk {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl FakeBlnk {
+    pub async fn start(key: &str) -> FakeBlnk {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake blnk");
+        Self::serve(listener, key)
+    }
+
+    /// Serves on a listener the caller bound (for restarts on the same port).
+    pub fn serve(listener: TcpListener, key: &str) -> FakeBlnk {
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(State {
+            key: Mutex::new(key.to_string()),
+            requests: Mutex::new(Vec::new()),
+            behavior: Mutex::new(Behavior::Normal),
+        });
+        let accept_state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = accept_state.clone();
+                if *state.behavior.lock().unwrap() == Behavior::Hangup {
+                    tokio::spawn(hang_up(state, stream));
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(state.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FakeBlnk { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.requests.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> Recorded {
+        self.requests()
+            .pop()
+            .expect("the fake Blnk received no request")
+    }
+
+    pub fn set_key(&self, key: &str) {
+        *self.state.key.lock().unwrap() = key.to_string();
+    }
+
+    pub fn set_behavior(&self, b: Behavior) {
+        *self.state.behavior.lock().unwrap() = b;
+    }
+}
+
+fn blnk_error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let body =
+        serde_json::json!({"error": message, "error_detail": {"code": code, "message": message}});
+    let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
+    *res.status_mut() = status;
+    res
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    state.requests.lock().unwrap().push(Recorded {
+        method: parts.method.to_string(),
+        target: target.clone(),
+        version: parts.version,
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    });
+    let behavior = *state.behavior.lock().unwrap();
+    match behavior {
+        Behavior::Normal => {}
+        Behavior::Delay(d) => tokio::time::sleep(d).await,
+        Behavior::Hangup => {}
+    }
+    let path = parts.uri.path();
+    let mut res = match (parts.method.as_str(), path) {
+        ("GET", "/") => Response::new(Full::new(Bytes::from_static(b"server running..."))),
+        ("GET", "/health") => Response::new(Full::new(Bytes::from_static(br#"{"status":"UP"}"#))),
+        ("GET", "/metrics") => Response::new(Full::new(Bytes::from_static(b"# metrics\n"))),
+        _ => {
+            // Blnk reads the FIRST value (gin's GetHeader).
+            let presented = parts
+                .headers
+                .get("x-blnk-key")
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            let key = state.key.lock().unwrap().clone();
+            if presented.is_empty() {
+                blnk_error(
+                    StatusCode::UNAUTHORIZED,
+                    "AUTH_MISSING_API_KEY",
+                    "Authentication required. Use X-Blnk-Key header",
+                )
+            } else if presented != key.as_bytes() {
+                blnk_error(
+                    StatusCode::UNAUTHORIZED,
+                    "AUTH_INVALID_API_KEY",
+                    "Invalid API key",
+                )
+            } else {
+                let status = if parts.method == http::Method::POST {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                let echo = serde_json::json!({"method": parts.method.as_str(), "target": target, "body_len": body.len()});
+                let mut r = Response::new(Full::new(Bytes::from(echo.to_string())));
+                *r.status_mut() = status;
+                r
+            }
+        }
+    };
+    let h = res.headers_mut();
+    h.insert("content-type", "application/json".parse().unwrap());
+    h.insert("x-rate-limit-limit", "5000000".parse().unwrap());
+    h.insert(
+        "x-rate-limit-request-remote-addr",
+        "10.9.8.7".parse().unwrap(),
+    );
+    h.insert(
+        "x-rate-limit-request-forwarded-for",
+        "10.9.8.6".parse().unwrap(),
+    );
+    Ok(res)
+}
+
+/// Reads one request head, records it, and closes the connection without a response.
+async fn hang_up(state: Arc<State>, mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let mut first = head.lines().next().unwrap_or_default().split(' ');
+    state.requests.lock().unwrap().push(Recorded {
+        method: first.next().unwrap_or_default().to_string(),
+        target: first.next().unwrap_or_default().to_string(),
+        version: http::Version::HTTP_11,
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
+    });
+}

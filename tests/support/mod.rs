@@ -1,0 +1,6 @@
+//! Shared test support: a fake Blnk, certificates, clients, and an in-process gateway.
+
+pub mod certs;
+pub mod client;
+pub mod fake_blnk;
+pub mod gateway;
