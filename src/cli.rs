@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{self, Env, Loaded, Purpose};
+use crate::reload::Reloader;
 use crate::server::Drain;
 use crate::state::Gateway;
 use crate::EXIT_CONFIG;
@@ -78,8 +79,8 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn load(path: &Path, purpose: Purpose) -> Result<Loaded, ExitCode> {
-    match config::load(path, &Env::from_process(), purpose) {
+fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
+    match config::load(path, env, purpose) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
@@ -111,7 +112,7 @@ fn describe(loaded: &Loaded) -> String {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match load(path, Purpose::Check) {
+    match load(path, &Env::from_process(), Purpose::Check) {
         Ok(loaded) => {
             println!("{}: OK ({})", path.display(), describe(&loaded));
             ExitCode::SUCCESS
@@ -121,7 +122,8 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn serve(path: &Path) -> ExitCode {
-    let loaded = match load(path, Purpose::Serve) {
+    let env = Env::from_process();
+    let loaded = match load(path, &env, Purpose::Serve) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -146,6 +148,12 @@ fn serve(path: &Path) -> ExitCode {
         };
         tracing::info!("{}", describe(&loaded));
         let gw = Gateway::new(loaded);
+        let reloader = Reloader::new(gw.clone(), path.to_path_buf(), env);
+        let _watcher = reloader
+            .spawn_watcher()
+            .map_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP"))
+            .ok();
+        reloader.spawn_sighup();
         match crate::server::run(gw, listener, crate::signal::shutdown()).await {
             Drain::Clean => {
                 tracing::info!("drained cleanly; exiting");

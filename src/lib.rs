@@ -7,9 +7,11 @@
 //! - [`config`]: reads a blnk.json-style file and the environment, validates it into
 //!   [`config::Settings`], finds the master key.
 //! - [`secret`]: the key type that cannot leak, fingerprints, constant-time comparison.
+//! - [`keys`]: the current and previous master keys during a rotation, and which Blnk accepts.
 //! - [`tls`]: rustls server configuration and the explicit development certificate.
 //! - [`state`]: the immutable [`state::Snapshot`] a request reads, swapped whole on reload.
 //! - [`server`]: accept loop, connection cap, handshake and connection deadlines, drain.
+//! - [`reload`]: file watching, SIGHUP, the rotation's grace timer and probe.
 //! - [`proxy`]: the per-request path: authenticate, rewrite headers, forward, respond.
 //! - [`upstream`]: the pooled HTTP/1.1 client to Blnk and its failure classes.
 //! - [`error`]: every response the gateway makes on its own, in Blnk's error shape.
@@ -19,8 +21,10 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod limits;
 pub mod proxy;
+pub mod reload;
 pub mod secret;
 pub mod server;
 pub mod signal;

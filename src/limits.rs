@@ -25,6 +25,19 @@ pub const UPSTREAM_POOL_MAX_IDLE: usize = 256;
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a replaced master key stays valid (`gateway.rotation.grace`).
+pub const ROTATION_GRACE: Duration = Duration::from_secs(15 * 60);
+/// How often Blnk is probed during a rotation (`gateway.rotation.probe_interval`).
+pub const ROTATION_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// The shortest probe interval accepted, so a typo cannot hammer Blnk.
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// Quiet time after the last file event before a reload reads the files.
+pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(250);
+/// Longest a stream of file events can delay a reload.
+pub const RELOAD_MAX_DEBOUNCE: Duration = Duration::from_secs(2);
+/// Largest Blnk error body read to tell a key refusal from other 401s.
+pub const MAX_REFUSAL_BODY_BYTES: usize = 64 * 1024;
+
 /// Blnk's own default request body cap (`server.max_request_body_size_mb`), in MiB.
 pub const BLNK_MAX_BODY_MIB: u64 = 5;
 /// Largest request head (request line plus headers) accepted, in bytes.

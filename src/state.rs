@@ -10,9 +10,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Loaded, SecretSource, Settings};
+use std::sync::atomic::AtomicU64;
+
+use tokio::time::Instant;
+
+use crate::config::{Loaded, Settings};
+use crate::keys::KeyRing;
 use crate::proxy::request_id::RequestIds;
-use crate::secret::SecretKey;
 use crate::upstream::UpstreamClient;
 
 /// Everything a request reads, fixed for the request's lifetime.
@@ -22,24 +26,46 @@ pub struct Snapshot {
     pub tls: Option<TlsAcceptor>,
 }
 
-/// The keys in force. `current` is injected upstream and accepted from clients.
-#[derive(Debug)]
-pub struct KeyRing {
-    pub current: SecretKey,
-    pub source: SecretSource,
-}
-
 impl Snapshot {
     pub fn from_loaded(loaded: Loaded) -> Self {
         Snapshot {
             tls: loaded.tls.map(TlsAcceptor::from),
-            keys: KeyRing {
-                current: loaded.key,
-                source: loaded.key_source,
-            },
+            keys: KeyRing::new(loaded.key, loaded.key_source),
             settings: loaded.settings,
         }
     }
+
+    /// The snapshot that follows this one after a reload: new settings and TLS, and a key ring
+    /// that carries a rotation across (see `keys`).
+    pub fn next(&self, loaded: Loaded, now: Instant) -> Snapshot {
+        let keys = self.keys.next(
+            loaded.key,
+            loaded.key_source,
+            loaded.settings.rotation.grace,
+            now,
+        );
+        Snapshot {
+            tls: loaded.tls.map(TlsAcceptor::from),
+            keys,
+            settings: loaded.settings,
+        }
+    }
+
+    /// The same snapshot with other keys.
+    pub fn with_keys(&self, keys: KeyRing) -> Snapshot {
+        Snapshot {
+            settings: self.settings.clone(),
+            keys,
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+/// Reload counters, read by the metrics of the operations issue.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    pub reloads: AtomicU64,
+    pub failures: AtomicU64,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -57,6 +83,9 @@ pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     pub upstream: UpstreamClient,
     pub request_ids: RequestIds,
+    pub reloads: ReloadStats,
+    /// When the current master key was loaded.
+    pub key_loaded_at: arc_swap::ArcSwap<Instant>,
 }
 
 impl Gateway {
@@ -66,6 +95,8 @@ impl Gateway {
             snapshot: ArcSwap::from_pointee(Snapshot::from_loaded(loaded)),
             upstream,
             request_ids: RequestIds::new(),
+            reloads: ReloadStats::default(),
+            key_loaded_at: arc_swap::ArcSwap::from_pointee(Instant::now()),
         })
     }
 

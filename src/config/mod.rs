@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use load::GATEWAY_ENV_PREFIX;
 pub use raw::Mode;
 pub use source::{SecretSource, SECRET_ENV, SECRET_FILE_ENV};
-pub use validate::{Settings, TlsFiles, Upstream};
+pub use validate::{Rotation, Settings, TlsFiles, Upstream};
 
 use crate::secret::SecretKey;
 

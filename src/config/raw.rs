@@ -89,6 +89,18 @@ pub struct RawGateway {
     pub pass_through_unknown_keys: bool,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub rotation: RawRotation,
+}
+
+/// Key rotation: how long a replaced key stays valid, how often Blnk is probed for the new one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRotation {
+    #[serde(default, with = "humantime_serde")]
+    pub grace: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub probe_interval: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -33,6 +33,16 @@ pub struct Settings {
     pub limits: Limits,
     /// `server.secure` as Blnk would read it.
     pub blnk_secure: bool,
+    pub rotation: Rotation,
+}
+
+/// How key rotations are carried out (see `crate::keys`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// How long the previous key stays valid after a change; zero means not at all.
+    pub grace: Duration,
+    /// How often Blnk is asked whether it accepts the new key yet.
+    pub probe_interval: Duration,
 }
 
 /// The upstream Blnk: scheme and authority of every forwarded request, and its `Host`.
@@ -128,6 +138,20 @@ pub(super) fn validate(
     }
 
     let limits = limits_from(&g.limits, raw.server.max_request_body_size_mb, problems);
+    let rotation = Rotation {
+        grace: g.rotation.grace.unwrap_or(limits::ROTATION_GRACE),
+        probe_interval: match g.rotation.probe_interval {
+            Some(d) if d < limits::MIN_PROBE_INTERVAL => {
+                problems.push(
+                    "gateway.rotation.probe_interval",
+                    format!("must be at least {:?}", limits::MIN_PROBE_INTERVAL),
+                );
+                d
+            }
+            Some(d) => d,
+            None => limits::ROTATION_PROBE_INTERVAL,
+        },
+    };
     let blnk_secure = raw.server.secure.unwrap_or(false);
     if !blnk_secure {
         warnings.push(
@@ -151,6 +175,7 @@ pub(super) fn validate(
         pass_through_unknown_keys: g.pass_through_unknown_keys,
         limits,
         blnk_secure,
+        rotation,
     };
     (Some(settings), tls)
 }

@@ -10,21 +10,21 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderValue, Method};
 use ipnet::IpNet;
+use tokio::time::Instant;
 
 use super::headers::X_BLNK_KEY;
 use crate::config::Mode;
 use crate::error::Reject;
-use crate::secret::KeyDigest;
 use crate::state::Snapshot;
 
 /// Which key goes upstream, once a request is admitted.
-pub enum Upstream<'a> {
+pub enum Upstream {
     /// Verify mode, exempt route: no key at all.
     NoKey,
     /// The master key (verified in verify mode, injected in inject mode).
     Master,
     /// Verify mode with `pass_through_unknown_keys`: the client's own key, for Blnk to judge.
-    ClientKey(&'a HeaderValue),
+    ClientKey(HeaderValue),
 }
 
 /// Blnk's routes that need no key (`api/middleware/auth.go`). Matched on the exact path, so any
@@ -47,26 +47,22 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// Decides whether the request may go upstream and with which key.
-pub fn authorize<'a>(
+pub fn authorize(
     snap: &Snapshot,
     method: &Method,
     path: &str,
-    headers: &'a HeaderMap,
-) -> Result<Upstream<'a>, Reject> {
+    headers: &HeaderMap,
+    now: Instant,
+) -> Result<Upstream, Reject> {
     match snap.settings.mode {
         Mode::Inject => Ok(Upstream::Master),
         Mode::Verify if is_exempt(method, path) => Ok(Upstream::NoKey),
         Mode::Verify => {
             let presented = single_key(headers)?;
-            if snap
-                .keys
-                .current
-                .digest()
-                .matches(&KeyDigest::of(presented.as_bytes()))
-            {
+            if snap.keys.verify(presented.as_bytes(), now).is_some() {
                 Ok(Upstream::Master)
             } else if snap.settings.pass_through_unknown_keys {
-                Ok(Upstream::ClientKey(presented))
+                Ok(Upstream::ClientKey(presented.clone()))
             } else {
                 Err(Reject::InvalidKey)
             }

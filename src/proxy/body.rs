@@ -41,24 +41,41 @@ impl BodyError {
 }
 
 pin_project_lite::pin_project! {
-    /// The client's body, bounded in size and time.
-    pub struct RequestBody {
-        #[pin]
-        inner: Incoming,
-        remaining: u64,
-        deadline: Instant,
-        sleep: Option<Pin<Box<Sleep>>>,
+    /// The body sent upstream: the client's body streamed, bounded in size and time, or bytes
+    /// already read (when a request may have to be sent twice during a key rotation).
+    #[project = RequestBodyProj]
+    pub enum RequestBody {
+        Streaming {
+            #[pin]
+            inner: Incoming,
+            remaining: u64,
+            deadline: Instant,
+            sleep: Option<Pin<Box<Sleep>>>,
+        },
+        Buffered { data: Option<Bytes> },
     }
 }
 
 impl RequestBody {
     pub fn new(inner: Incoming, max_bytes: u64, deadline: Instant) -> Self {
-        RequestBody {
+        RequestBody::Streaming {
             inner,
             remaining: max_bytes,
             deadline,
             sleep: None,
         }
+    }
+
+    pub fn buffered(data: Bytes) -> Self {
+        RequestBody::Buffered {
+            data: Some(data).filter(|d| !d.is_empty()),
+        }
+    }
+
+    /// Reads the whole body, under the same size limit and deadline as streaming.
+    pub async fn read_all(self) -> Result<Bytes, BodyError> {
+        use http_body_util::BodyExt;
+        Ok(self.collect().await?.to_bytes())
     }
 }
 
@@ -70,28 +87,37 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let (inner, remaining, deadline, sleep) = match self.project() {
+            RequestBodyProj::Buffered { data } => {
+                return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))))
+            }
+            RequestBodyProj::Streaming {
+                inner,
+                remaining,
+                deadline,
+                sleep,
+            } => (inner, remaining, deadline, sleep),
+        };
+        match inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let Ok(data) = frame.into_data() else {
                     // Trailers are never forwarded: they could smuggle headers past the rewrite.
                     return Poll::Ready(None);
                 };
                 let len = data.len() as u64;
-                if len > *this.remaining {
+                if len > *remaining {
                     return Poll::Ready(Some(Err(BodyError::TooLarge)));
                 }
-                *this.remaining -= len;
+                *remaining -= len;
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
             Poll::Ready(Some(Err(_))) => Poll::Ready(Some(Err(BodyError::Client))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 // The timer is created only for bodies that actually wait, so GETs pay nothing.
-                let deadline = *this.deadline;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                let deadline = *deadline;
+                let sleep =
+                    sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 ready!(sleep.as_mut().poll(cx));
                 Poll::Ready(Some(Err(BodyError::TimedOut)))
             }
@@ -99,11 +125,19 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match self {
+            RequestBody::Streaming { inner, .. } => inner.is_end_stream(),
+            RequestBody::Buffered { data } => data.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self {
+            RequestBody::Streaming { inner, .. } => inner.size_hint(),
+            RequestBody::Buffered { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod headers;
 pub mod request_id;
+mod rotation;
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use self::body::{RequestBody, ResponseBody};
-use self::headers::{Forwarding, KeyHeader, X_REQUEST_ID};
+use self::headers::{Forwarding, KeyHeader, X_BLNK_KEY, X_REQUEST_ID};
 use crate::error::Reject;
 use crate::server::conn::ConnInfo;
 use crate::state::{Gateway, Snapshot};
@@ -52,6 +53,7 @@ async fn forward(
 ) -> Result<Response<ResponseBody>, Reject> {
     let settings = &snap.settings;
     let limits = &settings.limits;
+    let now = Instant::now();
     if matches!(*req.method(), Method::CONNECT | Method::TRACE) {
         return Err(Reject::MethodNotAllowed);
     }
@@ -59,21 +61,18 @@ async fn forward(
         return Err(Reject::NetworkNotAllowed);
     }
     let path_and_query = origin_form(req.uri());
-    let upstream_key =
-        match auth::authorize(snap, req.method(), path_and_query.path(), req.headers())? {
-            auth::Upstream::NoKey => None,
-            auth::Upstream::Master => Some(snap.keys.current.header_value().clone()),
-            auth::Upstream::ClientKey(v) => Some(v.clone()),
-        };
+    let admitted = auth::authorize(
+        snap,
+        req.method(),
+        path_and_query.path(),
+        req.headers(),
+        now,
+    )?;
     if declared_length(req.headers()).is_some_and(|n| n > limits.max_body_bytes) {
         return Err(Reject::PayloadTooLarge);
     }
 
     let (mut parts, incoming) = req.into_parts();
-    let key = match &upstream_key {
-        Some(v) => KeyHeader::Set(v),
-        None => KeyHeader::None,
-    };
     let fwd = Forwarding {
         peer: auth::canonical(conn.peer.ip()),
         peer_trusted: conn.peer_trusted(&settings.trusted_proxies),
@@ -81,35 +80,69 @@ async fn forward(
         host: &settings.upstream.host,
         request_id,
     };
-    headers::rewrite_request(&mut parts.headers, key, &fwd);
-    parts.uri = Uri::from_parts({
-        let mut p = http::uri::Parts::default();
-        p.scheme = Some(settings.upstream.scheme.clone());
-        p.authority = Some(settings.upstream.authority.clone());
-        p.path_and_query = Some(path_and_query);
-        p
-    })
-    .map_err(|_| Reject::UpstreamBroken)?;
+    // The key is set below, per attempt; the rewrite removes every client copy first.
+    headers::rewrite_request(&mut parts.headers, KeyHeader::None, &fwd);
+    parts.uri = upstream_uri(settings, path_and_query)?;
     parts.version = Version::HTTP_11;
     let body = RequestBody::new(
         incoming,
         limits.max_body_bytes,
-        Instant::now() + limits.body_read_timeout,
+        now + limits.body_read_timeout,
     );
 
-    let res = gw
-        .upstream
+    let res = match admitted {
+        auth::Upstream::NoKey => send(gw, snap, parts, body).await?,
+        auth::Upstream::ClientKey(key) => {
+            parts.headers.insert(X_BLNK_KEY, key);
+            send(gw, snap, parts, body).await?
+        }
+        auth::Upstream::Master if snap.keys.upstream_uncertain(now) => {
+            return rotation::send_either_key(gw, snap, conn, parts, body, request_id, now).await;
+        }
+        auth::Upstream::Master => {
+            parts
+                .headers
+                .insert(X_BLNK_KEY, snap.keys.upstream_key(now).1.clone());
+            send(gw, snap, parts, body).await?
+        }
+    };
+    Ok(respond(res, conn, request_id))
+}
+
+async fn send(
+    gw: &Gateway,
+    snap: &Snapshot,
+    parts: http::request::Parts,
+    body: RequestBody,
+) -> Result<Response<Incoming>, Reject> {
+    gw.upstream
         .send(
             Request::from_parts(parts, body),
-            limits.upstream_response_timeout,
+            snap.settings.limits.upstream_response_timeout,
         )
-        .await?;
+        .await
+}
+
+/// Blnk's response, with its headers rewritten for the client.
+fn respond(
+    res: Response<Incoming>,
+    conn: &Arc<ConnInfo>,
+    request_id: &HeaderValue,
+) -> Response<ResponseBody> {
     let (mut parts, body) = res.into_parts();
     headers::rewrite_response(&mut parts.headers, conn.tls.is_some(), request_id);
-    Ok(Response::from_parts(
-        parts,
-        ResponseBody::upstream(body, conn.clock.clone()),
-    ))
+    Response::from_parts(parts, ResponseBody::upstream(body, conn.clock.clone()))
+}
+
+fn upstream_uri(
+    settings: &crate::config::Settings,
+    path_and_query: PathAndQuery,
+) -> Result<Uri, Reject> {
+    let mut p = http::uri::Parts::default();
+    p.scheme = Some(settings.upstream.scheme.clone());
+    p.authority = Some(settings.upstream.authority.clone());
+    p.path_and_query = Some(path_and_query);
+    Uri::from_parts(p).map_err(|_| Reject::UpstreamBroken)
 }
 
 /// The request target as origin-form: only path and query ever reach the upstream, whatever

@@ -10,6 +10,7 @@ fn plaintext(gateway: serde_json::Value) -> Setup {
     Setup {
         tls: false,
         gateway,
+        ..Setup::default()
     }
 }
 
@@ -102,6 +103,7 @@ async fn a_tls_handshake_that_never_comes_is_closed() {
     let gw = TestGateway::start(Setup {
         tls: true,
         gateway: json!({"limits": {"handshake_timeout": "200ms"}}),
+        ..Setup::default()
     })
     .await;
     let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();

@@ -11,4 +11,5 @@ mod failures;
 mod forwarding;
 mod inject;
 mod limits;
+mod rotation;
 mod verify;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use blnk_gateway::config::{self, Env, Purpose};
+use blnk_gateway::reload::Reloader;
 use blnk_gateway::server::Drain;
 use blnk_gateway::state::Gateway;
 use serde_json::{json, Value};
@@ -40,6 +41,8 @@ pub struct TestGateway {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub state: Arc<Gateway>,
+    pub reloader: Arc<Reloader>,
+    _watcher: Option<notify::RecommendedWatcher>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Drain>>,
 }
@@ -48,6 +51,11 @@ pub struct TestGateway {
 pub struct Setup {
     pub tls: bool,
     pub gateway: Value,
+    /// Watch the files and reload on change, as `serve` does.
+    pub watch: bool,
+    /// Deliver the key Kubernetes-style: `secret/master.key -> ..data/master.key`,
+    /// `..data -> ..v0`.
+    pub k8s_secret: bool,
 }
 
 impl Default for Setup {
@@ -55,7 +63,25 @@ impl Default for Setup {
         Setup {
             tls: true,
             gateway: json!({}),
+            watch: false,
+            k8s_secret: false,
         }
+    }
+}
+
+/// Writes a new key into the Kubernetes-style layout by an atomic `..data` symlink swap.
+pub fn k8s_write(dir: &std::path::Path, version: usize, key: &str) {
+    let secret = dir.join("secret");
+    let v = secret.join(format!("..v{version}"));
+    std::fs::create_dir_all(&v).unwrap();
+    std::fs::write(v.join("master.key"), format!("{key}\n")).unwrap();
+    let tmp = secret.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..v{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, secret.join("..data")).unwrap();
+    let link = secret.join("master.key");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("..data/master.key", &link).unwrap();
     }
 }
 
@@ -80,12 +106,17 @@ impl TestGateway {
     pub async fn start_with(setup: Setup, key: String, blnk: FakeBlnk) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         let certs = certs::make(dir.path());
-        let key_file = dir.path().join("master.key");
-        std::fs::write(&key_file, format!("{key}\n")).unwrap();
+        let key_path = if setup.k8s_secret {
+            k8s_write(dir.path(), 0, &key);
+            "secret/master.key"
+        } else {
+            std::fs::write(dir.path().join("master.key"), format!("{key}\n")).unwrap();
+            "master.key"
+        };
         let mut gateway = json!({
             "listen": "127.0.0.1:0",
             "upstream": blnk.url(),
-            "secret_key_file": "master.key",
+            "secret_key_file": key_path,
         });
         if setup.tls {
             gateway["tls"] = json!({"cert": "server.pem", "key": "server.key"});
@@ -106,6 +137,10 @@ impl TestGateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Gateway::new(loaded);
+        let reloader = Reloader::new(state.clone(), config_path.clone(), Env::default());
+        let watcher = setup
+            .watch
+            .then(|| reloader.spawn_watcher().expect("watch files"));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(blnk_gateway::server::run(
             state.clone(),
@@ -122,9 +157,40 @@ impl TestGateway {
             dir,
             config_path,
             state,
+            reloader,
+            _watcher: watcher,
             shutdown: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// Rewrites the key file in place (truncate, then write).
+    pub fn write_key(&self, key: &str) {
+        std::fs::write(self.dir.path().join("master.key"), format!("{key}\n")).unwrap();
+    }
+
+    /// Replaces the key file by writing a temporary file and renaming it over the old one.
+    pub fn rename_key(&self, key: &str) {
+        let tmp = self.dir.path().join(".master.key.tmp");
+        std::fs::write(&tmp, format!("{key}\n")).unwrap();
+        std::fs::rename(&tmp, self.dir.path().join("master.key")).unwrap();
+    }
+
+    /// The fingerprint of the key the gateway uses now.
+    pub fn fingerprint(&self) -> String {
+        self.state.snapshot().keys.current.fingerprint().to_string()
+    }
+
+    /// Waits (bounded) until the gateway has loaded `key`: file events arrive asynchronously.
+    pub async fn wait_for_key(&self, key: &str) {
+        let want = blnk_gateway::secret::Fingerprint::of(key.as_bytes()).to_string();
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            while self.fingerprint() != want {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the gateway did not load the new key");
     }
 
     /// A TLS connector trusting the test CA, offering `alpn`.

@@ -1,0 +1,129 @@
+//! Sending a request while Blnk may hold either master key (see `crate::keys`).
+//!
+//! The body is read first (within the usual size limit and deadline) so the request can be sent a
+//! second time. Blnk checks the key before any handler runs, so a 401 `AUTH_INVALID_API_KEY`
+//! means Blnk did nothing: only then is the request sent once more, with the other key. This path
+//! is taken only during a rotation, until Blnk is seen accepting the new key.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::body::{RequestBody, ResponseBody};
+use super::headers::{self, X_BLNK_KEY};
+use crate::error::Reject;
+use crate::keys::Which;
+use crate::limits::MAX_REFUSAL_BODY_BYTES;
+use crate::server::conn::ConnInfo;
+use crate::state::{Gateway, Snapshot};
+
+/// Blnk's answer to a key it does not hold.
+const KEY_REFUSED: &[u8] = b"AUTH_INVALID_API_KEY";
+
+/// One attempt's outcome.
+enum Attempt {
+    /// Blnk refused the key, before doing anything; the body it sent.
+    Refused(http::response::Parts, Bytes),
+    /// Another 401, already read: Blnk's answer to the client.
+    Read(http::response::Parts, Bytes),
+    /// Anything else, still streaming.
+    Answered(Response<Incoming>),
+}
+
+pub(super) async fn send_either_key(
+    gw: &Gateway,
+    snap: &Snapshot,
+    conn: &Arc<ConnInfo>,
+    parts: http::request::Parts,
+    body: RequestBody,
+    request_id: &HeaderValue,
+    now: Instant,
+) -> Result<Response<ResponseBody>, Reject> {
+    let body = body.read_all().await.map_err(|e| e.reject())?;
+    let (which, key) = snap.keys.upstream_key(now);
+    let refused = match attempt(gw, snap, &parts, key, body.clone()).await? {
+        Attempt::Answered(res) => {
+            note_accepted(snap, which);
+            return Ok(super::respond(res, conn, request_id));
+        }
+        Attempt::Read(res_parts, res_body) => {
+            return Ok(buffered(res_parts, res_body, conn, request_id))
+        }
+        Attempt::Refused(res_parts, res_body) => (res_parts, res_body),
+    };
+    let Some((other, other_key)) = snap.keys.other_upstream_key(which, now) else {
+        return Ok(buffered(refused.0, refused.1, conn, request_id));
+    };
+    match attempt(gw, snap, &parts, other_key, body).await? {
+        Attempt::Answered(res) => {
+            note_accepted(snap, other);
+            Ok(super::respond(res, conn, request_id))
+        }
+        Attempt::Read(res_parts, res_body) | Attempt::Refused(res_parts, res_body) => {
+            Ok(buffered(res_parts, res_body, conn, request_id))
+        }
+    }
+}
+
+async fn attempt(
+    gw: &Gateway,
+    snap: &Snapshot,
+    parts: &http::request::Parts,
+    key: &HeaderValue,
+    body: Bytes,
+) -> Result<Attempt, Reject> {
+    let mut req = http::Request::new(RequestBody::buffered(body));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    req.headers_mut().insert(X_BLNK_KEY, key.clone());
+    let limits = &snap.settings.limits;
+    let res = gw
+        .upstream
+        .send(req, limits.upstream_response_timeout)
+        .await?;
+    if res.status() != StatusCode::UNAUTHORIZED {
+        return Ok(Attempt::Answered(res));
+    }
+    let (res_parts, res_body) = res.into_parts();
+    let read = Limited::new(res_body, MAX_REFUSAL_BODY_BYTES).collect();
+    let bytes = match tokio::time::timeout(limits.upstream_response_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => return Err(Reject::UpstreamBroken),
+        Err(_) => return Err(Reject::UpstreamTimeout),
+    };
+    if bytes.windows(KEY_REFUSED.len()).any(|w| w == KEY_REFUSED) {
+        Ok(Attempt::Refused(res_parts, bytes))
+    } else {
+        Ok(Attempt::Read(res_parts, bytes))
+    }
+}
+
+fn note_accepted(snap: &Snapshot, which: Which) {
+    if snap.keys.upstream_accepted(which) {
+        let key = match which {
+            Which::Current => &snap.keys.current,
+            Which::Previous => match &snap.keys.previous {
+                Some(p) => &p.key,
+                None => &snap.keys.current,
+            },
+        };
+        tracing::info!(key_fingerprint = %key.fingerprint(), ?which, "Blnk accepts this master key");
+    }
+}
+
+/// A response of Blnk's that was read whole, passed on as Blnk sent it.
+fn buffered(
+    mut parts: http::response::Parts,
+    body: Bytes,
+    conn: &Arc<ConnInfo>,
+    request_id: &HeaderValue,
+) -> Response<ResponseBody> {
+    headers::rewrite_response(&mut parts.headers, conn.tls.is_some(), request_id);
+    Response::from_parts(parts, ResponseBody::local(body, conn.clock.clone()))
+}

@@ -1,0 +1,359 @@
+//! Live reload: watch, debounce, load and validate everything, swap the snapshot whole.
+//!
+//! Triggers are file events in the directories that hold the config file, the key file and the
+//! TLS files (directories, because rotation tools replace files by rename or swap a Kubernetes
+//! `..data` symlink, which ends a watch on the file itself), and SIGHUP. Events are debounced so a
+//! half-written file is not read. A reload runs the same `config::load` as `serve`; on any problem
+//! the last good snapshot keeps serving, the problems are logged and a counter moves.
+//!
+//! After a key change this module also runs the rotation's two clocks: a timer that retires the
+//! previous key when `gateway.rotation.grace` ends, and a probe that asks Blnk which key it holds
+//! (see `crate::keys`). It does not decide what a key allows; `proxy` and `keys` do.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::config::{self, Env, Mode, Problems, Purpose, Settings};
+use crate::keys::Previous;
+use crate::limits;
+use crate::proxy::body::RequestBody;
+use crate::proxy::headers::X_BLNK_KEY;
+use crate::secret::RECOMMENDED_MIN_KEY_LEN;
+use crate::state::{Gateway, Snapshot};
+
+/// The probe: a cheap authenticated read that Blnk answers 401 to a key it does not hold.
+const PROBE_PATH: &str = "/ledgers?limit=1";
+
+pub struct Reloader {
+    gw: Arc<Gateway>,
+    config_path: PathBuf,
+    env: Env,
+    /// Serialises every writer of the snapshot (reloads, grace end, probe) so none is lost.
+    swap_lock: Mutex<()>,
+    /// File names whose events trigger a reload, and the directories watched for them.
+    watched: Mutex<(HashSet<OsString>, HashSet<PathBuf>)>,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("config_path", &self.config_path)
+            .finish()
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied { key_rotated: bool },
+    Rejected(String),
+}
+
+impl Reloader {
+    pub fn new(gw: Arc<Gateway>, config_path: PathBuf, env: Env) -> Arc<Self> {
+        Arc::new(Reloader {
+            gw,
+            config_path,
+            env,
+            swap_lock: Mutex::new(()),
+            watched: Mutex::new((HashSet::new(), HashSet::new())),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Loads everything again and swaps it in, or keeps the current snapshot on any problem.
+    pub fn reload(self: &Arc<Self>, trigger: &str) -> Outcome {
+        let outcome = self.try_reload(trigger);
+        match &outcome {
+            Outcome::Applied { .. } => {
+                self.gw.reloads.reloads.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Rejected(why) => {
+                self.gw.reloads.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    trigger,
+                    "reload refused, the previous configuration keeps serving:\n{why}"
+                );
+            }
+        }
+        outcome
+    }
+
+    fn try_reload(self: &Arc<Self>, trigger: &str) -> Outcome {
+        let loaded = match config::load(&self.config_path, &self.env, Purpose::Serve) {
+            Ok(l) => l,
+            Err(problems) => return Outcome::Rejected(problems.to_string()),
+        };
+        let guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.gw.snapshot();
+        let rotated = !old.keys.current.digest().matches(loaded.key.digest());
+        if rotated && loaded.key.len() < RECOMMENDED_MIN_KEY_LEN {
+            let mut p = Problems::default();
+            p.push(
+                loaded.key_source.to_string(),
+                format!("a new key must be at least {RECOMMENDED_MIN_KEY_LEN} bytes; a shorter one is refused at reload, as a half-written file looks the same"),
+            );
+            return Outcome::Rejected(p.to_string());
+        }
+        for w in &loaded.warnings {
+            tracing::warn!("{w}");
+        }
+        log_changes(&old.settings, &loaded.settings);
+        let next = old.next(loaded, Instant::now());
+        self.refresh_watch_list(&next);
+        let new_previous = next.keys.previous.clone();
+        tracing::info!(
+            trigger,
+            key_fingerprint = %next.keys.current.fingerprint(),
+            key_source = %next.keys.source,
+            tls = next.tls.is_some(),
+            "configuration reloaded"
+        );
+        self.gw.swap(next);
+        drop(guard);
+        if rotated {
+            self.gw.key_loaded_at.store(Arc::new(Instant::now()));
+            self.start_rotation(old.keys.current.fingerprint().to_string(), new_previous);
+        }
+        Outcome::Applied {
+            key_rotated: rotated,
+        }
+    }
+
+    /// Starts the grace timer and the probe for a rotation that kept a previous key.
+    fn start_rotation(self: &Arc<Self>, old_fp: String, previous: Option<Arc<Previous>>) {
+        let Some(previous) = previous else {
+            tracing::info!(previous_key = %old_fp, "master key rotated with no grace: the previous key is no longer valid");
+            return;
+        };
+        let grace = previous
+            .expires_at
+            .saturating_duration_since(Instant::now());
+        tracing::info!(previous_key = %old_fp, grace_secs = grace.as_secs(), "master key rotated: the previous key stays valid for the grace");
+        let me = self.clone();
+        let p = previous.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(p.expires_at).await;
+            me.retire(&p, "rotation grace ended");
+        });
+        let me = self.clone();
+        tokio::spawn(async move { me.probe_until_settled(previous).await });
+    }
+
+    /// Drops `previous` from the snapshot, if it is still the one in force.
+    fn retire(&self, previous: &Arc<Previous>, why: &str) {
+        let _guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let snap = self.gw.snapshot();
+        if !snap
+            .keys
+            .previous
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, previous))
+        {
+            return;
+        }
+        self.gw.swap(snap.with_keys(snap.keys.without_previous()));
+        tracing::info!(
+            previous_key = %previous.key.fingerprint(),
+            requests_with_previous_key = previous.uses.load(Ordering::Relaxed),
+            "{why}: the previous master key is no longer valid"
+        );
+    }
+
+    /// Asks Blnk which key it holds until it takes the new one, the rotation is superseded, or
+    /// the grace ends. In inject mode the previous key is then dropped at once: no client holds it.
+    async fn probe_until_settled(self: Arc<Self>, previous: Arc<Previous>) {
+        loop {
+            let snap = self.gw.snapshot();
+            let same = snap
+                .keys
+                .previous
+                .as_ref()
+                .is_some_and(|p| Arc::ptr_eq(p, &previous));
+            if !same || Instant::now() >= previous.expires_at {
+                return;
+            }
+            if !snap.keys.upstream_on_current() && probe(&self.gw, &snap).await {
+                snap.keys.upstream_accepted(crate::keys::Which::Current);
+                tracing::info!(key_fingerprint = %snap.keys.current.fingerprint(), "Blnk accepts the new master key");
+            }
+            if snap.keys.upstream_on_current() {
+                if snap.settings.mode == Mode::Inject {
+                    self.retire(&previous, "Blnk accepts the new key");
+                }
+                return;
+            }
+            tokio::time::sleep(snap.settings.rotation.probe_interval).await;
+        }
+    }
+
+    /// Reloads on file events in the watched directories, debounced.
+    pub fn spawn_watcher(self: &Arc<Self>) -> Result<notify::RecommendedWatcher, notify::Error> {
+        let me = self.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if let Ok(event) = res {
+                    if me.is_relevant(&event) {
+                        me.wake.notify_one();
+                    }
+                }
+            })?;
+        self.refresh_watch_list(&self.gw.snapshot());
+        let dirs = self
+            .watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone();
+        for dir in &dirs {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                me.wake.notified().await;
+                // Debounce: wait for a quiet period so a file being written is read whole, but
+                // not forever if something keeps writing.
+                let started = Instant::now();
+                while started.elapsed() < limits::RELOAD_MAX_DEBOUNCE
+                    && tokio::time::timeout(limits::RELOAD_DEBOUNCE, me.wake.notified())
+                        .await
+                        .is_ok()
+                {}
+                me.reload("file change");
+            }
+        });
+        Ok(watcher)
+    }
+
+    /// Reloads on SIGHUP.
+    pub fn spawn_sighup(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                tracing::warn!("cannot listen for SIGHUP; reload by file change only");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                me.reload("SIGHUP");
+            }
+        });
+    }
+
+    fn is_relevant(&self, event: &notify::Event) -> bool {
+        if event.kind.is_access() {
+            return false;
+        }
+        let watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        event.paths.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|n| watched.0.contains(n) || n.to_string_lossy().starts_with(".."))
+        })
+    }
+
+    /// Records which files matter for `snap`. Directories added later are picked up on restart.
+    fn refresh_watch_list(&self, snap: &Snapshot) {
+        let mut files: Vec<&Path> = vec![&self.config_path];
+        if let Some(p) = snap.keys.source.path() {
+            files.push(p);
+        }
+        if let Some(t) = &snap.settings.tls {
+            files.extend([t.cert.as_path(), t.key.as_path()]);
+            files.extend(t.client_ca.as_deref());
+        }
+        let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        for f in files {
+            if let Some(name) = f.file_name() {
+                watched.0.insert(name.to_os_string());
+            }
+            let dir = f
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            watched.1.insert(dir.to_path_buf());
+        }
+    }
+}
+
+/// One probe: true when Blnk answered the current key with anything but 401.
+async fn probe(gw: &Gateway, snap: &Snapshot) -> bool {
+    let upstream = &snap.settings.upstream;
+    let uri = format!("{}://{}{PROBE_PATH}", upstream.scheme, upstream.authority);
+    let Ok(mut req) = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .body(RequestBody::buffered(Bytes::new()))
+    else {
+        return false;
+    };
+    req.headers_mut()
+        .insert(http::header::HOST, upstream.host.clone());
+    req.headers_mut()
+        .insert(X_BLNK_KEY, snap.keys.current.header_value().clone());
+    match gw
+        .upstream
+        .send(req, snap.settings.limits.upstream_response_timeout)
+        .await
+    {
+        Ok(res) => res.status() != StatusCode::UNAUTHORIZED,
+        Err(_) => false,
+    }
+}
+
+/// Logs which settings changed, by name; values that need a restart are called out.
+fn log_changes(old: &Settings, new: &Settings) {
+    if old.listen != new.listen {
+        tracing::warn!(old = %old.listen, new = %new.listen, "gateway.listen changed: needs a restart; still listening on the old address");
+    }
+    if old.limits.max_connections != new.limits.max_connections
+        || old.limits.upstream_connect_timeout != new.limits.upstream_connect_timeout
+    {
+        tracing::warn!(
+            "gateway.limits.max_connections and upstream_connect_timeout need a restart to change"
+        );
+    }
+    let mut changed = Vec::new();
+    let fields: [(&str, bool); 9] = [
+        (
+            "gateway.upstream",
+            old.upstream.authority != new.upstream.authority,
+        ),
+        ("gateway.mode", old.mode != new.mode),
+        ("gateway.tls", old.tls != new.tls),
+        (
+            "gateway.allow_networks",
+            old.allow_networks != new.allow_networks,
+        ),
+        (
+            "gateway.trusted_proxies",
+            old.trusted_proxies != new.trusted_proxies,
+        ),
+        (
+            "gateway.pass_through_unknown_keys",
+            old.pass_through_unknown_keys != new.pass_through_unknown_keys,
+        ),
+        ("gateway.limits", old.limits != new.limits),
+        ("gateway.rotation", old.rotation != new.rotation),
+        ("server.secure", old.blnk_secure != new.blnk_secure),
+    ];
+    for (name, differs) in fields {
+        if differs {
+            changed.push(name);
+        }
+    }
+    if !changed.is_empty() {
+        tracing::info!(changed = ?changed, "settings changed");
+    }
+}
