@@ -9,10 +9,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::config::{self, Env, Loaded, Purpose};
+use std::sync::Arc;
+
+use crate::admin::Admin;
+use crate::config::{self, Env, Loaded, Purpose, Settings};
 use crate::reload::Reloader;
 use crate::server::Drain;
 use crate::state::Gateway;
+use crate::systemd::Notifier;
 use crate::EXIT_CONFIG;
 
 #[derive(Debug, Parser)]
@@ -138,23 +142,29 @@ fn serve(path: &Path) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let listen = loaded.settings.listen;
-        let listener = match TcpListener::bind(listen).await {
+        let systemd = Arc::new(Notifier::from_env(&env));
+        let (listener, admin_listener) = match bind(&loaded.settings).await {
             Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%listen, error = %e, "cannot listen");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         };
         tracing::info!("{}", describe(&loaded));
         let gw = Gateway::new(loaded);
-        let reloader = Reloader::new(gw.clone(), path.to_path_buf(), env);
+        let reloader = Reloader::new(gw.clone(), path.to_path_buf(), env, systemd.clone());
         let _watcher = reloader
             .spawn_watcher()
             .map_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP"))
             .ok();
         reloader.spawn_sighup();
-        match crate::server::run(gw, listener, crate::signal::shutdown()).await {
+        if let Some(admin) = admin_listener {
+            tokio::spawn(Admin::new(gw.clone()).run(admin));
+        }
+        systemd.ready();
+        systemd.spawn_watchdog();
+        let shutdown = async {
+            crate::signal::shutdown().await;
+            systemd.stopping();
+        };
+        match crate::server::run(gw, listener, shutdown).await {
             Drain::Clean => {
                 tracing::info!("drained cleanly; exiting");
                 ExitCode::SUCCESS
@@ -168,4 +178,35 @@ fn serve(path: &Path) -> ExitCode {
             }
         }
     })
+}
+
+/// The client listener (inherited from systemd when socket-activated) and the admin listener.
+async fn bind(settings: &Settings) -> Result<(TcpListener, Option<TcpListener>), ExitCode> {
+    let listener = match crate::systemd::inherited_listener() {
+        Ok(Some(std_listener)) => {
+            let l = TcpListener::from_std(std_listener).map_err(|e| fail("inherited socket", e))?;
+            tracing::info!(addr = ?l.local_addr().ok(), "socket-activated: serving the socket systemd passed; gateway.listen is not used");
+            l
+        }
+        Ok(None) => TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| fail(&settings.listen.to_string(), e))?,
+        Err(e) => return Err(fail("LISTEN_FDS", e)),
+    };
+    let admin = match settings.admin_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| fail(&format!("gateway.admin_listen {addr}"), e))?;
+            tracing::info!(%addr, "admin listener: /healthz /readyz /metrics");
+            Some(l)
+        }
+        None => None,
+    };
+    Ok((listener, admin))
+}
+
+fn fail(what: &str, e: std::io::Error) -> ExitCode {
+    tracing::error!(error = %e, "cannot listen on {what}");
+    ExitCode::FAILURE
 }

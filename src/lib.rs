@@ -15,20 +15,26 @@
 //! - [`proxy`]: the per-request path: authenticate, rewrite headers, forward, respond.
 //! - [`upstream`]: the pooled HTTP/1.1 client to Blnk and its failure classes.
 //! - [`error`]: every response the gateway makes on its own, in Blnk's error shape.
+//! - [`metrics`]: counters and histograms, rendered in Prometheus text format.
 //! - [`limits`]: every bound, named, with its default.
 //! - [`signal`]: SIGTERM and SIGINT.
+//! - [`systemd`]: sd_notify readiness, the watchdog, socket activation.
+//! - [`admin`]: the admin listener: `/healthz`, `/readyz`, `/metrics`.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod secret;
 pub mod server;
 pub mod signal;
 pub mod state;
+pub mod systemd;
 pub mod tls;
 pub mod upstream;
 

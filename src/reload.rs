@@ -29,6 +29,7 @@ use crate::proxy::body::RequestBody;
 use crate::proxy::headers::X_BLNK_KEY;
 use crate::secret::RECOMMENDED_MIN_KEY_LEN;
 use crate::state::{Gateway, Snapshot};
+use crate::systemd::Notifier;
 
 /// The probe: a cheap authenticated read that Blnk answers 401 to a key it does not hold.
 const PROBE_PATH: &str = "/ledgers?limit=1";
@@ -42,6 +43,7 @@ pub struct Reloader {
     /// File names whose events trigger a reload, and the directories watched for them.
     watched: Mutex<(HashSet<OsString>, HashSet<PathBuf>)>,
     wake: Notify,
+    systemd: Arc<Notifier>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -60,8 +62,14 @@ pub enum Outcome {
 }
 
 impl Reloader {
-    pub fn new(gw: Arc<Gateway>, config_path: PathBuf, env: Env) -> Arc<Self> {
+    pub fn new(
+        gw: Arc<Gateway>,
+        config_path: PathBuf,
+        env: Env,
+        systemd: Arc<Notifier>,
+    ) -> Arc<Self> {
         Arc::new(Reloader {
+            systemd,
             gw,
             config_path,
             env,
@@ -73,7 +81,10 @@ impl Reloader {
 
     /// Loads everything again and swaps it in, or keeps the current snapshot on any problem.
     pub fn reload(self: &Arc<Self>, trigger: &str) -> Outcome {
+        self.systemd.reloading();
         let outcome = self.try_reload(trigger);
+        self.systemd
+            .reloaded(matches!(outcome, Outcome::Applied { .. }));
         match &outcome {
             Outcome::Applied { .. } => {
                 self.gw.reloads.reloads.fetch_add(1, Ordering::Relaxed);

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::config::{Loaded, Settings};
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::proxy::request_id::RequestIds;
 use crate::upstream::UpstreamClient;
 
@@ -83,6 +84,7 @@ pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     pub upstream: UpstreamClient,
     pub request_ids: RequestIds,
+    pub metrics: Arc<Metrics>,
     pub reloads: ReloadStats,
     /// When the current master key was loaded.
     pub key_loaded_at: arc_swap::ArcSwap<Instant>,
@@ -90,11 +92,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(loaded: Loaded) -> Arc<Self> {
-        let upstream = UpstreamClient::new(&loaded.settings.limits);
+        let metrics = Arc::new(Metrics::default());
+        let upstream = UpstreamClient::new(&loaded.settings.limits, metrics.clone());
         Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(Snapshot::from_loaded(loaded)),
             upstream,
             request_ids: RequestIds::new(),
+            metrics,
             reloads: ReloadStats::default(),
             key_loaded_at: arc_swap::ArcSwap::from_pointee(Instant::now()),
         })

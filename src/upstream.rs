@@ -6,6 +6,7 @@
 //! which Blnk cannot have seen. Everything else fails to the caller, which answers 502 or 504
 //! (see `error`); a POST that may have reached Blnk is never sent twice (BLNK.md section 6).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -15,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::error::Reject;
 use crate::limits::{self, Limits};
+use crate::metrics::Metrics;
 use crate::proxy::body::{BodyError, RequestBody};
 
 pub type UpstreamRequest = http::Request<RequestBody>;
@@ -23,10 +25,11 @@ pub type UpstreamRequest = http::Request<RequestBody>;
 #[derive(Clone, Debug)]
 pub struct UpstreamClient {
     client: Client<HttpConnector, RequestBody>,
+    metrics: Arc<Metrics>,
 }
 
 impl UpstreamClient {
-    pub fn new(limits: &Limits) -> Self {
+    pub fn new(limits: &Limits, metrics: Arc<Metrics>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(limits.upstream_connect_timeout));
         connector.set_nodelay(true);
@@ -40,7 +43,7 @@ impl UpstreamClient {
             .retry_canceled_requests(true)
             .set_host(false)
             .build(connector);
-        UpstreamClient { client }
+        UpstreamClient { client, metrics }
     }
 
     /// Sends one request and waits for the response head, under `deadline`.
@@ -49,7 +52,10 @@ impl UpstreamClient {
         req: UpstreamRequest,
         deadline: Duration,
     ) -> Result<http::Response<Incoming>, Reject> {
-        match tokio::time::timeout(deadline, self.client.request(req)).await {
+        let started = tokio::time::Instant::now();
+        let result = tokio::time::timeout(deadline, self.client.request(req)).await;
+        self.metrics.upstream_duration.observe(started.elapsed());
+        match result {
             Ok(Ok(res)) => Ok(res),
             Ok(Err(e)) => Err(classify(&e)),
             Err(_) => Err(Reject::UpstreamTimeout),

@@ -75,6 +75,7 @@ impl fmt::Display for Mode {
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
     pub listen: Option<String>,
+    pub admin_listen: Option<String>,
     pub upstream: Option<String>,
     pub mode: Option<Mode>,
     pub secret_key_file: Option<PathBuf>,

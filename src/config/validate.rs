@@ -18,12 +18,16 @@ use crate::limits::{self, Limits};
 
 /// Where the gateway listens when `gateway.listen` is not set.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Where the admin listener listens when `gateway.admin_listen` is not set.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
 /// Blnk's default `server.port`.
 pub const BLNK_DEFAULT_PORT: u16 = 5001;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// The admin listener (`/healthz`, `/readyz`, `/metrics`), or none when "off".
+    pub admin_listen: Option<SocketAddr>,
     pub upstream: Upstream,
     pub mode: Mode,
     pub tls: Option<TlsFiles>,
@@ -79,6 +83,19 @@ pub(super) fn validate(
         )
     });
 
+    let admin_listen = match g.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN) {
+        "off" => None,
+        text => match text.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.push(
+                    "gateway.admin_listen",
+                    format!("{text:?} is not an ADDR:PORT socket address or \"off\""),
+                );
+                None
+            }
+        },
+    };
     let port = blnk_port(raw.server.port.as_ref(), problems);
     let upstream = upstream(g.upstream.as_deref(), port, problems);
     let mode = g.mode.unwrap_or_default();
@@ -167,6 +184,7 @@ pub(super) fn validate(
     };
     let settings = Settings {
         listen,
+        admin_listen,
         upstream,
         mode,
         tls: tls.clone(),

@@ -11,6 +11,7 @@ pub mod body;
 pub mod headers;
 pub mod request_id;
 mod rotation;
+pub mod route;
 
 use std::sync::Arc;
 
@@ -33,15 +34,25 @@ pub async fn handle(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
+    let started = Instant::now();
     let snap = gw.snapshot();
     let request_id = gw.request_ids.pick(req.headers().get(X_REQUEST_ID));
-    match forward(&gw, &snap, &conn, req, &request_id).await {
+    let resource = route::resource(req.uri().path());
+    let res = match forward(&gw, &snap, &conn, req, &request_id).await {
         Ok(res) => res,
         Err(reject) => {
             tracing::debug!(request_id = ?request_id, reason = reject.reason(), "rejected");
+            gw.metrics.rejected(reject);
             local_response(reject, &conn, &request_id)
         }
-    }
+    };
+    gw.metrics.request(
+        snap.settings.mode,
+        resource,
+        res.status().as_u16(),
+        started.elapsed(),
+    );
+    res
 }
 
 async fn forward(

@@ -9,6 +9,7 @@ pub mod conn;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
@@ -22,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use self::conn::{ConnClock, ConnInfo, TlsInfo, Watched};
 use crate::limits::{self, Limits};
+use crate::metrics::Metrics;
 use crate::state::Gateway;
 
 /// How a drain ended, for the log and the exit status.
@@ -94,6 +96,7 @@ async fn serve_connection(
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let _ = stream.set_nodelay(true);
+    let _open = OpenConnection::new(gw.metrics.clone());
     let snap = gw.snapshot();
     let limits = snap.settings.limits.clone();
     match snap.tls.clone() {
@@ -102,12 +105,21 @@ async fn serve_connection(
             let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream))
                 .await
             {
-                Ok(Ok(tls)) => tls,
+                Ok(Ok(tls)) => {
+                    gw.metrics.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                    tls
+                }
                 Ok(Err(e)) => {
+                    gw.metrics
+                        .tls_handshake_failures
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
+                    gw.metrics
+                        .tls_handshake_failures
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, "TLS handshake deadline passed");
                     return;
                 }
@@ -119,6 +131,22 @@ async fn serve_connection(
             drop(snap);
             serve_http(gw, stream, peer, None, &limits, watcher).await;
         }
+    }
+}
+
+/// Counts a connection as open for as long as it lives.
+struct OpenConnection(Arc<Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.open_connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

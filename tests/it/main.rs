@@ -11,5 +11,6 @@ mod failures;
 mod forwarding;
 mod inject;
 mod limits;
+mod ops;
 mod rotation;
 mod verify;

@@ -137,7 +137,12 @@ impl TestGateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Gateway::new(loaded);
-        let reloader = Reloader::new(state.clone(), config_path.clone(), Env::default());
+        let reloader = Reloader::new(
+            state.clone(),
+            config_path.clone(),
+            Env::default(),
+            Arc::new(blnk_gateway::systemd::Notifier::disabled()),
+        );
         let watcher = setup
             .watch
             .then(|| reloader.spawn_watcher().expect("watch files"));

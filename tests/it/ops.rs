@@ -1,0 +1,452 @@
+//! Operations: the systemd unit, sd_notify, socket activation, the admin listener.
+
+use std::io::Read;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use blnk_gateway::admin::Admin;
+use serde_json::json;
+
+use crate::support::client::{empty, req, send1};
+use crate::support::fake_blnk::FakeBlnk;
+use crate::support::gateway::{new_key, Setup, TestGateway};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Bound on every wait for the child process.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// systemd-analyze must be present in CI (.ci/run installs it); elsewhere its absence skips.
+fn systemd_analyze() -> Option<&'static str> {
+    let found = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is required in CI"
+        );
+        eprintln!("systemd-analyze not installed: skipping");
+        return None;
+    }
+    Some("systemd-analyze")
+}
+
+/// The unit with ExecStart pointing at the binary under test, so `verify` can check it.
+fn unit_copy(dir: &Path) -> std::path::PathBuf {
+    let unit = std::fs::read_to_string(format!("{ROOT}/systemd/blnk-gateway.service")).unwrap();
+    let path = dir.join("blnk-gateway.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/blnk-gateway", BIN)).unwrap();
+    path
+}
+
+#[test]
+fn the_unit_verifies_and_rates_ok() {
+    let Some(tool) = systemd_analyze() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let unit = unit_copy(dir.path());
+    let out = Command::new(tool)
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(tool)
+        .args(["security", "--offline=true"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(score <= 2.0, "{line}");
+    let unit = std::fs::read_to_string(format!("{ROOT}/systemd/blnk-gateway.service")).unwrap();
+    for directive in [
+        "Type=notify",
+        "ExecReload=/usr/local/bin/blnk-gateway check",
+        "WatchdogSec=",
+        "RestartPreventExitStatus=78",
+        "LimitNOFILE=",
+    ] {
+        assert!(unit.contains(directive), "{directive}");
+    }
+}
+
+struct Started {
+    child: Child,
+    notify: UnixDatagram,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the real binary with a socket standing in for $NOTIFY_SOCKET.
+fn start(
+    blnk: &FakeBlnk,
+    key: &str,
+    extra_env: &[(&str, &str)],
+    wrapper: Option<&[&str]>,
+) -> Started {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("blnk.json");
+    let config = json!({"gateway": {
+        "listen": format!("127.0.0.1:{port}"), "upstream": blnk.url(), "allow_plaintext": true,
+        "admin_listen": "off", "secret_key_file": "master.key"}});
+    std::fs::write(&cfg, config.to_string()).unwrap();
+    std::fs::write(dir.path().join("master.key"), format!("{key}\n")).unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&sock_path).unwrap();
+    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let mut cmd = match wrapper {
+        Some(w) => {
+            let mut c = Command::new(w[0]);
+            c.args(&w[1..]).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.args(["serve", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    Started {
+        child: cmd.spawn().unwrap(),
+        notify,
+        _dir: dir,
+        port,
+    }
+}
+
+fn next_message(s: &Started) -> String {
+    let mut buf = [0u8; 512];
+    let n = s
+        .notify
+        .recv(&mut buf)
+        .expect("no sd_notify message before the deadline");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sd_notify_ready_reload_stopping_in_order_with_watchdog() {
+    let key = new_key("notify");
+    let blnk = FakeBlnk::start(&key).await;
+    let mut s = start(&blnk, &key, &[("WATCHDOG_USEC", "200000")], None);
+    let first = tokio::task::block_in_place(|| next_message(&s));
+    assert!(first.starts_with("READY=1"), "{first}");
+    // Ready means bound: the port answers now.
+    std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    signal(&s.child, "-HUP");
+    let mut seen = Vec::new();
+    tokio::task::block_in_place(|| {
+        while seen
+            .iter()
+            .filter(|m: &&String| !m.starts_with("WATCHDOG"))
+            .count()
+            < 2
+        {
+            seen.push(next_message(&s));
+        }
+    });
+    let lifecycle: Vec<&String> = seen.iter().filter(|m| !m.starts_with("WATCHDOG")).collect();
+    assert!(lifecycle[0].starts_with("RELOADING=1"), "{seen:?}");
+    assert!(lifecycle[1].starts_with("READY=1"), "{seen:?}");
+    // The watchdog pings at half of WATCHDOG_USEC.
+    let ping = tokio::task::block_in_place(|| loop {
+        let m = next_message(&s);
+        if m == "WATCHDOG=1" {
+            break m;
+        }
+    });
+    assert_eq!(ping, "WATCHDOG=1");
+    signal(&s.child, "-TERM");
+    let stopping = tokio::task::block_in_place(|| loop {
+        let m = next_message(&s);
+        if !m.starts_with("WATCHDOG") {
+            break m;
+        }
+    });
+    assert!(stopping.starts_with("STOPPING=1"), "{stopping}");
+    assert_eq!(tokio::task::block_in_place(|| wait_exit(&mut s.child)), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_key_never_becomes_ready() {
+    let blnk = FakeBlnk::start("unused").await;
+    let mut s = start(&blnk, "   ", &[], None);
+    let code = tokio::task::block_in_place(|| wait_exit(&mut s.child));
+    assert_eq!(code, 78);
+    s.notify.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    assert!(
+        s.notify.recv(&mut buf).is_err(),
+        "a message was sent: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let mut err = String::new();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("gateway.secret_key_file"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_activated_gateway_serves_the_inherited_socket() {
+    if Command::new("systemd-socket-activate")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-socket-activate is required in CI"
+        );
+        eprintln!("systemd-socket-activate not installed: skipping");
+        return;
+    }
+    let key = new_key("sockact");
+    let blnk = FakeBlnk::start(&key).await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    // The config names another port: only the inherited socket can answer on `port`.
+    let mut s = start(
+        &blnk,
+        &key,
+        &[],
+        Some(&[
+            "systemd-socket-activate",
+            "-l",
+            &listen,
+            "-E",
+            "NOTIFY_SOCKET",
+        ]),
+    );
+    // The socket exists before the gateway runs: the first connection waits in the kernel's
+    // queue while the gateway starts (systemd-socket-activate starts it on that connection).
+    let connecting = tokio::spawn({
+        let listen = listen.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            loop {
+                match tokio::net::TcpStream::connect(&listen).await {
+                    Ok(tcp) => break tcp,
+                    Err(e) if tokio::time::Instant::now() > deadline => panic!("{e}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        }
+    });
+    let tcp = connecting.await.unwrap();
+    let ready = tokio::task::block_in_place(|| next_message(&s));
+    assert!(ready.starts_with("READY=1"), "{ready}");
+    let mut c = crate::support::client::h1(tcp).await;
+    let a = send1(
+        &mut c,
+        req("GET", "/ledgers")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", s.port)).is_err(),
+        "gateway.listen was bound too"
+    );
+    signal(&s.child, "-TERM");
+    assert_eq!(tokio::task::block_in_place(|| wait_exit(&mut s.child)), 0);
+}
+
+/// Parses Prometheus text: every sample line is `name{labels} value` with a numeric value, and
+/// every sample's family was declared with # TYPE.
+fn parse_metrics(text: &str) -> Vec<(String, f64)> {
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            typed.insert(rest.split_whitespace().next().unwrap().to_string());
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let name = series.split('{').next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        assert!(
+            typed.contains(name) || typed.contains(family),
+            "no # TYPE for {name}"
+        );
+        samples.push((series.to_string(), value));
+    }
+    samples
+}
+
+fn sample(samples: &[(String, f64)], series: &str) -> f64 {
+    samples
+        .iter()
+        .find(|(s, _)| s == series)
+        .map_or(0.0, |(_, v)| *v)
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"admin_listen": "127.0.0.1:0"}),
+        ..Setup::default()
+    })
+    .await;
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin_listener.local_addr().unwrap();
+    tokio::spawn(Admin::new(gw.state.clone()).run(admin_listener));
+    let mut admin =
+        crate::support::client::h1(tokio::net::TcpStream::connect(admin_addr).await.unwrap()).await;
+
+    let scrape = |text: bytes::Bytes| parse_metrics(&String::from_utf8_lossy(&text));
+    let before = scrape(
+        send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
+            .await
+            .body,
+    );
+    let mut c = gw.h1().await;
+    for _ in 0..3 {
+        send1(
+            &mut c,
+            req("GET", "/ledgers")
+                .header("x-blnk-key", &gw.key)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    }
+    send1(
+        &mut c,
+        req("GET", "/balances")
+            .header("x-blnk-key", "wrong")
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    let after = scrape(
+        send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
+            .await
+            .body,
+    );
+    let ok = r#"blnk_gateway_requests_total{mode="verify",status_class="2xx",resource="ledgers"}"#;
+    let denied =
+        r#"blnk_gateway_requests_total{mode="verify",status_class="4xx",resource="balances"}"#;
+    assert_eq!(sample(&after, ok) - sample(&before, ok), 3.0);
+    assert_eq!(sample(&after, denied) - sample(&before, denied), 1.0);
+    assert_eq!(
+        sample(
+            &after,
+            r#"blnk_gateway_auth_failures_total{reason="invalid_key"}"#
+        ),
+        1.0
+    );
+    assert!(sample(&after, "blnk_gateway_tls_handshakes_total") >= 1.0);
+    assert!(sample(&after, "blnk_gateway_open_connections") >= 1.0);
+    assert!(sample(&after, "blnk_gateway_upstream_duration_seconds_count") >= 3.0);
+    assert!(after
+        .iter()
+        .any(|(s, _)| s == "blnk_gateway_key_age_seconds"));
+    // No key in the metrics, ever.
+    let text = send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
+        .await
+        .body;
+    assert!(!String::from_utf8_lossy(&text).contains(&gw.key));
+
+    let a = send1(&mut admin, req("GET", "/healthz").body(empty()).unwrap()).await;
+    assert_eq!(a.status, 200);
+    let a = send1(&mut admin, req("GET", "/readyz").body(empty()).unwrap()).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_blnk_is_down() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let key = new_key("ready");
+    let blnk = FakeBlnk::start(&key).await;
+    let gw = TestGateway::start_with(
+        Setup {
+            gateway: json!({"upstream": format!("http://{free}")}),
+            ..Setup::default()
+        },
+        key,
+        blnk,
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(Admin::new(gw.state.clone()).run(listener));
+    let mut admin =
+        crate::support::client::h1(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+    let a = send1(&mut admin, req("GET", "/readyz").body(empty()).unwrap()).await;
+    assert_eq!(a.status, 503);
+    let a = send1(&mut admin, req("GET", "/healthz").body(empty()).unwrap()).await;
+    assert_eq!(a.status, 200);
+}
