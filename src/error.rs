@@ -6,6 +6,8 @@
 //! meaning is the same and `GATEWAY_*` codes otherwise. Bodies are fixed strings: no error text
 //! from a library, a file or the upstream ever reaches a client; details go to the log.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use http::{Response, StatusCode};
@@ -19,8 +21,21 @@ pub enum Reject {
     InvalidKey,
     #[error("more than one X-Blnk-Key value")]
     AmbiguousKey,
+    #[error("client key expired, disabled or revoked")]
+    ExpiredKey,
+    #[error("client key bound to another certificate")]
+    CertificateMismatch,
     #[error("peer address not in gateway.allow_networks")]
     NetworkNotAllowed,
+    #[error("path maps to no Blnk resource")]
+    UnknownResource,
+    #[error("client key lacks the scope for this route")]
+    InsufficientScope {
+        resource: &'static str,
+        action: &'static str,
+    },
+    #[error("request path refused (encoded slash, control byte, not a path)")]
+    BadPath,
     #[error("method not allowed through the gateway")]
     MethodNotAllowed,
     #[error("request body larger than the limit")]
@@ -38,61 +53,52 @@ pub enum Reject {
 }
 
 impl Reject {
-    /// Status, code and message for the client.
-    pub fn parts(self) -> (StatusCode, &'static str, &'static str) {
+    /// Status and code for the client: the one exhaustive table.
+    #[rustfmt::skip]
+    pub fn status_and_code(self) -> (StatusCode, &'static str) {
         use Reject::*;
         match self {
-            MissingKey => (
-                StatusCode::UNAUTHORIZED,
-                "AUTH_MISSING_API_KEY",
-                "Authentication required. Use X-Blnk-Key header",
-            ),
-            InvalidKey | AmbiguousKey => (
-                StatusCode::UNAUTHORIZED,
-                "AUTH_INVALID_API_KEY",
-                "Invalid API key",
-            ),
-            NetworkNotAllowed => (
-                StatusCode::FORBIDDEN,
-                "GATEWAY_NETWORK_NOT_ALLOWED",
-                "Requests from this network are not allowed",
-            ),
-            MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "GATEWAY_METHOD_NOT_ALLOWED",
-                "Method not allowed",
-            ),
-            PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "GEN_PAYLOAD_TOO_LARGE",
-                "Request body too large",
-            ),
-            BodyTimeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                "GATEWAY_REQUEST_TIMEOUT",
-                "Request body was not received in time",
-            ),
-            BadBody => (
-                StatusCode::BAD_REQUEST,
-                "GATEWAY_BAD_REQUEST",
-                "Malformed or incomplete request body",
-            ),
-            UpstreamUnavailable => (
-                StatusCode::BAD_GATEWAY,
-                "GATEWAY_UPSTREAM_UNAVAILABLE",
-                "Ledger service unavailable",
-            ),
-            UpstreamTimeout => (
-                StatusCode::GATEWAY_TIMEOUT,
-                "GATEWAY_UPSTREAM_TIMEOUT",
-                "Ledger service did not answer in time",
-            ),
-            UpstreamBroken => (
-                StatusCode::BAD_GATEWAY,
-                "GATEWAY_BAD_UPSTREAM_RESPONSE",
-                "Ledger service gave an invalid response",
-            ),
+            MissingKey                => (StatusCode::UNAUTHORIZED, "AUTH_MISSING_API_KEY"),
+            InvalidKey | AmbiguousKey => (StatusCode::UNAUTHORIZED, "AUTH_INVALID_API_KEY"),
+            ExpiredKey                => (StatusCode::UNAUTHORIZED, "AUTH_EXPIRED_API_KEY"),
+            CertificateMismatch       => (StatusCode::FORBIDDEN, "GATEWAY_CERTIFICATE_MISMATCH"),
+            NetworkNotAllowed         => (StatusCode::FORBIDDEN, "GATEWAY_NETWORK_NOT_ALLOWED"),
+            UnknownResource           => (StatusCode::FORBIDDEN, "AUTH_UNKNOWN_RESOURCE"),
+            InsufficientScope { .. }  => (StatusCode::FORBIDDEN, "AUTH_INSUFFICIENT_PERMISSIONS"),
+            BadPath                   => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_PATH"),
+            MethodNotAllowed          => (StatusCode::METHOD_NOT_ALLOWED, "GATEWAY_METHOD_NOT_ALLOWED"),
+            PayloadTooLarge           => (StatusCode::PAYLOAD_TOO_LARGE, "GEN_PAYLOAD_TOO_LARGE"),
+            BodyTimeout               => (StatusCode::REQUEST_TIMEOUT, "GATEWAY_REQUEST_TIMEOUT"),
+            BadBody                   => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
+            UpstreamUnavailable       => (StatusCode::BAD_GATEWAY, "GATEWAY_UPSTREAM_UNAVAILABLE"),
+            UpstreamTimeout           => (StatusCode::GATEWAY_TIMEOUT, "GATEWAY_UPSTREAM_TIMEOUT"),
+            UpstreamBroken            => (StatusCode::BAD_GATEWAY, "GATEWAY_BAD_UPSTREAM_RESPONSE"),
         }
+    }
+
+    /// The message for the client: Blnk's wording where Blnk has the same answer.
+    #[rustfmt::skip]
+    pub fn message(self) -> Cow<'static, str> {
+        use Reject::*;
+        Cow::Borrowed(match self {
+            MissingKey                => "Authentication required. Use X-Blnk-Key header",
+            InvalidKey | AmbiguousKey => "Invalid API key",
+            ExpiredKey                => "API key is expired or revoked",
+            CertificateMismatch       => "This API key is bound to another client certificate",
+            NetworkNotAllowed         => "Requests from this network are not allowed",
+            UnknownResource           => "Unknown resource type",
+            InsufficientScope { resource, action } => {
+                return Cow::Owned(format!("Insufficient permissions for {resource}:{action}"));
+            }
+            BadPath                   => "Request path is not acceptable",
+            MethodNotAllowed          => "Method not allowed",
+            PayloadTooLarge           => "Request body too large",
+            BodyTimeout               => "Request body was not received in time",
+            BadBody                   => "Malformed or incomplete request body",
+            UpstreamUnavailable       => "Ledger service unavailable",
+            UpstreamTimeout           => "Ledger service did not answer in time",
+            UpstreamBroken            => "Ledger service gave an invalid response",
+        })
     }
 
     /// Whether the connection must close after this answer (the request body was not consumed
@@ -106,13 +112,13 @@ impl Reject {
 
     /// The reason as a stable token for logs and audit records.
     pub fn reason(self) -> &'static str {
-        self.parts().1
+        self.status_and_code().1
     }
 
     /// The response for this rejection.
     pub fn respond(self) -> Response<Bytes> {
-        let (status, code, message) = self.parts();
-        let mut res = Response::new(error_body(code, message));
+        let (status, code) = self.status_and_code();
+        let mut res = Response::new(error_body(code, &self.message()));
         *res.status_mut() = status;
         let h = res.headers_mut();
         h.insert(
@@ -127,12 +133,11 @@ impl Reject {
     }
 }
 
-/// Blnk's error shape. `code` and `message` are constants of this module, so no escaping is
-/// needed; the test below keeps them JSON-safe.
+/// Blnk's error shape, serialised by serde_json so every message is escaped.
 fn error_body(code: &str, message: &str) -> Bytes {
-    Bytes::from(format!(
-        r#"{{"error":"{message}","error_detail":{{"code":"{code}","message":"{message}"}}}}"#
-    ))
+    let body =
+        serde_json::json!({"error": message, "error_detail": {"code": code, "message": message}});
+    Bytes::from(body.to_string())
 }
 
 #[cfg(test)]
@@ -144,6 +149,14 @@ mod tests {
         Reject::InvalidKey,
         Reject::AmbiguousKey,
         Reject::NetworkNotAllowed,
+        Reject::ExpiredKey,
+        Reject::CertificateMismatch,
+        Reject::UnknownResource,
+        Reject::InsufficientScope {
+            resource: "ledgers",
+            action: "write",
+        },
+        Reject::BadPath,
         Reject::MethodNotAllowed,
         Reject::PayloadTooLarge,
         Reject::BodyTimeout,
@@ -158,11 +171,12 @@ mod tests {
         for r in ALL {
             let res = r.respond();
             let v: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
-            let (status, code, message) = r.parts();
+            let (status, code) = r.status_and_code();
+            let message = r.message().into_owned();
             assert_eq!(res.status(), status);
-            assert_eq!(v["error"], message);
+            assert_eq!(v["error"], message.as_str());
             assert_eq!(v["error_detail"]["code"], code);
-            assert_eq!(v["error_detail"]["message"], message);
+            assert_eq!(v["error_detail"]["message"], message.as_str());
         }
     }
 }

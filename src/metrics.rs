@@ -66,7 +66,14 @@ impl Histogram {
 }
 
 /// Why a request was refused at authentication, as metric labels.
-const AUTH_REASONS: [&str; 3] = ["missing_key", "invalid_key", "network_not_allowed"];
+const AUTH_REASONS: [&str; 6] = [
+    "missing_key",
+    "invalid_key",
+    "expired_key",
+    "network_not_allowed",
+    "certificate_mismatch",
+    "insufficient_scope",
+];
 /// Upstream failure kinds, as metric labels.
 const UPSTREAM_ERRORS: [&str; 3] = ["unavailable", "timeout", "broken"];
 
@@ -76,7 +83,7 @@ pub struct Metrics {
     pub request_duration: Histogram,
     pub upstream_duration: Histogram,
     upstream_errors: [AtomicU64; 3],
-    auth_failures: [AtomicU64; 3],
+    auth_failures: [AtomicU64; 6],
     pub open_connections: AtomicI64,
     pub tls_handshakes: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
@@ -122,14 +129,17 @@ impl Metrics {
     /// A request the gateway answered itself, for the reason-specific counters.
     pub fn rejected(&self, reject: Reject) {
         use Reject::*;
-        let (table, i) = match reject {
+        let (table, i): (&[AtomicU64], usize) = match reject {
             MissingKey => (&self.auth_failures, 0),
             InvalidKey | AmbiguousKey => (&self.auth_failures, 1),
-            NetworkNotAllowed => (&self.auth_failures, 2),
+            ExpiredKey => (&self.auth_failures, 2),
+            NetworkNotAllowed => (&self.auth_failures, 3),
+            CertificateMismatch => (&self.auth_failures, 4),
+            UnknownResource | InsufficientScope { .. } => (&self.auth_failures, 5),
             UpstreamUnavailable => (&self.upstream_errors, 0),
             UpstreamTimeout => (&self.upstream_errors, 1),
             UpstreamBroken => (&self.upstream_errors, 2),
-            MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody => return,
+            BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody => return,
         };
         table[i].fetch_add(1, Ordering::Relaxed);
     }

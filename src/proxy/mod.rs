@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod body;
 pub mod headers;
+pub mod path;
 pub mod request_id;
 mod rotation;
 pub mod route;
@@ -71,7 +72,8 @@ async fn forward(
     if !auth::network_allowed(&settings.allow_networks, conn.peer.ip()) {
         return Err(Reject::NetworkNotAllowed);
     }
-    let path_and_query = origin_form(req.uri());
+    // Decide on exactly the path that is forwarded.
+    let path_and_query = path::normalise(req.uri().path_and_query())?;
     let admitted = auth::authorize(
         snap,
         req.method(),
@@ -154,15 +156,6 @@ fn upstream_uri(
     p.authority = Some(settings.upstream.authority.clone());
     p.path_and_query = Some(path_and_query);
     Uri::from_parts(p).map_err(|_| Reject::UpstreamBroken)
-}
-
-/// The request target as origin-form: only path and query ever reach the upstream, whatever
-/// authority an absolute-form target named.
-fn origin_form(uri: &Uri) -> PathAndQuery {
-    match uri.path_and_query() {
-        Some(pq) if pq.as_str().starts_with('/') => pq.clone(),
-        _ => PathAndQuery::from_static("/"),
-    }
 }
 
 /// The declared body length, if the client declared one.
