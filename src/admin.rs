@@ -1,6 +1,6 @@
 //! The admin listener (`gateway.admin_listen`, loopback by default, never the client port):
 //! `/healthz` (the process is up), `/readyz` (a key is loaded and Blnk's `/health` says UP,
-//! cached briefly), `/metrics` (Prometheus text).
+//! cached briefly), `/metrics` (Prometheus text), `/clients` (client-key ids and last use).
 //!
 //! It serves plain HTTP/1.1 with the same header and idle deadlines as the client listener, one
 //! small answer per request, and never forwards anything to Blnk except the readiness check.
@@ -93,6 +93,31 @@ impl Admin {
                         "not ready: Blnk's /health is not UP\n",
                     )
                 }
+            }
+            "/clients" => {
+                // Last-use times of client keys, for `blnk-gateway keys list`. Ids only.
+                let snap = self.gw.snapshot();
+                let map: serde_json::Map<String, serde_json::Value> = snap
+                    .clients
+                    .iter()
+                    .flat_map(|t| t.iter())
+                    .map(|c| {
+                        (
+                            c.id.clone(),
+                            c.last_used
+                                .load(std::sync::atomic::Ordering::Relaxed)
+                                .into(),
+                        )
+                    })
+                    .collect();
+                let mut res = text(StatusCode::OK, "");
+                *res.body_mut() =
+                    Full::new(Bytes::from(serde_json::Value::Object(map).to_string()));
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                );
+                res
             }
             "/metrics" => {
                 let mut res = text(StatusCode::OK, "");

@@ -7,6 +7,7 @@
 //! - [`config`]: reads a blnk.json-style file and the environment, validates it into
 //!   [`config::Settings`], finds the master key.
 //! - [`secret`]: the key type that cannot leak, fingerprints, constant-time comparison.
+//! - [`clients`]: scoped client keys for inject mode: the file, the scopes, the decision.
 //! - [`keys`]: the current and previous master keys during a rotation, and which Blnk accepts.
 //! - [`tls`]: rustls server configuration and the explicit development certificate.
 //! - [`state`]: the immutable [`state::Snapshot`] a request reads, swapped whole on reload.
@@ -23,6 +24,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod error;
 pub mod keys;

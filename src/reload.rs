@@ -280,6 +280,9 @@ impl Reloader {
         if let Some(p) = snap.keys.source.path() {
             files.push(p);
         }
+        if let Some(p) = &snap.settings.clients_file {
+            files.push(p);
+        }
         if let Some(t) = &snap.settings.tls {
             files.extend([t.cert.as_path(), t.key.as_path()]);
             files.extend(t.client_ca.as_deref());

@@ -28,6 +28,11 @@ impl KeyDigest {
         KeyDigest(Sha256::digest(bytes).into())
     }
 
+    /// A digest computed elsewhere (a clients file stores them).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        KeyDigest(bytes)
+    }
+
     /// Constant-time equality.
     pub fn matches(&self, other: &KeyDigest) -> bool {
         self.0.ct_eq(&other.0).into()

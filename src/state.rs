@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicU64;
 
 use tokio::time::Instant;
 
+use crate::clients::ClientTable;
 use crate::config::{Loaded, Settings};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -25,6 +26,7 @@ pub struct Snapshot {
     pub settings: Settings,
     pub keys: KeyRing,
     pub tls: Option<TlsAcceptor>,
+    pub clients: Option<Arc<ClientTable>>,
 }
 
 impl Snapshot {
@@ -32,22 +34,26 @@ impl Snapshot {
         Snapshot {
             tls: loaded.tls.map(TlsAcceptor::from),
             keys: KeyRing::new(loaded.key, loaded.key_source),
+            clients: loaded.clients.map(Arc::new),
             settings: loaded.settings,
         }
     }
 
-    /// The snapshot that follows this one after a reload: new settings and TLS, and a key ring
-    /// that carries a rotation across (see `keys`).
+    /// The snapshot that follows this one after a reload: new settings, TLS and clients, and a
+    /// key ring that carries a rotation across (see `keys`).
     pub fn next(&self, loaded: Loaded, now: Instant) -> Snapshot {
-        let keys = self.keys.next(
-            loaded.key,
-            loaded.key_source,
-            loaded.settings.rotation.grace,
-            now,
-        );
+        let grace = loaded.settings.rotation.grace;
+        let keys = self.keys.next(loaded.key, loaded.key_source, grace, now);
+        let clients = loaded.clients.map(|mut table| {
+            if let Some(old) = &self.clients {
+                table.carry_last_used(old);
+            }
+            Arc::new(table)
+        });
         Snapshot {
             tls: loaded.tls.map(TlsAcceptor::from),
             keys,
+            clients,
             settings: loaded.settings,
         }
     }
@@ -58,6 +64,7 @@ impl Snapshot {
             settings: self.settings.clone(),
             keys,
             tls: self.tls.clone(),
+            clients: self.clients.clone(),
         }
     }
 }

@@ -118,6 +118,8 @@ pub struct Loaded {
     pub key: SecretKey,
     pub key_source: SecretSource,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Inject mode with `gateway.clients_file`: the scoped client keys.
+    pub clients: Option<crate::clients::ClientTable>,
     /// Things that work but deserve an operator's attention (short key, plaintext, ...).
     pub warnings: Vec<String>,
 }
@@ -132,8 +134,13 @@ pub fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, Problems
     // Certificates are checked even when other settings are wrong, so one run shows every problem.
     let tls =
         tls_files.and_then(|files| crate::tls::load(&files, purpose, &mut problems, &mut warnings));
+    let clients = settings
+        .as_ref()
+        .and_then(|s| s.clients_file.as_deref())
+        .and_then(|path| crate::clients::file::load(path, &mut problems));
     match (settings, key) {
         (Some(settings), Some((key, key_source))) if problems.is_empty() => Ok(Loaded {
+            clients,
             tls: tls.filter(|_| settings.tls.is_some()),
             settings,
             key,

@@ -88,6 +88,7 @@ pub struct RawGateway {
     pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub pass_through_unknown_keys: bool,
+    pub clients_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]

@@ -34,6 +34,8 @@ pub struct Settings {
     pub allow_networks: Vec<IpNet>,
     pub trusted_proxies: Vec<IpNet>,
     pub pass_through_unknown_keys: bool,
+    /// Inject mode: the scoped client keys (see `crate::clients`).
+    pub clients_file: Option<PathBuf>,
     pub limits: Limits,
     /// `server.secure` as Blnk would read it.
     pub blnk_secure: bool,
@@ -144,14 +146,20 @@ pub(super) fn validate(
         }
     };
 
+    let clients_file = g.clients_file.as_ref().map(|p| base.join(p));
     if mode == Mode::Inject {
         let has_ca = tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-        if !has_ca && allow_networks.is_empty() {
+        if !has_ca && allow_networks.is_empty() && clients_file.is_none() {
             problems.push(
                 "gateway.mode",
-                "\"inject\" grants every client master access, so clients must be authenticated: set gateway.tls.client_ca (client certificates) or gateway.allow_networks",
+                "\"inject\" grants master access, so clients must be authenticated: set gateway.clients_file (scoped client keys), gateway.tls.client_ca (client certificates) or gateway.allow_networks",
             );
         }
+    } else if clients_file.is_some() {
+        problems.push(
+            "gateway.clients_file",
+            "client keys are used in inject mode only (set gateway.mode to \"inject\")",
+        );
     }
 
     let limits = limits_from(&g.limits, raw.server.max_request_body_size_mb, problems);
@@ -191,6 +199,7 @@ pub(super) fn validate(
         allow_networks,
         trusted_proxies,
         pass_through_unknown_keys: g.pass_through_unknown_keys,
+        clients_file,
         limits,
         blnk_secure,
         rotation,

@@ -13,18 +13,35 @@ use ipnet::IpNet;
 use tokio::time::Instant;
 
 use super::headers::X_BLNK_KEY;
+use crate::clients::{scope, Client, Presented};
 use crate::config::Mode;
 use crate::error::Reject;
+use crate::server::conn::ConnInfo;
 use crate::state::Snapshot;
 
 /// Which key goes upstream, once a request is admitted.
 pub enum Upstream {
-    /// Verify mode, exempt route: no key at all.
+    /// An exempt route (verify mode, or inject mode with client keys): no key at all.
     NoKey,
     /// The master key (verified in verify mode, injected in inject mode).
     Master,
     /// Verify mode with `pass_through_unknown_keys`: the client's own key, for Blnk to judge.
     ClientKey(HeaderValue),
+}
+
+/// An admitted request: what goes upstream, and which client key it came with, if any.
+pub struct Admission<'a> {
+    pub upstream: Upstream,
+    pub client: Option<&'a Client>,
+}
+
+impl From<Upstream> for Admission<'_> {
+    fn from(upstream: Upstream) -> Self {
+        Admission {
+            upstream,
+            client: None,
+        }
+    }
 }
 
 /// Blnk's routes that need no key (`api/middleware/auth.go`). Matched on the exact path, so any
@@ -46,23 +63,41 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Decides whether the request may go upstream and with which key.
-pub fn authorize(
-    snap: &Snapshot,
+/// Decides whether the request may go upstream and with which key. `path` is the normalised
+/// path that will be forwarded.
+pub fn authorize<'a>(
+    snap: &'a Snapshot,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
     now: Instant,
-) -> Result<Upstream, Reject> {
-    match snap.settings.mode {
-        Mode::Inject => Ok(Upstream::Master),
-        Mode::Verify if is_exempt(method, path) => Ok(Upstream::NoKey),
-        Mode::Verify => {
+    conn: &ConnInfo,
+) -> Result<Admission<'a>, Reject> {
+    match (snap.settings.mode, &snap.clients) {
+        (Mode::Inject, None) => Ok(Upstream::Master.into()),
+        (_, _) if is_exempt(method, path) => Ok(Upstream::NoKey.into()),
+        (Mode::Inject, Some(table)) => {
+            let presented = Presented {
+                key: single_key(headers)?.as_bytes(),
+                peer: conn.peer.ip(),
+                client_cert_sha256: conn
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.client_cert_sha256.as_deref()),
+            };
+            let client = table.authenticate(&presented, crate::clients::now_unix())?;
+            scope::decide(method, path, &client.scopes)?;
+            Ok(Admission {
+                upstream: Upstream::Master,
+                client: Some(client),
+            })
+        }
+        (Mode::Verify, _) => {
             let presented = single_key(headers)?;
             if snap.keys.verify(presented.as_bytes(), now).is_some() {
-                Ok(Upstream::Master)
+                Ok(Upstream::Master.into())
             } else if snap.settings.pass_through_unknown_keys {
-                Ok(Upstream::ClientKey(presented.clone()))
+                Ok(Upstream::ClientKey(presented.clone()).into())
             } else {
                 Err(Reject::InvalidKey)
             }

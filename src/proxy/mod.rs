@@ -80,6 +80,7 @@ async fn forward(
         path_and_query.path(),
         req.headers(),
         now,
+        conn,
     )?;
     if declared_length(req.headers()).is_some_and(|n| n > limits.max_body_bytes) {
         return Err(Reject::PayloadTooLarge);
@@ -103,7 +104,7 @@ async fn forward(
         now + limits.body_read_timeout,
     );
 
-    let res = match admitted {
+    let res = match admitted.upstream {
         auth::Upstream::NoKey => send(gw, snap, parts, body).await?,
         auth::Upstream::ClientKey(key) => {
             parts.headers.insert(X_BLNK_KEY, key);

@@ -56,6 +56,8 @@ pub struct Setup {
     /// Deliver the key Kubernetes-style: `secret/master.key -> ..data/master.key`,
     /// `..data -> ..v0`.
     pub k8s_secret: bool,
+    /// Extra files (name, content) written next to the config before it is loaded.
+    pub files: Vec<(String, String)>,
 }
 
 impl Default for Setup {
@@ -65,6 +67,7 @@ impl Default for Setup {
             gateway: json!({}),
             watch: false,
             k8s_secret: false,
+            files: Vec::new(),
         }
     }
 }
@@ -130,6 +133,9 @@ impl TestGateway {
             "server": {"secure": true, "port": "5001"},
             "gateway": gateway,
         });
+        for (name, content) in &setup.files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
         let config_path = dir.path().join("blnk.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
         let loaded = config::load(&config_path, &Env::default(), Purpose::Serve)

@@ -1,7 +1,9 @@
-//! The command line: `serve` and `check`, their output and their exit codes.
+//! The command line: `serve`, `check` and `keys`, their output and their exit codes.
 //!
 //! Exit codes: 0 success; 78 (`EX_CONFIG`) when the configuration, the key or the certificates
 //! cannot be used, before anything is bound; 1 for a runtime failure such as a busy port.
+
+mod keys;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,6 +61,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Issue, list and revoke scoped client keys (inject mode).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -67,6 +74,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(&config),
+        Command::Keys { command } => keys::run(command),
     }
 }
 
