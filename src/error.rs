@@ -12,6 +12,8 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use http::{Response, StatusCode};
 
+use crate::ratelimit::Limited;
+
 /// Why the gateway answered instead of Blnk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
@@ -50,6 +52,8 @@ pub enum Reject {
     UpstreamTimeout,
     #[error("upstream broke the exchange")]
     UpstreamBroken,
+    #[error("rate limit reached ({:?})", .0.scope)]
+    RateLimited(Limited),
 }
 
 impl Reject {
@@ -73,6 +77,7 @@ impl Reject {
             UpstreamUnavailable       => (StatusCode::BAD_GATEWAY, "GATEWAY_UPSTREAM_UNAVAILABLE"),
             UpstreamTimeout           => (StatusCode::GATEWAY_TIMEOUT, "GATEWAY_UPSTREAM_TIMEOUT"),
             UpstreamBroken            => (StatusCode::BAD_GATEWAY, "GATEWAY_BAD_UPSTREAM_RESPONSE"),
+            RateLimited(_)            => (StatusCode::TOO_MANY_REQUESTS, "GEN_RATE_LIMITED"),
         }
     }
 
@@ -98,7 +103,23 @@ impl Reject {
             UpstreamUnavailable       => "Ledger service unavailable",
             UpstreamTimeout           => "Ledger service did not answer in time",
             UpstreamBroken            => "Ledger service gave an invalid response",
+            RateLimited(_)            => "You have reached maximum request limit.",
         })
+    }
+
+    /// Whether this refusal is a failed authentication, which the rate limiter counts against
+    /// the source: no key, a wrong, expired or ambiguous one, or a client key presented from
+    /// outside the network or certificate it is bound to. A valid key that lacks a scope is not.
+    #[rustfmt::skip]
+    pub fn is_failed_authentication(self) -> bool {
+        use Reject::*;
+        match self {
+            MissingKey | InvalidKey | AmbiguousKey | ExpiredKey | CertificateMismatch
+            | NetworkNotAllowed => true,
+            UnknownResource | InsufficientScope { .. } | BadPath | MethodNotAllowed
+            | PayloadTooLarge | BodyTimeout | BadBody | UpstreamUnavailable | UpstreamTimeout
+            | UpstreamBroken | RateLimited(_) => false,
+        }
     }
 
     /// Whether the connection must close after this answer (the request body was not consumed
@@ -129,6 +150,9 @@ impl Reject {
         if self.closes_connection() {
             h.insert(CONNECTION, HeaderValue::from_static("close"));
         }
+        if let Reject::RateLimited(limited) = self {
+            limited.stamp(h);
+        }
         res
     }
 }
@@ -143,6 +167,7 @@ fn error_body(code: &str, message: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratelimit::Scope;
 
     const ALL: &[Reject] = &[
         Reject::MissingKey,
@@ -164,6 +189,11 @@ mod tests {
         Reject::UpstreamUnavailable,
         Reject::UpstreamTimeout,
         Reject::UpstreamBroken,
+        Reject::RateLimited(Limited {
+            scope: Scope::Client,
+            limit: 10,
+            retry_after_secs: 3,
+        }),
     ];
 
     #[test]
@@ -178,5 +208,20 @@ mod tests {
             assert_eq!(v["error_detail"]["code"], code);
             assert_eq!(v["error_detail"]["message"], message.as_str());
         }
+    }
+
+    #[test]
+    fn rate_limited_answers_say_when_to_retry() {
+        let limited = Limited::new(Scope::Global, 10, std::time::Duration::from_millis(2500));
+        let res = Reject::RateLimited(limited).respond();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let h = res.headers();
+        assert_eq!(h["retry-after"], "3");
+        assert_eq!(h["ratelimit-limit"], "10");
+        assert_eq!(h["ratelimit-remaining"], "0");
+        assert_eq!(h["ratelimit-reset"], "3");
+        let v: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(v["error_detail"]["code"], "GEN_RATE_LIMITED");
+        assert_eq!(v["error"], "You have reached maximum request limit.");
     }
 }

@@ -13,7 +13,9 @@
 //! - [`state`]: the immutable [`state::Snapshot`] a request reads, swapped whole on reload.
 //! - [`server`]: accept loop, connection cap, handshake and connection deadlines, drain.
 //! - [`reload`]: file watching, SIGHUP, the rotation's grace timer and probe.
-//! - [`proxy`]: the per-request path: authenticate, rewrite headers, forward, respond.
+//! - [`proxy`]: the per-request path: authenticate, rate limit, rewrite headers, forward, respond.
+//! - [`ratelimit`]: per-client, global and failed-authentication limits (governor's GCRA), capped
+//!   in memory, reconfigurable without losing buckets.
 //! - [`upstream`]: the pooled HTTP/1.1 client to Blnk and its failure classes.
 //! - [`error`]: every response the gateway makes on its own, in Blnk's error shape.
 //! - [`metrics`]: counters and histograms, rendered in Prometheus text format.
@@ -31,6 +33,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod proxy;
+pub mod ratelimit;
 pub mod reload;
 pub mod secret;
 pub mod server;

@@ -57,6 +57,41 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest `X-Request-Id` taken from a client; longer ones are replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// Rate limiting (`gateway.rate_limit`), defaults and bounds. GCRA quotas: `per_second` is the
+/// sustained rate, `burst` how many may come at once after a quiet spell.
+///
+/// Per-client default. Generous on purpose: in verify mode every caller that presents the master
+/// key is one client, so this is also the whole deployment's rate there.
+pub const RATE_LIMIT_PER_CLIENT_PER_SECOND: f64 = 1_000.0;
+pub const RATE_LIMIT_PER_CLIENT_BURST: u32 = 2_000;
+/// Ceiling on everything forwarded to Blnk, whoever sends it.
+pub const RATE_LIMIT_GLOBAL_PER_SECOND: f64 = 5_000.0;
+pub const RATE_LIMIT_GLOBAL_BURST: u32 = 10_000;
+/// Failed authentications per source address: 10 at once, then one every 10 s.
+pub const FAILED_AUTH_PER_SECOND: f64 = 0.1;
+pub const FAILED_AUTH_BURST: u32 = 10;
+/// How long a source that went past the failed-authentication limit gets 429, whatever it sends.
+pub const FAILED_AUTH_COOL_DOWN: Duration = Duration::from_secs(5 * 60);
+/// IPv6 sources are counted per network of this prefix length: one host holds a whole /64.
+pub const FAILED_AUTH_IPV6_PREFIX: u8 = 64;
+/// Identities (or source addresses) tracked per limiter table; past it, new ones share one
+/// overflow bucket until pruning frees room.
+pub const RATE_LIMIT_MAX_TRACKED: usize = 100_000;
+/// Largest `gateway.rate_limit.max_tracked` accepted.
+pub const RATE_LIMIT_MAX_TRACKED_LIMIT: usize = 10_000_000;
+/// Least time between two prunes of a full table (a prune walks the whole table).
+pub const RATE_LIMIT_PRUNE_INTERVAL: Duration = Duration::from_secs(1);
+/// Largest number of per-client overrides (`gateway.rate_limit.clients`).
+pub const RATE_LIMIT_MAX_CLIENTS: usize = 10_000;
+/// Bounds of any `per_second` (one request per ~2.8 hours to a million per second).
+pub const RATE_LIMIT_MIN_PER_SECOND: f64 = 0.0001;
+pub const RATE_LIMIT_MAX_PER_SECOND: f64 = 1_000_000.0;
+/// Largest `burst`. With the smallest rate, a full burst refills in under 32 years, which keeps
+/// every GCRA time within governor's 64-bit nanoseconds.
+pub const RATE_LIMIT_MAX_BURST: u32 = 100_000;
+/// Longest `gateway.rate_limit.failed_auth.cool_down`.
+pub const FAILED_AUTH_MAX_COOL_DOWN: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The validated limits in force. Built by config validation, read from the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::config::Mode;
 use crate::error::Reject;
 use crate::proxy::route::{RESOURCES, SYSTEM, UNKNOWN};
+use crate::ratelimit::Scope;
 
 /// Histogram bucket upper bounds, in seconds.
 const BUCKETS: [f64; 13] = [
@@ -76,6 +77,8 @@ const AUTH_REASONS: [&str; 6] = [
 ];
 /// Upstream failure kinds, as metric labels.
 const UPSTREAM_ERRORS: [&str; 3] = ["unavailable", "timeout", "broken"];
+/// Which limiter refused a request, as metric labels (`ratelimit::Scope`).
+const RATE_LIMIT_SCOPES: [&str; 3] = ["client", "global", "failed_auth"];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -84,6 +87,7 @@ pub struct Metrics {
     pub upstream_duration: Histogram,
     upstream_errors: [AtomicU64; 3],
     auth_failures: [AtomicU64; 6],
+    rate_limited: [AtomicU64; 3],
     pub open_connections: AtomicI64,
     pub tls_handshakes: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
@@ -139,6 +143,11 @@ impl Metrics {
             UpstreamUnavailable => (&self.upstream_errors, 0),
             UpstreamTimeout => (&self.upstream_errors, 1),
             UpstreamBroken => (&self.upstream_errors, 2),
+            RateLimited(l) => match l.scope {
+                Scope::Client => (&self.rate_limited, 0),
+                Scope::Global => (&self.rate_limited, 1),
+                Scope::FailedAuth => (&self.rate_limited, 2),
+            },
             BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody => return,
         };
         table[i].fetch_add(1, Ordering::Relaxed);
@@ -190,6 +199,14 @@ impl Metrics {
             "reason",
             &AUTH_REASONS,
             &self.auth_failures,
+        );
+        labelled(
+            &mut out,
+            "blnk_gateway_rate_limited_total",
+            "Requests answered 429, by the limiter that refused them.",
+            "scope",
+            &RATE_LIMIT_SCOPES,
+            &self.rate_limited,
         );
         gauge(
             &mut out,
@@ -254,6 +271,11 @@ mod tests {
         m.request(Mode::Verify, "ledgers", 201, Duration::from_millis(3));
         m.request(Mode::Inject, "unknown", 502, Duration::from_millis(30));
         m.rejected(Reject::InvalidKey);
+        m.rejected(Reject::RateLimited(crate::ratelimit::Limited::new(
+            Scope::FailedAuth,
+            10,
+            Duration::from_secs(300),
+        )));
         let text = m.render(&[("blnk_gateway_reloads_total", "Reloads.", "counter", 2.0)]);
         assert!(text.contains(r#"blnk_gateway_requests_total{mode="verify",status_class="2xx",resource="ledgers"} 1"#), "{text}");
         assert!(text.contains(r#"blnk_gateway_requests_total{mode="inject",status_class="5xx",resource="unknown"} 1"#), "{text}");
@@ -270,5 +292,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("blnk_gateway_reloads_total 2"), "{text}");
+        assert!(
+            text.contains(r#"blnk_gateway_rate_limited_total{scope="failed_auth"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -45,37 +45,55 @@ impl fmt::Debug for KeyDigest {
     }
 }
 
+/// Bytes of a fingerprint (48 bits): short enough to log, long enough to tell keys apart.
+pub const FINGERPRINT_BYTES: usize = FINGERPRINT_HEX_LEN / 2;
+
 /// A short, non-secret name for a key, safe to log.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Fingerprint(String);
+pub struct Fingerprint {
+    bytes: [u8; FINGERPRINT_BYTES],
+    hex: String,
+}
 
 impl Fingerprint {
     pub fn of(bytes: &[u8]) -> Self {
+        let bytes = Self::bytes_of(bytes);
+        let mut hex = String::with_capacity(FINGERPRINT_HEX_LEN);
+        for b in bytes {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        Fingerprint { bytes, hex }
+    }
+
+    /// The fingerprint's bytes, without the allocation of its text (the rate limiter's key).
+    pub fn bytes_of(key: &[u8]) -> [u8; FINGERPRINT_BYTES] {
         let mut h = Sha256::new();
         h.update(FINGERPRINT_LABEL);
-        h.update(bytes);
+        h.update(key);
         let digest = h.finalize();
-        let mut s = String::with_capacity(FINGERPRINT_HEX_LEN);
-        for b in digest.iter().take(FINGERPRINT_HEX_LEN / 2) {
-            s.push_str(&format!("{b:02x}"));
-        }
-        Fingerprint(s)
+        let mut out = [0u8; FINGERPRINT_BYTES];
+        out.copy_from_slice(&digest[..FINGERPRINT_BYTES]);
+        out
+    }
+
+    pub fn as_bytes(&self) -> &[u8; FINGERPRINT_BYTES] {
+        &self.bytes
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.hex
     }
 }
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.hex)
     }
 }
 
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Fingerprint({})", self.0)
+        write!(f, "Fingerprint({})", self.hex)
     }
 }
 
