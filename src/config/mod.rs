@@ -6,6 +6,7 @@
 //! the key path or file it concerns and never a secret's value.
 
 mod load;
+mod rate_limit;
 mod raw;
 mod source;
 mod validate;

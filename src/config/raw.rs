@@ -93,6 +93,8 @@ pub struct RawGateway {
     pub limits: RawLimits,
     #[serde(default)]
     pub rotation: RawRotation,
+    #[serde(default)]
+    pub rate_limit: RawRateLimit,
 }
 
 /// Key rotation: how long a replaced key stays valid, how often Blnk is probed for the new one.
@@ -139,4 +141,70 @@ pub struct RawLimits {
     pub max_headers: Option<usize>,
     pub max_connections: Option<usize>,
     pub h2_max_concurrent_streams: Option<u32>,
+}
+
+/// `gateway.rate_limit`. Every field is optional; an omitted one keeps its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub per_client: RawQuota,
+    /// A separate quota for POST, PUT, PATCH and DELETE; absent: writes share `per_client`.
+    pub writes: Option<RawQuota>,
+    /// Absent: the default ceiling; `null`: no ceiling.
+    #[serde(default, deserialize_with = "present")]
+    pub global: Option<Option<RawQuota>>,
+    #[serde(default)]
+    pub failed_auth: RawFailedAuth,
+    #[serde(default)]
+    pub clients: Vec<RawClient>,
+    pub max_tracked: Option<usize>,
+}
+
+/// A GCRA quota: `per_second` sustained, `burst` at once.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub per_second: Option<f64>,
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailedAuth {
+    pub per_second: Option<f64>,
+    pub burst: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub cool_down: Option<Duration>,
+}
+
+/// A per-client override: `id` is `key:<fingerprint>`, `cert:<sha256>` or `ip:<address>`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub id: String,
+    pub per_second: Option<f64>,
+    pub burst: Option<u32>,
+    pub writes: Option<RawQuota>,
+}
+
+/// The id is left out: someone may have pasted a key where its fingerprint belongs.
+impl fmt::Debug for RawClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawClient")
+            .field("per_second", &self.per_second)
+            .field("burst", &self.burst)
+            .field("writes", &self.writes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tells a key set to `null` (`Some(None)`) from an absent one (`None`, by `serde(default)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }

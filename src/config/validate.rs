@@ -15,6 +15,7 @@ use ipnet::IpNet;
 use super::raw::{Mode, PortValue, RawConfig, RawLimits};
 use super::Problems;
 use crate::limits::{self, Limits};
+use crate::ratelimit::RateLimitSettings;
 
 /// Where the gateway listens when `gateway.listen` is not set.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -37,6 +38,7 @@ pub struct Settings {
     /// Inject mode: the scoped client keys (see `crate::clients`).
     pub clients_file: Option<PathBuf>,
     pub limits: Limits,
+    pub rate_limit: RateLimitSettings,
     /// `server.secure` as Blnk would read it.
     pub blnk_secure: bool,
     pub rotation: Rotation,
@@ -177,6 +179,7 @@ pub(super) fn validate(
             None => limits::ROTATION_PROBE_INTERVAL,
         },
     };
+    let rate_limit = super::rate_limit::rate_limit(&g.rate_limit, mode, problems, warnings);
     let blnk_secure = raw.server.secure.unwrap_or(false);
     if !blnk_secure {
         warnings.push(
@@ -201,6 +204,7 @@ pub(super) fn validate(
         pass_through_unknown_keys: g.pass_through_unknown_keys,
         clients_file,
         limits,
+        rate_limit,
         blnk_secure,
         rotation,
     };
