@@ -190,6 +190,7 @@ impl Admin {
         let key_age = gw.key_loaded_at.load().elapsed().as_secs_f64();
         let snap = gw.snapshot();
         let previous = f64::from(u8::from(snap.keys.previous.is_some()));
+        let tracked = gw.rate_limits.tracked();
         gw.metrics.render(&[
             (
                 "blnk_gateway_reloads_total",
@@ -214,6 +215,24 @@ impl Admin {
                 "1 while a previous master key is still valid.",
                 "gauge",
                 previous,
+            ),
+            (
+                "blnk_gateway_rate_limit_tracked_clients",
+                "Client identities with a bucket of their own (capped at max_tracked).",
+                "gauge",
+                tracked.clients as f64,
+            ),
+            (
+                "blnk_gateway_rate_limit_tracked_sources",
+                "Source addresses with failed authentications being counted.",
+                "gauge",
+                tracked.sources as f64,
+            ),
+            (
+                "blnk_gateway_rate_limit_cooling_down",
+                "Source addresses refused until their failed-auth cool-down ends.",
+                "gauge",
+                tracked.cooling_down as f64,
             ),
         ])
     }

@@ -1,5 +1,6 @@
 //! The gateway's shared state: an immutable [`Snapshot`] of everything a request needs, swapped
-//! whole, and the parts that live as long as the process (the upstream pool, id generator).
+//! whole, and the parts that live as long as the process (the upstream pool, id generator, rate
+//! limiter state).
 //!
 //! A request loads one snapshot at its start and uses it to the end, so a reload never mixes an
 //! old key with new settings. A reload builds and validates a complete snapshot first and swaps it
@@ -19,6 +20,7 @@ use crate::config::{Loaded, Settings};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::proxy::request_id::RequestIds;
+use crate::ratelimit::{self, ClientQuota, Identity, RateLimitSettings, RateLimits};
 use crate::upstream::UpstreamClient;
 
 /// Everything a request reads, fixed for the request's lifetime.
@@ -58,6 +60,25 @@ impl Snapshot {
         }
     }
 
+    /// The rate limits in force: `gateway.rate_limit`, plus the quota of every client key that
+    /// has one in the clients file (unless `gateway.rate_limit.clients` names it too).
+    pub fn rate_limit_settings(&self) -> RateLimitSettings {
+        let mut settings = self.settings.rate_limit.clone();
+        for client in self.clients.iter().flat_map(|t| t.iter()) {
+            let id = Identity::client(&client.id);
+            let quota = client
+                .rate_limit
+                .and_then(|r| ratelimit::quota(f64::from(r.per_second), r.burst));
+            if let (Some(id), Some(requests)) = (id, quota) {
+                settings.clients.entry(id).or_insert(ClientQuota {
+                    requests,
+                    writes: None,
+                });
+            }
+        }
+        settings
+    }
+
     /// The same snapshot with other keys.
     pub fn with_keys(&self, keys: KeyRing) -> Snapshot {
         Snapshot {
@@ -95,19 +116,24 @@ pub struct Gateway {
     pub reloads: ReloadStats,
     /// When the current master key was loaded.
     pub key_loaded_at: arc_swap::ArcSwap<Instant>,
+    /// Buckets outlive snapshots; their quotas follow the snapshot's settings (see `swap`).
+    pub rate_limits: RateLimits,
 }
 
 impl Gateway {
     pub fn new(loaded: Loaded) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
         let upstream = UpstreamClient::new(&loaded.settings.limits, metrics.clone());
+        let snapshot = Snapshot::from_loaded(loaded);
+        let rate_limits = RateLimits::new(&snapshot.rate_limit_settings());
         Arc::new(Gateway {
-            snapshot: ArcSwap::from_pointee(Snapshot::from_loaded(loaded)),
+            snapshot: ArcSwap::from_pointee(snapshot),
             upstream,
             request_ids: RequestIds::new(),
             metrics,
             reloads: ReloadStats::default(),
             key_loaded_at: arc_swap::ArcSwap::from_pointee(Instant::now()),
+            rate_limits,
         })
     }
 
@@ -116,8 +142,10 @@ impl Gateway {
         self.snapshot.load_full()
     }
 
-    /// Replaces the snapshot whole. Requests in flight keep the one they loaded.
+    /// Replaces the snapshot whole. Requests in flight keep the one they loaded. The rate
+    /// limiters take the new quotas, keeping every bucket whose quota did not change.
     pub fn swap(&self, next: Snapshot) {
+        self.rate_limits.reconfigure(&next.rate_limit_settings());
         self.snapshot.store(Arc::new(next));
     }
 }

@@ -179,9 +179,13 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
     }
     if raw
         .rate_limit
-        .is_some_and(|r| r.per_second == 0 || r.burst == 0)
+        .is_some_and(|r| crate::ratelimit::quota(f64::from(r.per_second), r.burst).is_none())
     {
-        errs.push("rate_limit: per_second and burst must be greater than zero".into());
+        errs.push(format!(
+            "rate_limit: per_second must be between 1 and {} and burst between 1 and {}",
+            crate::limits::RATE_LIMIT_MAX_PER_SECOND,
+            crate::limits::RATE_LIMIT_MAX_BURST
+        ));
     }
     match digest {
         Some(digest) if errs.is_empty() => Ok(Client {

@@ -1,8 +1,8 @@
 //! One request, from the parsed head to the response: the gateway's hot path.
 //!
 //! ```text
-//! snapshot -> request id -> method & network -> authenticate -> body limit
-//!          -> rewrite headers -> forward (deadlines) -> rewrite response
+//! snapshot -> request id -> method & network -> cool-down -> authenticate -> rate limit
+//!          -> body limit -> rewrite headers -> forward (deadlines) -> rewrite response
 //! ```
 //! Every early exit is a [`Reject`], turned into a response by `error` in one place.
 
@@ -19,13 +19,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Method, Request, Response, Uri, Version};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use self::body::{RequestBody, ResponseBody};
 use self::headers::{Forwarding, KeyHeader, X_BLNK_KEY, X_REQUEST_ID};
 use crate::error::Reject;
+use crate::ratelimit::Identity;
 use crate::server::conn::ConnInfo;
 use crate::state::{Gateway, Snapshot};
 
@@ -69,9 +70,11 @@ async fn forward(
     if matches!(*req.method(), Method::CONNECT | Method::TRACE) {
         return Err(Reject::MethodNotAllowed);
     }
-    if !auth::network_allowed(&settings.allow_networks, conn.peer.ip()) {
+    let peer = conn.peer.ip();
+    if !auth::network_allowed(&settings.allow_networks, peer) {
         return Err(Reject::NetworkNotAllowed);
     }
+    gw.rate_limits.admit(peer)?;
     // Decide on exactly the path that is forwarded.
     let path_and_query = path::normalise(req.uri().path_and_query())?;
     let admitted = auth::authorize(
@@ -81,7 +84,11 @@ async fn forward(
         req.headers(),
         now,
         conn,
-    )?;
+    )
+    .map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
+    let allowance = gw
+        .rate_limits
+        .check(&Identity::of(snap, conn, &admitted), req.method())?;
     if declared_length(req.headers()).is_some_and(|n| n > limits.max_body_bytes) {
         return Err(Reject::PayloadTooLarge);
     }
@@ -104,23 +111,30 @@ async fn forward(
         now + limits.body_read_timeout,
     );
 
-    let res = match admitted.upstream {
-        auth::Upstream::NoKey => send(gw, snap, parts, body).await?,
+    let mut res = match admitted.upstream {
+        auth::Upstream::NoKey => respond(send(gw, snap, parts, body).await?, conn, request_id),
         auth::Upstream::ClientKey(key) => {
             parts.headers.insert(X_BLNK_KEY, key);
-            send(gw, snap, parts, body).await?
+            let res = send(gw, snap, parts, body).await?;
+            if res.status() == StatusCode::UNAUTHORIZED {
+                gw.rate_limits.record_failure(peer);
+            }
+            respond(res, conn, request_id)
         }
         auth::Upstream::Master if snap.keys.upstream_uncertain(now) => {
-            return rotation::send_either_key(gw, snap, conn, parts, body, request_id, now).await;
+            rotation::send_either_key(gw, snap, conn, parts, body, request_id, now).await?
         }
         auth::Upstream::Master => {
             parts
                 .headers
                 .insert(X_BLNK_KEY, snap.keys.upstream_key(now).1.clone());
-            send(gw, snap, parts, body).await?
+            respond(send(gw, snap, parts, body).await?, conn, request_id)
         }
     };
-    Ok(respond(res, conn, request_id))
+    if let Some(allowance) = allowance {
+        allowance.stamp(res.headers_mut());
+    }
+    Ok(res)
 }
 
 async fn send(

@@ -13,5 +13,6 @@ mod forwarding;
 mod inject;
 mod limits;
 mod ops;
+mod ratelimit;
 mod rotation;
 mod verify;
