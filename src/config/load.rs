@@ -112,11 +112,14 @@ fn describe(err: &figment::Error) -> (String, String) {
     let secret = key.contains("secret");
     let mut message = match &err.kind {
         Kind::UnknownField(field, _) => {
-            key = if key.is_empty() {
-                field.clone()
-            } else {
-                format!("{key}.{field}")
-            };
+            // figment's path sometimes already ends with the field, sometimes not.
+            if err.path.last() != Some(field) {
+                key = if key.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{key}.{field}")
+                };
+            }
             "unknown key".to_string()
         }
         Kind::InvalidType(_, expected) if secret => format!("invalid type, expected {expected}"),

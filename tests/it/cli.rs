@@ -82,7 +82,8 @@ fn check_names_every_problem_and_exits_78() {
     let out = run(&["check", "--config", &cfg], &[]);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("gateway.lisen"), "{t}");
+    assert!(t.contains("gateway.lisen: unknown key"), "{t}");
+    assert!(!t.contains("lisen.lisen"), "{t}");
     assert!(t.contains("blnk.json"), "{t}");
 
     // Without the typo, every remaining problem is listed at once.
