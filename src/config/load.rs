@@ -28,6 +28,9 @@ const BLNK_SERVER_ENV: &[(&str, &str)] = &[
         "server.max_request_body_size_mb",
     ),
 ];
+/// Variables with the gateway prefix that are not settings: the log filter and format, read by
+/// `cli` before the configuration is loaded.
+const NOT_SETTINGS: &[&str] = &["BLNK_GATEWAY_LOG", "BLNK_GATEWAY_LOG_FORMAT"];
 /// Largest configuration file read; a blnk.json is a few KiB.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -52,7 +55,7 @@ fn env_overrides(env: &Env) -> Vec<EnvVar> {
     let mut out = Vec::new();
     for (name, raw) in env.iter() {
         let key = if let Some(rest) = name.strip_prefix(GATEWAY_ENV_PREFIX) {
-            if rest.is_empty() {
+            if rest.is_empty() || NOT_SETTINGS.contains(&name) {
                 continue;
             }
             format!("gateway.{}", rest.to_ascii_lowercase().replace("__", "."))
@@ -137,4 +140,20 @@ fn describe(err: &figment::Error) -> (String, String) {
         key = "config".to_string();
     }
     (key, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_variables_are_not_settings() {
+        let env = Env::from_pairs([
+            ("BLNK_GATEWAY_LOG", "trace"),
+            ("BLNK_GATEWAY_LOG_FORMAT", "json"),
+            ("BLNK_GATEWAY_LISTEN", "127.0.0.1:1"),
+        ]);
+        let keys: Vec<String> = env_overrides(&env).into_iter().map(|v| v.key).collect();
+        assert_eq!(keys, ["gateway.listen"]);
+    }
 }
