@@ -54,6 +54,12 @@ pub enum Reject {
     UpstreamBroken,
     #[error("rate limit reached ({:?})", .0.scope)]
     RateLimited(Limited),
+    #[error("request target, Host or framing headers malformed")]
+    BadRequest,
+    #[error("request target longer than the limit")]
+    UriTooLong,
+    #[error("transfer coding other than chunked")]
+    UnsupportedCoding,
 }
 
 impl Reject {
@@ -78,6 +84,9 @@ impl Reject {
             UpstreamTimeout           => (StatusCode::GATEWAY_TIMEOUT, "GATEWAY_UPSTREAM_TIMEOUT"),
             UpstreamBroken            => (StatusCode::BAD_GATEWAY, "GATEWAY_BAD_UPSTREAM_RESPONSE"),
             RateLimited(_)            => (StatusCode::TOO_MANY_REQUESTS, "GEN_RATE_LIMITED"),
+            BadRequest                => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
+            UriTooLong                => (StatusCode::URI_TOO_LONG, "GATEWAY_URI_TOO_LONG"),
+            UnsupportedCoding         => (StatusCode::NOT_IMPLEMENTED, "GATEWAY_NOT_IMPLEMENTED"),
         }
     }
 
@@ -104,6 +113,9 @@ impl Reject {
             UpstreamTimeout           => "Ledger service did not answer in time",
             UpstreamBroken            => "Ledger service gave an invalid response",
             RateLimited(_)            => "You have reached maximum request limit.",
+            BadRequest                => "Malformed request",
+            UriTooLong                => "Request target too long",
+            UnsupportedCoding         => "Transfer coding not supported",
         })
     }
 
@@ -127,7 +139,12 @@ impl Reject {
     pub fn closes_connection(self) -> bool {
         matches!(
             self,
-            Reject::PayloadTooLarge | Reject::BodyTimeout | Reject::BadBody
+            Reject::PayloadTooLarge
+                | Reject::BodyTimeout
+                | Reject::BadBody
+                | Reject::BadRequest
+                | Reject::UriTooLong
+                | Reject::UnsupportedCoding
         )
     }
 
@@ -194,6 +211,9 @@ mod tests {
             limit: 10,
             retry_after_secs: 3,
         }),
+        Reject::BadRequest,
+        Reject::UriTooLong,
+        Reject::UnsupportedCoding,
     ];
 
     #[test]

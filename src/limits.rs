@@ -54,6 +54,9 @@ pub const H2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 pub const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
 /// How long to back off after a failed `accept` (EMFILE and friends).
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest request target (path and query, or absolute form) accepted; longer ones get 414.
+/// A head longer than `max_header_bytes` gets 431 whichever part of it is long.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Longest `X-Request-Id` taken from a client; longer ones are replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 

@@ -148,7 +148,8 @@ impl Metrics {
                 Scope::Global => (&self.rate_limited, 1),
                 Scope::FailedAuth => (&self.rate_limited, 2),
             },
-            BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody => return,
+            BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody | BadRequest
+            | UriTooLong | UnsupportedCoding => return,
         };
         table[i].fetch_add(1, Ordering::Relaxed);
     }

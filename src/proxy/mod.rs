@@ -13,6 +13,7 @@ pub mod path;
 pub mod request_id;
 mod rotation;
 pub mod route;
+pub mod screen;
 
 use std::sync::Arc;
 
@@ -75,8 +76,9 @@ async fn forward(
         return Err(Reject::NetworkNotAllowed);
     }
     gw.rate_limits.admit(peer)?;
-    // Decide on exactly the path that is forwarded.
-    let path_and_query = path::normalise(req.uri().path_and_query())?;
+    // Framing, Host and target form first; then decide on exactly the path that is forwarded.
+    let target = screen::request(&req)?;
+    let path_and_query = path::normalise(Some(&target))?;
     let admitted = auth::authorize(
         snap,
         req.method(),
