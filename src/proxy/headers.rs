@@ -19,8 +19,8 @@ const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const STRICT_TRANSPORT_SECURITY: HeaderName = HeaderName::from_static("strict-transport-security");
 
-/// Hop-by-hop headers (RFC 9110 section 7.6.1, plus the legacy ones).
-static HOP_BY_HOP: [HeaderName; 9] = [
+/// Hop-by-hop headers (RFC 9110 section 7.6.1, plus the legacy ones and h2c's settings).
+static HOP_BY_HOP: [HeaderName; 10] = [
     CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -30,7 +30,12 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     TRAILER,
     TRANSFER_ENCODING,
     UPGRADE,
+    HeaderName::from_static("http2-settings"),
 ];
+
+/// Headers addressed to the gateway itself: it has already acted on them. `Expect:
+/// 100-continue` was answered (or refused) here, so Blnk must not answer it a second time.
+static ANSWERED_HERE: [HeaderName; 1] = [http::header::EXPECT];
 
 /// Client-supplied forwarding headers the gateway replaces with its own knowledge of the peer.
 static FORWARDING: [HeaderName; 4] = [
@@ -67,6 +72,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes every header whose name contains `_`. Servers that map header names to variables
+/// (CGI, many frameworks) read `X_Blnk_Key` as `X-Blnk-Key`; the gateway's decisions are made on
+/// the hyphenated names only, so the underscored ones never go upstream (nginx's default).
+pub fn strip_underscored(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+}
+
 /// What to do with the upstream key header.
 pub enum KeyHeader<'a> {
     /// Send no key (exempt route in verify mode).
@@ -87,6 +106,10 @@ pub struct Forwarding<'a> {
 /// Rewrites a request's headers for the upstream. Hop-by-hop first, then keys, then additions.
 pub fn rewrite_request(headers: &mut HeaderMap, key: KeyHeader<'_>, fwd: &Forwarding<'_>) {
     strip_hop_by_hop(headers);
+    strip_underscored(headers);
+    for name in &ANSWERED_HERE {
+        headers.remove(name);
+    }
     headers.remove(X_BLNK_KEY);
     if let KeyHeader::Set(value) = key {
         headers.insert(X_BLNK_KEY, value.clone());
@@ -180,6 +203,31 @@ mod tests {
         assert_eq!(h[HOST], "up:5001");
         assert_eq!(h[X_FORWARDED_FOR], "10.0.0.7");
         assert!(h.get(CONNECTION).is_none());
+    }
+
+    #[test]
+    fn underscored_names_expect_and_h2c_settings_never_go_upstream() {
+        let mut h = HeaderMap::new();
+        h.insert("x_blnk_key", HeaderValue::from_static("guess"));
+        h.insert("transfer_encoding", HeaderValue::from_static("chunked"));
+        h.insert("x-ok", HeaderValue::from_static("kept"));
+        h.insert(
+            http::header::EXPECT,
+            HeaderValue::from_static("100-continue"),
+        );
+        h.insert(
+            "http2-settings",
+            HeaderValue::from_static("AAMAAABkAAQAoAAAAAIAAAAA"),
+        );
+        let (host, id) = (
+            HeaderValue::from_static("up"),
+            HeaderValue::from_static("r"),
+        );
+        rewrite_request(&mut h, KeyHeader::None, &fwd(&host, &id, false));
+        assert!(h.keys().all(|n| !n.as_str().contains('_')), "{h:?}");
+        assert!(h.get(http::header::EXPECT).is_none());
+        assert!(h.get("http2-settings").is_none());
+        assert_eq!(h["x-ok"], "kept");
     }
 
     #[test]
