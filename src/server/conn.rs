@@ -7,6 +7,13 @@
 //! connection is idle, so it would cut idle connections at the header deadline. The deadlines are
 //! checked only when the I/O would otherwise wait, so a busy connection pays one clock read per
 //! read or write.
+//!
+//! On HTTP/2 (recognised by its preface, whatever ALPN said) only requests and responses are
+//! progress: HEADERS, CONTINUATION and DATA frames, followed in both directions by their 9-byte
+//! frame headers. PING, SETTINGS and WINDOW_UPDATE are not, so a client that keeps a connection
+//! "busy" with them while it never opens its flow-control window, or never sends a request, is
+//! still closed at the idle deadline; and a request head (a HEADERS frame and its CONTINUATIONs)
+//! started on an idle connection must arrive within the header deadline, as on HTTP/1.1.
 
 use std::future::Future;
 use std::io;
@@ -81,7 +88,7 @@ pin_project_lite::pin_project! {
         clock: Arc<ConnClock>,
         header_timeout: Duration,
         idle_timeout: Duration,
-        track_head: bool,
+        wire: Wire,
         last_active: Instant,
         // When the current head's first byte arrived, and the head count at that time.
         head_started: Option<(Instant, u64)>,
@@ -91,13 +98,11 @@ pin_project_lite::pin_project! {
 }
 
 impl<IO> Watched<IO> {
-    /// `track_head` is false for HTTP/2, whose frames are not request heads.
     pub fn new(
         io: IO,
         clock: Arc<ConnClock>,
         header_timeout: Duration,
         idle_timeout: Duration,
-        track_head: bool,
     ) -> Self {
         let now = Instant::now();
         let first = now + header_timeout.min(idle_timeout);
@@ -106,7 +111,7 @@ impl<IO> Watched<IO> {
             clock,
             header_timeout,
             idle_timeout,
-            track_head,
+            wire: Wire::Sniff(0),
             last_active: now,
             // Nothing has arrived yet: a new connection gets the header deadline from accept.
             head_started: Some((now, 0)),
@@ -156,15 +161,16 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
         let before = buf.filled().len();
         match this.io.as_mut().poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
+                let new = &buf.filled()[before..];
+                if !new.is_empty() {
+                    let seen = this.wire.read(new);
                     let now = Instant::now();
-                    *this.last_active = now;
+                    if seen.progress {
+                        *this.last_active = now;
+                    }
                     let heads = this.clock.heads.load(Ordering::Relaxed);
                     let in_head = matches!(this.head_started, Some((_, h)) if *h == heads);
-                    if !*this.track_head {
-                        // HTTP/2: once the client speaks, only idleness counts.
-                        *this.head_started = None;
-                    } else if this.clock.idle() && !in_head {
+                    if seen.head_begun && this.clock.idle() && !in_head {
                         *this.head_started = Some((now, heads));
                     }
                 }
@@ -185,7 +191,9 @@ impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
         let mut this = self.project();
         match this.io.as_mut().poll_write(cx, data) {
             Poll::Ready(Ok(n)) => {
-                *this.last_active = Instant::now();
+                if this.wire.write(&data[..n.min(data.len())]) {
+                    *this.last_active = Instant::now();
+                }
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -201,7 +209,19 @@ impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
         let mut this = self.project();
         match this.io.as_mut().poll_write_vectored(cx, bufs) {
             Poll::Ready(Ok(n)) => {
-                *this.last_active = Instant::now();
+                let mut left = n;
+                let mut progress = false;
+                for b in bufs {
+                    let take = left.min(b.len());
+                    progress |= this.wire.write(&b[..take]);
+                    left -= take;
+                    if left == 0 {
+                        break;
+                    }
+                }
+                if progress {
+                    *this.last_active = Instant::now();
+                }
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -226,6 +246,124 @@ impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
     }
 }
 
+/// The HTTP/2 client preface, by which an HTTP/2 connection is recognised.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const H2_DATA: u8 = 0x0;
+const H2_HEADERS: u8 = 0x1;
+const H2_CONTINUATION: u8 = 0x9;
+
+/// What some bytes read from the client amounted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// Request or response bytes, as opposed to connection management.
+    progress: bool,
+    /// The start of a request head (on HTTP/1.1, any byte while no request is in flight).
+    head_begun: bool,
+}
+
+const EVERYTHING: Seen = Seen {
+    progress: true,
+    head_begun: true,
+};
+
+/// Which protocol the connection speaks, as far as the deadlines care.
+#[derive(Debug)]
+enum Wire {
+    /// Not known yet: this many bytes of the HTTP/2 preface have matched.
+    Sniff(usize),
+    Http1,
+    Http2 {
+        read: FrameScan,
+        write: FrameScan,
+    },
+}
+
+impl Wire {
+    fn read(&mut self, bytes: &[u8]) -> Seen {
+        match self {
+            Wire::Http1 => EVERYTHING,
+            Wire::Http2 { read, .. } => read.feed(bytes),
+            Wire::Sniff(matched) => {
+                let want = &H2_PREFACE[*matched..];
+                let n = want.len().min(bytes.len());
+                if bytes[..n] != want[..n] {
+                    *self = Wire::Http1;
+                    return EVERYTHING;
+                }
+                *matched += n;
+                if *matched < H2_PREFACE.len() {
+                    return Seen {
+                        progress: true,
+                        head_begun: false,
+                    };
+                }
+                let mut read = FrameScan::default();
+                let seen = read.feed(&bytes[n..]);
+                *self = Wire::Http2 {
+                    read,
+                    write: FrameScan::default(),
+                };
+                Seen {
+                    progress: true,
+                    ..seen
+                }
+            }
+        }
+    }
+
+    /// Whether bytes written to the client are progress.
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        match self {
+            Wire::Http2 { write, .. } => write.feed(bytes).progress,
+            Wire::Http1 | Wire::Sniff(_) => !bytes.is_empty(),
+        }
+    }
+}
+
+/// Follows HTTP/2 frame boundaries in one direction: 9-byte headers, payloads skipped.
+#[derive(Debug, Default)]
+struct FrameScan {
+    header: [u8; 9],
+    have: usize,
+    payload_left: usize,
+}
+
+impl FrameScan {
+    fn feed(&mut self, mut bytes: &[u8]) -> Seen {
+        let mut seen = Seen {
+            progress: false,
+            head_begun: false,
+        };
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let n = self.payload_left.min(bytes.len());
+                self.payload_left -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have < self.header.len() {
+                break;
+            }
+            self.have = 0;
+            let h = &self.header;
+            self.payload_left = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+            match h[3] {
+                H2_HEADERS => {
+                    seen.progress = true;
+                    seen.head_begun = true;
+                }
+                H2_DATA | H2_CONTINUATION => seen.progress = true,
+                _ => {}
+            }
+        }
+        seen
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -235,9 +373,7 @@ mod tests {
     const HEADER: Duration = Duration::from_secs(10);
     const IDLE: Duration = Duration::from_secs(60);
 
-    fn pair(
-        track_head: bool,
-    ) -> (
+    fn pair() -> (
         Watched<tokio::io::DuplexStream>,
         tokio::io::DuplexStream,
         Arc<ConnClock>,
@@ -245,7 +381,7 @@ mod tests {
         let (server, client) = tokio::io::duplex(1024);
         let clock = Arc::new(ConnClock::default());
         (
-            Watched::new(server, clock.clone(), HEADER, IDLE, track_head),
+            Watched::new(server, clock.clone(), HEADER, IDLE),
             client,
             clock,
         )
@@ -264,7 +400,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_partial_head_is_cut_at_the_header_deadline() {
-        let (mut w, mut client, _clock) = pair(true);
+        let (mut w, mut client, _clock) = pair();
         client.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
         let (elapsed, kind) = read_err_after(&mut w).await;
         assert_eq!(kind, io::ErrorKind::TimedOut);
@@ -273,7 +409,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_keep_alive_connection_lasts_until_the_idle_deadline() {
-        let (mut w, mut client, clock) = pair(true);
+        let (mut w, mut client, clock) = pair();
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
         let mut buf = [0u8; 64];
         assert!(w.read(&mut buf).await.unwrap() > 0);
@@ -291,7 +427,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_in_flight_is_not_cut_by_the_header_deadline() {
-        let (mut w, mut client, clock) = pair(true);
+        let (mut w, mut client, clock) = pair();
         client
             .write_all(b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\n")
             .await
@@ -309,18 +445,86 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_new_connection_that_sends_nothing_is_closed_at_the_header_deadline() {
-        let (mut w, _client, _clock) = pair(true);
+        let (mut w, _client, _clock) = pair();
         let (elapsed, kind) = read_err_after(&mut w).await;
         assert_eq!(kind, io::ErrorKind::TimedOut);
         assert_eq!(elapsed, HEADER);
     }
 
+    fn h2_frame(ty: u8, len: usize) -> Vec<u8> {
+        let mut f = (len as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[ty, 0, 0, 0, 0, 1]);
+        f.extend(std::iter::repeat(0u8).take(len));
+        f
+    }
+
+    const H2_PING: u8 = 0x6;
+
     #[tokio::test(start_paused = true)]
-    async fn http2_connections_only_have_the_idle_deadline() {
-        let (mut w, mut client, _clock) = pair(false);
-        client.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    async fn http2_pings_are_not_progress_so_a_stalled_connection_meets_the_idle_deadline() {
+        let (mut w, mut client, clock) = pair();
+        let mut buf = [0u8; 1024];
+        client.write_all(H2_PREFACE).await.unwrap();
+        client.write_all(&h2_frame(H2_HEADERS, 20)).await.unwrap();
+        while w.read(&mut buf).await.unwrap() < 20 {}
+        // A request in flight whose response cannot be sent (zero window); the client pings.
+        clock.request_started();
+        let start = Instant::now();
+        let err = 'outer: loop {
+            tokio::time::advance(Duration::from_secs(10)).await;
+            client.write_all(&h2_frame(H2_PING, 8)).await.unwrap();
+            // PING ACKs written back are not progress either.
+            if let Err(e) = w.write_all(&h2_frame(H2_PING, 8)).await {
+                break e;
+            }
+            // Read until the I/O would wait, as hyper does; that is when the deadline is checked.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(1), w.read(&mut buf)).await {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(e)) => break 'outer e,
+                    Err(_) => break,
+                }
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            start.elapsed() <= IDLE + Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_data_keeps_a_connection_alive_and_a_dribbled_head_meets_the_header_deadline() {
+        let (mut w, mut client, clock) = pair();
+        let mut buf = [0u8; 1024];
+        client.write_all(H2_PREFACE).await.unwrap();
+        client.write_all(&h2_frame(H2_HEADERS, 4)).await.unwrap();
+        while w.read(&mut buf).await.unwrap() < 4 {}
+        clock.request_started();
+        // A body arriving every 20 s for 200 s: progress each time.
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(20)).await;
+            client.write_all(&h2_frame(H2_DATA, 1)).await.unwrap();
+            assert!(w.read(&mut buf).await.unwrap() > 0);
+        }
+        clock.request_finished();
+        // Idle; a new request head starts and never ends (CONTINUATIONs never come).
+        client.write_all(&h2_frame(H2_HEADERS, 4)).await.unwrap();
+        assert!(w.read(&mut buf).await.unwrap() > 0);
         let (elapsed, kind) = read_err_after(&mut w).await;
         assert_eq!(kind, io::ErrorKind::TimedOut);
-        assert_eq!(elapsed, IDLE);
+        assert_eq!(elapsed, HEADER);
+    }
+
+    #[test]
+    fn the_preface_decides_the_protocol_even_split_across_reads() {
+        let mut wire = Wire::Sniff(0);
+        assert!(!wire.read(b"PRI * HT").head_begun);
+        let seen = wire.read(&[&H2_PREFACE[8..], &h2_frame(H2_HEADERS, 0)[..]].concat());
+        assert!(seen.head_begun && matches!(wire, Wire::Http2 { .. }));
+        let mut wire = Wire::Sniff(0);
+        assert_eq!(wire.read(b"POST / HTTP/1.1\r\n"), EVERYTHING);
+        assert!(matches!(wire, Wire::Http1));
     }
 }

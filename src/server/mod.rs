@@ -183,13 +183,11 @@ async fn serve_http<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let clock = Arc::new(ConnClock::default());
-    let track_head = !tls.as_ref().is_some_and(|t| t.alpn_h2);
     let io = Watched::new(
         io,
         clock.clone(),
         limits.header_read_timeout,
         limits.idle_timeout,
-        track_head,
     );
     let info = Arc::new(ConnInfo { peer, tls, clock });
     let service = service_fn(move |req| {
