@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod failures;
 mod forwarding;
+mod hostile;
 mod inject;
 mod limits;
 mod ops;

@@ -28,6 +28,10 @@ pub struct Recorded {
     pub version: http::Version,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// False when the body ended in an error (the gateway aborted it): not a complete request.
+    pub complete: bool,
+    /// Trailer fields that arrived after a chunked body, if any.
+    pub trailers: Option<HeaderMap>,
 }
 
 impl Recorded {
@@ -58,12 +62,16 @@ pub enum Behavior {
     Delay(Duration),
     /// Read the request, then close the connection without answering.
     Hangup,
+    /// Answer every request with a body of this many bytes.
+    Large(usize),
 }
 
 struct State {
     key: Mutex<String>,
     requests: Mutex<Vec<Recorded>>,
     behavior: Mutex<Behavior>,
+    /// Connections that ended, for tests that wait for the gateway to give one up.
+    closed: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -87,6 +95,7 @@ impl FakeBlnk {
             key: Mutex::new(key.to_string()),
             requests: Mutex::new(Vec::new()),
             behavior: Mutex::new(Behavior::Normal),
+            closed: std::sync::atomic::AtomicUsize::new(0),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -100,10 +109,14 @@ impl FakeBlnk {
                     continue;
                 }
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(state.clone(), req));
+                    let svc_state = state.clone();
+                    let svc = service_fn(move |req| handle(svc_state.clone(), req));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
+                    state
+                        .closed
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
         });
@@ -135,6 +148,11 @@ impl FakeBlnk {
     pub fn set_behavior(&self, b: Behavior) {
         *self.state.behavior.lock().unwrap() = b;
     }
+
+    /// How many of the gateway's connections to this fake have ended.
+    pub fn closed_connections(&self) -> usize {
+        self.state.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 fn blnk_error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
@@ -150,11 +168,13 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let (body, complete, trailers) = match body.collect().await {
+        Ok(c) => {
+            let trailers = c.trailers().cloned();
+            (c.to_bytes(), true, trailers)
+        }
+        Err(_) => (Bytes::new(), false, None),
+    };
     let target = parts
         .uri
         .path_and_query()
@@ -166,12 +186,17 @@ async fn handle(
         version: parts.version,
         headers: parts.headers.clone(),
         body: body.clone(),
+        complete,
+        trailers,
     });
     let behavior = *state.behavior.lock().unwrap();
     match behavior {
         Behavior::Normal => {}
         Behavior::Delay(d) => tokio::time::sleep(d).await,
-        Behavior::Hangup => {}
+        Behavior::Hangup | Behavior::Large(_) => {}
+    }
+    if let Behavior::Large(n) = behavior {
+        return Ok(Response::new(Full::new(Bytes::from(vec![b'x'; n]))));
     }
     let path = parts.uri.path();
     let mut res = match (parts.method.as_str(), path) {
@@ -244,5 +269,7 @@ async fn hang_up(state: Arc<State>, mut stream: tokio::net::TcpStream) {
         version: http::Version::HTTP_11,
         headers: HeaderMap::new(),
         body: Bytes::new(),
+        complete: false,
+        trailers: None,
     });
 }

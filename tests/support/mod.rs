@@ -4,3 +4,4 @@ pub mod certs;
 pub mod client;
 pub mod fake_blnk;
 pub mod gateway;
+pub mod h2raw;

@@ -1,0 +1,347 @@
+//! HTTP/2 with hand-made frames: floods, resets, bombs and malformed requests get GOAWAY or a
+//! stream error as RFC 9113 says, Blnk sees nothing of them, and other connections are served.
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::{assert_none_complete, wait_for, QUIET};
+use crate::support::client::{empty, req, send2};
+use crate::support::fake_blnk::Behavior;
+use crate::support::gateway::{Setup, TestGateway};
+use crate::support::h2raw::*;
+
+async fn gateway(extra: serde_json::Value) -> TestGateway {
+    TestGateway::start(Setup {
+        gateway: extra,
+        ..Setup::default()
+    })
+    .await
+}
+
+/// A TLS connection that negotiated h2 and sent the preface and `settings`.
+async fn open(gw: &TestGateway, settings: &[(u16, u32)]) -> TlsStream<TcpStream> {
+    let mut s = crate::support::client::connect_tls(gw.addr, &gw.connector(&[b"h2"]))
+        .await
+        .unwrap();
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    s.write_all(&opening(settings)).await.unwrap();
+    s
+}
+
+fn with_key(gw: &TestGateway, method: &str, path: &str) -> Vec<u8> {
+    let mut b = request(method, path);
+    b.extend(literal(b"x-blnk-key", gw.key.as_bytes()));
+    b
+}
+
+/// A normal HTTP/2 client on its own connection still gets Blnk's answer.
+async fn others_served(gw: &TestGateway) {
+    let mut c = gw.h2().await;
+    let a = send2(
+        &mut c,
+        req("GET", "https://localhost/ledgers")
+            .header("x-blnk-key", &gw.key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+}
+
+fn goaway(frames: &[Frame]) -> Option<u32> {
+    frames.iter().find(|f| f.ty == GOAWAY).and_then(Frame::code)
+}
+
+fn reset(frames: &[Frame], stream: u32) -> Option<u32> {
+    frames
+        .iter()
+        .find(|f| f.ty == RST_STREAM && f.stream == stream)
+        .and_then(Frame::code)
+}
+
+#[tokio::test]
+async fn rapid_reset_gets_goaway_and_blnk_sees_a_bounded_number_of_requests() {
+    let gw = gateway(json!({})).await;
+    let mut s = open(&gw, &[]).await;
+    let mut batch = Vec::new();
+    // The exempt route: an outsider's cheapest way to make the gateway call Blnk.
+    for i in 0..2000u32 {
+        let id = 1 + 2 * i;
+        batch.extend(headers(id, true, &request("GET", "/health")));
+        batch.extend(rst(id, CANCEL));
+    }
+    let _ = s.write_all(&batch).await;
+    let (frames, closed) = read_until(&mut s, QUIET, |f| goaway(f).is_some()).await;
+    assert!(
+        goaway(&frames) == Some(ENHANCE_YOUR_CALM) || closed,
+        "no GOAWAY: {:?}",
+        frames.iter().map(|f| f.ty).collect::<Vec<_>>()
+    );
+    let reached = gw.blnk.count();
+    assert!(
+        reached < 200,
+        "{reached} of 2000 reset streams reached Blnk"
+    );
+    others_served(&gw).await;
+}
+
+#[tokio::test]
+async fn a_continuation_flood_is_cut_off() {
+    let gw = gateway(json!({})).await;
+    let mut s = open(&gw, &[]).await;
+    let _ = s
+        .write_all(&frame(
+            HEADERS,
+            END_STREAM,
+            1,
+            &with_key(&gw, "GET", "/ledgers"),
+        ))
+        .await;
+    let field = literal(b"x-flood", &[b'a'; 100]);
+    let mut written = 0;
+    for _ in 0..10_000 {
+        if s.write_all(&frame(CONTINUATION, 0, 1, &field))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        written += 1;
+    }
+    let (frames, closed) = read_until(&mut s, QUIET, |f| goaway(f).is_some()).await;
+    assert!(
+        goaway(&frames).is_some() || reset(&frames, 1).is_some() || closed,
+        "flood of {written} CONTINUATION frames accepted"
+    );
+    assert_eq!(gw.blnk.count(), 0);
+    others_served(&gw).await;
+}
+
+#[tokio::test]
+async fn an_hpack_bomb_is_refused_within_the_header_list_limit() {
+    let gw = gateway(json!({})).await;
+    let mut s = open(&gw, &[]).await;
+    // Stream 1 puts a 4000-byte field in the dynamic table (entry 62); stream 3 refers to it
+    // 4000 times in 4000 bytes: 16 MB decoded from 4 KB sent.
+    let mut first = request("GET", "/health");
+    first.extend(literal_indexed(b"x-bomb", &[b'a'; 4000]));
+    s.write_all(&headers(1, true, &first)).await.unwrap();
+    let mut bomb = request("GET", "/health");
+    bomb.extend(std::iter::repeat(0xbe).take(4000));
+    let _ = s.write_all(&headers(3, true, &bomb)).await;
+    let (frames, closed) = read_until(&mut s, QUIET, |f| {
+        goaway(f).is_some()
+            || reset(f, 3).is_some()
+            || f.iter().any(|f| f.ty == HEADERS && f.stream == 3)
+    })
+    .await;
+    let refused = goaway(&frames).is_some()
+        || reset(&frames, 3).is_some()
+        || frames
+            .iter()
+            .any(|f| f.ty == HEADERS && f.stream == 3 && !f.is_ok_status())
+        || closed;
+    assert!(refused, "{frames:?}");
+    // At most stream 1 (an ordinary /health request) reached Blnk.
+    assert!(gw.blnk.count() <= 1);
+    assert!(gw
+        .blnk
+        .requests()
+        .iter()
+        .all(|r| r.all("x-bomb").len() <= 1));
+    others_served(&gw).await;
+}
+
+#[tokio::test]
+async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
+    let gw = gateway(json!({})).await;
+    for flood in [settings(&[]), ping(7)] {
+        let mut s = open(&gw, &[]).await;
+        let batch: Vec<u8> = flood
+            .iter()
+            .copied()
+            .cycle()
+            .take(flood.len() * 20_000)
+            .collect();
+        let _ = s.write_all(&batch).await;
+        // Read what comes back: ACKs (bounded by what was sent) or a GOAWAY; meanwhile another
+        // connection is served.
+        others_served(&gw).await;
+        let (frames, _closed) = read_until(&mut s, QUIET, |_| false).await;
+        let acks = frames.iter().filter(|f| f.flags & ACK != 0).count();
+        assert!(acks <= 20_001, "{acks}");
+        assert!(goaway(&frames).is_none_or(|c| c == ENHANCE_YOUR_CALM));
+    }
+    assert_eq!(gw.blnk.count(), 2);
+}
+
+#[tokio::test]
+async fn a_zero_window_that_never_opens_is_closed_at_the_idle_deadline_despite_pings() {
+    let gw = gateway(json!({"limits": {"idle_timeout": "300ms"}})).await;
+    gw.blnk.set_behavior(Behavior::Large(1024 * 1024));
+    let mut s = open(&gw, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
+    s.write_all(&headers(1, true, &with_key(&gw, "GET", "/ledgers")))
+        .await
+        .unwrap();
+    // Keep the connection "busy" with PINGs, which are not progress on any request.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    let mut closed = false;
+    for i in 0..300u64 {
+        tick.tick().await;
+        if s.write_all(&ping(i)).await.is_err() {
+            closed = true;
+            break;
+        }
+        let (_, eof) = read_until(&mut s, std::time::Duration::from_millis(1), |_| false).await;
+        if eof {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the stalled connection was kept open by PINGs");
+    wait_for("the upstream exchange to be dropped", || {
+        gw.blnk.closed_connections() >= 1
+    })
+    .await;
+    gw.blnk.set_behavior(Behavior::Normal);
+    others_served(&gw).await;
+}
+
+#[tokio::test]
+async fn streams_over_the_concurrency_limit_are_refused() {
+    let gw = gateway(json!({"limits": {"h2_max_concurrent_streams": 3}})).await;
+    let mut s = open(&gw, &[]).await;
+    // Three POSTs whose bodies never come hold their streams; the fourth is refused.
+    let mut batch = Vec::new();
+    for id in [1u32, 3, 5, 7] {
+        let mut b = with_key(&gw, "POST", "/transactions");
+        b.extend(literal(b"content-length", b"5"));
+        batch.extend(headers(id, false, &b));
+    }
+    s.write_all(&batch).await.unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| reset(f, 7).is_some()).await;
+    assert_eq!(reset(&frames, 7), Some(REFUSED_STREAM), "{frames:?}");
+    others_served(&gw).await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
+    let gw = gateway(json!({})).await;
+    let mut s = open(&gw, &[]).await;
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    for (name, value) in [
+        (&b"connection"[..], &b"keep-alive"[..]),
+        (b"transfer-encoding", b"chunked"),
+        (b"keep-alive", b"timeout=5"),
+        (b"upgrade", b"websocket"),
+        (b"proxy-connection", b"keep-alive"),
+        (b"te", b"gzip"),
+        (b"X-Blnk-Key", b"uppercase-name"),
+        (b"x-a", b"bad\r\nvalue"),
+        (b"x-a", b"nul\0value"),
+        (b":path", b"/second-path"),
+    ] {
+        let mut b = with_key(&gw, "GET", "/ledgers");
+        b.extend(literal(name, value));
+        cases.push((std::str::from_utf8(name).unwrap(), b));
+    }
+    // A pseudo-header after a regular one.
+    let mut late = literal(b"x-a", b"b");
+    late.extend(with_key(&gw, "GET", "/ledgers"));
+    cases.push(("late pseudo-header", late));
+    // Each on a connection of its own: some are stream errors (RST_STREAM), others connection
+    // errors (GOAWAY), both with PROTOCOL_ERROR as RFC 9113 8.1.1 and 8.2 allow.
+    for (name, block) in &cases {
+        let mut s = open(&gw, &[]).await;
+        s.write_all(&headers(1, true, block)).await.unwrap();
+        let (frames, _) = read_until(&mut s, QUIET, |f| {
+            f.iter().any(|f| f.stream == 1 || f.ty == GOAWAY)
+        })
+        .await;
+        assert!(
+            reset(&frames, 1) == Some(PROTOCOL_ERROR)
+                || goaway(&frames) == Some(PROTOCOL_ERROR)
+                || frames
+                    .iter()
+                    .any(|f| f.ty == HEADERS && f.stream == 1 && !f.is_ok_status()),
+            "{name}: {frames:?}"
+        );
+    }
+    assert_eq!(gw.blnk.count(), 0);
+    // te: trailers is the one TE allowed.
+    let mut b = with_key(&gw, "GET", "/ledgers");
+    b.extend(literal(b"te", b"trailers"));
+    let id = 1;
+    s.write_all(&headers(id, true, &b)).await.unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| f.iter().any(|f| f.stream == id)).await;
+    assert!(
+        frames.iter().any(|f| f.stream == id && f.is_ok_status()),
+        "{frames:?}"
+    );
+    assert!(gw.blnk.last().all("te").is_empty());
+}
+
+#[tokio::test]
+async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
+    let gw = gateway(json!({})).await;
+    let mut s = open(&gw, &[]).await;
+    for (id, data) in [(1u32, &b"hello"[..]), (3, &b"hello, world!!!"[..])] {
+        let mut b = with_key(&gw, "POST", "/transactions");
+        b.extend(literal(b"content-length", b"10"));
+        s.write_all(&headers(id, false, &b)).await.unwrap();
+        s.write_all(&frame(DATA, END_STREAM, id, data))
+            .await
+            .unwrap();
+        let (frames, _) = read_until(&mut s, QUIET, |f| {
+            f.iter()
+                .any(|f| f.stream == id && (f.ty == RST_STREAM || f.ty == HEADERS))
+        })
+        .await;
+        assert!(
+            reset(&frames, id) == Some(PROTOCOL_ERROR)
+                || frames
+                    .iter()
+                    .any(|f| f.stream == id && f.ty == HEADERS && !f.is_ok_status()),
+            "{frames:?}"
+        );
+    }
+    assert_none_complete(&gw);
+    others_served(&gw).await;
+}
+
+#[tokio::test]
+async fn keys_in_h2_trailers_or_twice_are_never_forwarded() {
+    let gw = gateway(json!({})).await;
+    let mut s = open(&gw, &[]).await;
+    // Trailers carrying another key: the request goes with the gateway's key and no trailers.
+    s.write_all(&headers(1, false, &with_key(&gw, "POST", "/ledgers")))
+        .await
+        .unwrap();
+    s.write_all(&frame(DATA, 0, 1, b"hello")).await.unwrap();
+    s.write_all(&headers(1, true, &literal(b"x-blnk-key", b"trailer-key")))
+        .await
+        .unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| {
+        f.iter().any(|f| f.stream == 1 && f.ty == HEADERS)
+    })
+    .await;
+    assert!(
+        frames.iter().any(|f| f.stream == 1 && f.ty == HEADERS),
+        "{frames:?}"
+    );
+    let seen = gw.blnk.last();
+    assert_eq!(seen.all("x-blnk-key"), vec![gw.key.clone()]);
+    assert!(seen.trailers.is_none());
+    assert_eq!(&seen.body[..], b"hello");
+    // Two keys: refused at the gateway.
+    let mut b = with_key(&gw, "GET", "/ledgers");
+    b.extend(literal(b"x-blnk-key", gw.key.as_bytes()));
+    s.write_all(&headers(3, true, &b)).await.unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| f.iter().any(|f| f.stream == 3)).await;
+    assert!(frames
+        .iter()
+        .any(|f| f.stream == 3 && f.ty == HEADERS && !f.is_ok_status()));
+    assert_eq!(gw.blnk.count(), 1);
+}
