@@ -54,6 +54,28 @@ static LEAKY_RESPONSE: [HeaderName; 2] = [
 /// HSTS sent on TLS listeners: one year, subdomains left to the operator.
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
+/// Hardening for an API that serves JSON only (OWASP REST security), the same set Blnk sends
+/// (BLNK.md section 5). Added when absent, so the gateway's own answers carry them too and
+/// Blnk's own values win.
+static API_HARDENING: [(HeaderName, HeaderValue); 4] = [
+    (
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    ),
+    (
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    ),
+    (
+        http::header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ),
+];
+
 /// Removes hop-by-hop headers and every header named in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if let Some(_first) = headers.get(CONNECTION) {
@@ -162,6 +184,11 @@ pub fn rewrite_response(headers: &mut HeaderMap, tls: bool, request_id: &HeaderV
 pub fn stamp_response(headers: &mut HeaderMap, tls: bool, request_id: &HeaderValue) {
     if tls {
         headers.insert(STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    for (name, value) in &API_HARDENING {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
     }
     headers.insert(X_REQUEST_ID, request_id.clone());
 }
@@ -274,5 +301,18 @@ mod tests {
         assert_eq!(h["x-rate-limit-limit"], "5");
         assert_eq!(h[STRICT_TRANSPORT_SECURITY], "max-age=31536000");
         assert_eq!(h[X_REQUEST_ID], "rid");
+        assert_eq!(h[http::header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        // Blnk's own policy wins over the gateway's default.
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'"),
+        );
+        rewrite_response(&mut h, false, &HeaderValue::from_static("rid"));
+        assert_eq!(
+            h[http::header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'"
+        );
+        assert_eq!(h[http::header::X_FRAME_OPTIONS], "DENY");
     }
 }
