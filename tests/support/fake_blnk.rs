@@ -223,6 +223,10 @@ async fn handle(
                     "AUTH_INVALID_API_KEY",
                     "Invalid API key",
                 )
+            } else if let Some(n) = path.strip_prefix("/bytes/") {
+                // A large answer for clients that never read it; at most 64 MiB.
+                let n = n.parse::<usize>().unwrap_or(0).min(64 << 20);
+                Response::new(Full::new(Bytes::from(vec![b'x'; n])))
             } else {
                 let status = if parts.method == http::Method::POST {
                     StatusCode::CREATED

@@ -5,3 +5,4 @@ pub mod client;
 pub mod fake_blnk;
 pub mod gateway;
 pub mod h2raw;
+pub mod tlsraw;
