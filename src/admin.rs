@@ -63,7 +63,6 @@ impl Admin {
                     Arc::new(ConnClock::default()),
                     limits::HEADER_READ_TIMEOUT,
                     limits::IDLE_TIMEOUT,
-                    false,
                 );
                 let svc = service_fn(move |req| {
                     let me = me.clone();
