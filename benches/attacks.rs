@@ -143,7 +143,7 @@ async fn normal_client(t: Target, until: Instant) -> (Vec<f64>, u64) {
         tick.tick().await;
         let start = Instant::now();
         let result = async {
-            if sender.as_ref().map_or(true, |s| s.is_closed()) {
+            if sender.as_ref().is_none_or(|s| s.is_closed()) {
                 let tls = t.tls(false).await.ok()?;
                 let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
                     .await
@@ -484,7 +484,7 @@ async fn h2_floods(t: Target, until: Instant, tally: Tally) {
                 first.extend(literal_indexed(b"x-bomb", &[b'a'; 4000]));
                 let mut b = headers(1, true, &first);
                 let mut bomb = request("GET", "/health");
-                bomb.extend(std::iter::repeat(0xbe).take(4000));
+                bomb.extend(std::iter::repeat_n(0xbe, 4000));
                 b.extend(headers(3, true, &bomb));
                 ("HPACK bomb", b)
             }
@@ -675,7 +675,7 @@ async fn main() {
     };
     let wanted = |name: &str| {
         only.as_deref()
-            .map_or(true, |o| o.split(',').any(|w| w == name))
+            .is_none_or(|o| o.split(',').any(|w| w == name))
     };
     let mut rows = Vec::new();
     macro_rules! attack {

@@ -105,7 +105,7 @@ fn measure(
     for i in 0..samples {
         let class = (rng.next() & 1) as usize;
         let input: &[u8] = if class == 0 {
-            fixed
+            &fixed[i % fixed.len()]
         } else {
             &pool[i % pool.len()]
         };

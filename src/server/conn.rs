@@ -454,7 +454,7 @@ mod tests {
     fn h2_frame(ty: u8, len: usize) -> Vec<u8> {
         let mut f = (len as u32).to_be_bytes()[1..].to_vec();
         f.extend_from_slice(&[ty, 0, 0, 0, 0, 1]);
-        f.extend(std::iter::repeat(0u8).take(len));
+        f.extend(std::iter::repeat_n(0u8, len));
         f
     }
 

@@ -129,7 +129,7 @@ async fn an_hpack_bomb_is_refused_within_the_header_list_limit() {
     first.extend(literal_indexed(b"x-bomb", &[b'a'; 4000]));
     s.write_all(&headers(1, true, &first)).await.unwrap();
     let mut bomb = request("GET", "/health");
-    bomb.extend(std::iter::repeat(0xbe).take(4000));
+    bomb.extend(std::iter::repeat_n(0xbe, 4000));
     let _ = s.write_all(&headers(3, true, &bomb)).await;
     let (frames, closed) = read_until(&mut s, QUIET, |f| {
         goaway(f).is_some()
@@ -172,7 +172,7 @@ async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
         let (frames, _closed) = read_until(&mut s, QUIET, |_| false).await;
         let acks = frames.iter().filter(|f| f.flags & ACK != 0).count();
         assert!(acks <= 20_001, "{acks}");
-        assert!(goaway(&frames).map_or(true, |c| c == ENHANCE_YOUR_CALM));
+        assert!(goaway(&frames).is_none_or(|c| c == ENHANCE_YOUR_CALM));
     }
     assert_eq!(gw.blnk.count(), 2);
 }

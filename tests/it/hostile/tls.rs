@@ -148,7 +148,7 @@ async fn plaintext_garbage_and_oversized_records_get_an_alert_or_a_close() {
     let mut garbage_first = b"\x00\x01\x02\x03garbage".to_vec();
     garbage_first.extend_from_slice(&hello);
     let mut oversized = vec![0x16, 0x03, 0x03, 0x48, 0x01];
-    oversized.extend(std::iter::repeat(0u8).take(0x4801));
+    oversized.extend(std::iter::repeat_n(0u8, 0x4801));
     for (name, bytes) in [
         (
             "plaintext HTTP",
@@ -183,7 +183,7 @@ async fn plaintext_garbage_and_oversized_records_get_an_alert_or_a_close() {
         .unwrap();
     let tcp = tls.get_mut().0;
     let mut record = vec![0x17, 0x03, 0x03, 0xff, 0xff];
-    record.extend(std::iter::repeat(0u8).take(0xffff));
+    record.extend(std::iter::repeat_n(0u8, 0xffff));
     let _ = tcp.write_all(&record).await;
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(super::EVENT_DEADLINE, tcp.read_to_end(&mut rest)).await;
