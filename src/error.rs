@@ -130,7 +130,7 @@ impl Reject {
             | NetworkNotAllowed => true,
             UnknownResource | InsufficientScope { .. } | BadPath | MethodNotAllowed
             | PayloadTooLarge | BodyTimeout | BadBody | UpstreamUnavailable | UpstreamTimeout
-            | UpstreamBroken | RateLimited(_) => false,
+            | UpstreamBroken | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding => false,
         }
     }
 
