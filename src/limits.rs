@@ -94,6 +94,33 @@ pub const RATE_LIMIT_MAX_PER_SECOND: f64 = 1_000_000.0;
 pub const RATE_LIMIT_MAX_BURST: u32 = 100_000;
 /// Longest `gateway.rate_limit.failed_auth.cool_down`.
 pub const FAILED_AUTH_MAX_COOL_DOWN: Duration = Duration::from_secs(24 * 60 * 60);
+/// Records that may wait between the request path and the audit writer. A request never waits
+/// for room: when the channel is full its record is counted as lost (see `audit`).
+pub const AUDIT_CHANNEL_CAPACITY: usize = 16_384;
+/// Records the audit writer keeps in memory while the log cannot be written, oldest dropped first
+/// (and counted in a `gap` record) beyond it. Default of `gateway.audit.max_pending_records`.
+pub const AUDIT_MAX_PENDING_RECORDS: usize = 16_384;
+/// Longest time a record waits in memory before it is written. Default of
+/// `gateway.audit.flush_interval`.
+pub const AUDIT_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+/// Records that trigger a write before the interval. Default of `gateway.audit.flush_records`.
+pub const AUDIT_FLUSH_RECORDS: usize = 256;
+/// Longest time between two fsyncs with `fsync: "interval"`. Default of
+/// `gateway.audit.fsync_interval`.
+pub const AUDIT_FSYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a writer that cannot write tries again (and reopens a path it could not open).
+pub const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a caller of `Audit::flush` or `Audit::reopen` waits for the writer's answer (it may
+/// be stuck in a write to a hung disk); the command itself is still carried out later.
+pub const AUDIT_CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `serve` waits at exit for the audit writer to write and sync what it holds.
+pub const AUDIT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest path, and separately longest query, kept in an audit record; longer ones are cut and
+/// marked `path_truncated`.
+pub const AUDIT_MAX_PATH_BYTES: usize = 2048;
+/// Longest line `audit verify` reads, and the most read back from an existing log at start; no
+/// record the gateway writes comes near it.
+pub const AUDIT_MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// The validated limits in force. Built by config validation, read from the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,11 @@
-//! Configuration: read (`load`), check and convert (`validate`), and find the master key
-//! (`source`).
+//! Configuration: read (`load`), check and convert (`validate`, and `audit` for
+//! `gateway.audit`), and find the master key (`source`).
 //!
 //! The entry point is [`load`], used alike by `serve`, `check` and reloads: it returns either a
 //! complete [`Loaded`] (settings, key, TLS configuration) or every [`Problem`] found, each naming
 //! the key path or file it concerns and never a secret's value.
 
+mod audit;
 mod load;
 mod rate_limit;
 mod raw;
@@ -15,8 +16,9 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use audit::{AuditSettings, AuditTarget};
 pub use load::GATEWAY_ENV_PREFIX;
-pub use raw::Mode;
+pub use raw::{Fsync, Mode, OnFailure};
 pub use source::{SecretSource, SECRET_ENV, SECRET_FILE_ENV};
 pub use validate::{Rotation, Settings, TlsFiles, Upstream};
 

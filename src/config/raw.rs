@@ -95,6 +95,8 @@ pub struct RawGateway {
     pub rotation: RawRotation,
     #[serde(default)]
     pub rate_limit: RawRateLimit,
+    #[serde(default)]
+    pub audit: RawAudit,
 }
 
 /// Key rotation: how long a replaced key stays valid, how often Blnk is probed for the new one.
@@ -207,4 +209,55 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+/// `gateway.audit`: where the audit log goes and how hard the gateway tries to keep it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub enabled: Option<bool>,
+    /// A file, or `-` for standard output.
+    pub path: Option<String>,
+    #[serde(default)]
+    pub include_query: bool,
+    #[serde(default, with = "humantime_serde")]
+    pub flush_interval: Option<Duration>,
+    pub flush_records: Option<usize>,
+    pub fsync: Option<Fsync>,
+    #[serde(default, with = "humantime_serde")]
+    pub fsync_interval: Option<Duration>,
+    pub on_failure: Option<OnFailure>,
+    pub max_pending_records: Option<usize>,
+}
+
+/// When the audit writer calls fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fsync {
+    /// After every batch it writes.
+    #[default]
+    Batch,
+    /// At most every `fsync_interval`, and when the log is reopened or closed.
+    Interval,
+    /// Never: the kernel writes the data back in its own time.
+    Never,
+}
+
+/// What the gateway does while the audit log cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Answer POST, PUT, PATCH, DELETE (every method but GET, HEAD, OPTIONS) with 503; serve reads.
+    #[default]
+    RefuseWrites,
+    /// Serve everything; records that cannot be written are counted as lost.
+    FailOpen,
+}
+
+impl fmt::Display for OnFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnFailure::RefuseWrites => "refuse_writes",
+            OnFailure::FailOpen => "fail_open",
+        })
+    }
 }

@@ -39,6 +39,7 @@ pub struct Settings {
     pub clients_file: Option<PathBuf>,
     pub limits: Limits,
     pub rate_limit: RateLimitSettings,
+    pub audit: super::AuditSettings,
     /// `server.secure` as Blnk would read it.
     pub blnk_secure: bool,
     pub rotation: Rotation,
@@ -180,6 +181,7 @@ pub(super) fn validate(
         },
     };
     let rate_limit = super::rate_limit::rate_limit(&g.rate_limit, mode, problems, warnings);
+    let audit = super::audit::validate(&g.audit, base, problems, warnings);
     let blnk_secure = raw.server.secure.unwrap_or(false);
     if !blnk_secure {
         warnings.push(
@@ -205,6 +207,7 @@ pub(super) fn validate(
         clients_file,
         limits,
         rate_limit,
+        audit,
         blnk_secure,
         rotation,
     };

@@ -1,0 +1,217 @@
+//! Validation of `gateway.audit` into [`AuditSettings`].
+//!
+//! The audit log is on unless `enabled: false` says otherwise: the gateway's promise is a record
+//! of every request, so leaving out the section must not silently drop it. Without a `path` the
+//! records go to standard output (journald under systemd), with a warning that names the choice.
+//! A path is checked here (its directory exists, it is not a directory) but never created: that
+//! is the writer's job, at `serve`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{Fsync, OnFailure, RawAudit};
+use super::Problems;
+use crate::limits;
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for AuditTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditTarget::Stdout => f.write_str("stdout"),
+            AuditTarget::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The validated `gateway.audit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub enabled: bool,
+    pub target: AuditTarget,
+    pub include_query: bool,
+    pub flush_interval: Duration,
+    pub flush_records: usize,
+    pub fsync: Fsync,
+    pub fsync_interval: Duration,
+    pub on_failure: OnFailure,
+    pub max_pending_records: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            enabled: true,
+            target: AuditTarget::Stdout,
+            include_query: false,
+            flush_interval: limits::AUDIT_FLUSH_INTERVAL,
+            flush_records: limits::AUDIT_FLUSH_RECORDS,
+            fsync: Fsync::default(),
+            fsync_interval: limits::AUDIT_FSYNC_INTERVAL,
+            on_failure: OnFailure::default(),
+            max_pending_records: limits::AUDIT_MAX_PENDING_RECORDS,
+        }
+    }
+}
+
+/// Intervals longer than this are refused: a record must not wait for minutes in memory.
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+/// Largest `max_pending_records` accepted.
+const MAX_PENDING_LIMIT: usize = 1_000_000;
+
+pub(super) fn validate(
+    raw: &RawAudit,
+    base: &Path,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> AuditSettings {
+    let d = AuditSettings::default();
+    let enabled = raw.enabled.unwrap_or(true);
+    if !enabled {
+        warnings.push("gateway.audit.enabled is false: requests are not recorded".into());
+    }
+    let target = match raw.path.as_deref() {
+        None => {
+            if enabled {
+                warnings.push(
+                    "gateway.audit.path is not set: audit records go to standard output (set \"-\" to say so, or a file)".into(),
+                );
+            }
+            AuditTarget::Stdout
+        }
+        Some("-") => AuditTarget::Stdout,
+        Some(p) => {
+            let path = base.join(p);
+            if enabled {
+                check_path(&path, problems);
+            }
+            AuditTarget::File(path)
+        }
+    };
+    let mut interval = |name: &str, v: Option<Duration>, default: Duration| match v {
+        Some(v) if v.is_zero() || v > MAX_INTERVAL => {
+            problems.push(
+                format!("gateway.audit.{name}"),
+                format!(
+                    "must be greater than zero and at most {}s",
+                    MAX_INTERVAL.as_secs()
+                ),
+            );
+            default
+        }
+        Some(v) => v,
+        None => default,
+    };
+    let flush_interval = interval("flush_interval", raw.flush_interval, d.flush_interval);
+    let fsync_interval = interval("fsync_interval", raw.fsync_interval, d.fsync_interval);
+    let max_pending_records = match raw.max_pending_records {
+        Some(n) if !(1..=MAX_PENDING_LIMIT).contains(&n) => {
+            problems.push(
+                "gateway.audit.max_pending_records",
+                format!("must be between 1 and {MAX_PENDING_LIMIT}"),
+            );
+            d.max_pending_records
+        }
+        Some(n) => n,
+        None => d.max_pending_records,
+    };
+    let flush_records = match raw.flush_records {
+        Some(n) if n == 0 || n > max_pending_records => {
+            problems.push(
+                "gateway.audit.flush_records",
+                format!("must be between 1 and max_pending_records ({max_pending_records})"),
+            );
+            d.flush_records.min(max_pending_records)
+        }
+        Some(n) => n,
+        None => d.flush_records.min(max_pending_records),
+    };
+    AuditSettings {
+        enabled,
+        target,
+        include_query: raw.include_query,
+        flush_interval,
+        flush_records,
+        fsync: raw.fsync.unwrap_or_default(),
+        fsync_interval,
+        on_failure: raw.on_failure.unwrap_or_default(),
+        max_pending_records,
+    }
+}
+
+fn check_path(path: &Path, problems: &mut Problems) {
+    let key = "gateway.audit.path";
+    if path.is_dir() {
+        problems.push(
+            key,
+            format!("{} is a directory; name a file", path.display()),
+        );
+        return;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        problems.push(key, format!("directory {} does not exist", dir.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(raw: RawAudit) -> (AuditSettings, Problems, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut problems = Problems::default();
+        let mut warnings = Vec::new();
+        let s = validate(&raw, dir.path(), &mut problems, &mut warnings);
+        (s, problems, warnings)
+    }
+
+    #[test]
+    fn on_by_default_to_stdout_with_a_warning() {
+        let (s, problems, warnings) = run(RawAudit::default());
+        assert!(problems.is_empty());
+        assert_eq!(s, AuditSettings::default());
+        assert!(warnings.iter().any(|w| w.contains("standard output")));
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let raw = RawAudit {
+            path: Some("missing-dir/audit.log".into()),
+            flush_interval: Some(Duration::ZERO),
+            flush_records: Some(10),
+            max_pending_records: Some(5),
+            ..RawAudit::default()
+        };
+        let (_, problems, _) = run(raw);
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "gateway.audit.path",
+                "gateway.audit.flush_interval",
+                "gateway.audit.flush_records"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directory_is_not_a_log_file() {
+        let raw = RawAudit {
+            path: Some(".".into()),
+            ..RawAudit::default()
+        };
+        let (_, problems, _) = run(raw);
+        assert!(problems
+            .iter()
+            .any(|p| p.message.contains("is a directory")));
+    }
+}
