@@ -3,7 +3,7 @@
 //! A TLS-terminating, secure-mode gateway in front of a self-hosted Blnk ledger.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`serve`, `check`); `main.rs` only calls it.
+//! - [`cli`]: the command line (`serve`, `check`, `audit verify`); `main.rs` only calls it.
 //! - [`config`]: reads a blnk.json-style file and the environment, validates it into
 //!   [`config::Settings`], finds the master key.
 //! - [`secret`]: the key type that cannot leak, fingerprints, constant-time comparison.
@@ -17,6 +17,7 @@
 //! - [`ratelimit`]: per-client, global and failed-authentication limits (governor's GCRA), capped
 //!   in memory, reconfigurable without losing buckets.
 //! - [`upstream`]: the pooled HTTP/1.1 client to Blnk and its failure classes.
+//! - [`audit`]: the hash-chained audit log of every request: records, the writer task, verify.
 //! - [`error`]: every response the gateway makes on its own, in Blnk's error shape.
 //! - [`metrics`]: counters and histograms, rendered in Prometheus text format.
 //! - [`limits`]: every bound, named, with its default.
@@ -25,6 +26,7 @@
 //! - [`admin`]: the admin listener: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod clients;
 pub mod config;

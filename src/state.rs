@@ -1,6 +1,6 @@
 //! The gateway's shared state: an immutable [`Snapshot`] of everything a request needs, swapped
 //! whole, and the parts that live as long as the process (the upstream pool, id generator, rate
-//! limiter state).
+//! limiter state, the audit writer).
 //!
 //! A request loads one snapshot at its start and uses it to the end, so a reload never mixes an
 //! old key with new settings. A reload builds and validates a complete snapshot first and swaps it
@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicU64;
 
 use tokio::time::Instant;
 
+use crate::audit::Audit;
 use crate::clients::ClientTable;
 use crate::config::{Loaded, Settings};
 use crate::keys::KeyRing;
@@ -118,15 +119,21 @@ pub struct Gateway {
     pub key_loaded_at: arc_swap::ArcSwap<Instant>,
     /// Buckets outlive snapshots; their quotas follow the snapshot's settings (see `swap`).
     pub rate_limits: RateLimits,
+    /// The audit log. Its file, flush and fsync settings are those at start; `include_query` and
+    /// `on_failure` are read from the snapshot per request.
+    pub audit: Audit,
 }
 
 impl Gateway {
+    /// Builds the state and starts the audit writer; call it inside the tokio runtime.
     pub fn new(loaded: Loaded) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
         let upstream = UpstreamClient::new(&loaded.settings.limits, metrics.clone());
+        let audit = Audit::start(&loaded.settings.audit);
         let snapshot = Snapshot::from_loaded(loaded);
         let rate_limits = RateLimits::new(&snapshot.rate_limit_settings());
         Arc::new(Gateway {
+            audit,
             snapshot: ArcSwap::from_pointee(snapshot),
             upstream,
             request_ids: RequestIds::new(),

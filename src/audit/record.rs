@@ -1,0 +1,397 @@
+//! One audit record: what the request path fills in ([`Entry`]), and the JSON line it becomes.
+//!
+//! An [`Entry`] is opened when a request head arrives and travels with the request: the proxy
+//! notes the client identity, whether the request went upstream and the answer; the response body
+//! counts the bytes out and closes the entry when it ends. Whatever path the request takes, the
+//! entry is closed exactly once: explicitly, or by `Drop` when the handler or the response body is
+//! dropped before the end (the client went away). Closing hands the finished [`RequestRecord`] to
+//! the writer; nothing here does I/O. The fields and their meaning are documented in docs/audit.md.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Method, Version};
+use serde::{Serialize, Serializer};
+
+use super::chain::{Chain, FrameError};
+use super::Shared;
+use crate::config::Mode;
+use crate::error::Reject;
+use crate::limits::AUDIT_MAX_PATH_BYTES;
+use crate::secret::Fingerprint;
+use crate::server::conn::ConnInfo;
+
+/// What the gateway did with the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// No answer was given: the client went away first.
+    Abandoned,
+    /// Blnk's answer, with its status, was passed on.
+    Forwarded { status: u16 },
+    /// The gateway answered on its own.
+    Rejected(Reject),
+}
+
+/// How the response body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Complete,
+    /// The exchange was dropped before the response was complete.
+    ClientGone,
+    /// Blnk's response body broke off.
+    UpstreamError,
+}
+
+/// The request line facts an entry starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a Method,
+    pub version: Version,
+    /// The origin-form target, as forwarded.
+    pub target: &'a PathAndQuery,
+    pub request_id: &'a HeaderValue,
+}
+
+/// A finished (or finishing) record of one request.
+#[derive(Debug)]
+pub struct RequestRecord {
+    time: SystemTime,
+    latency: Duration,
+    conn: Arc<ConnInfo>,
+    key_fingerprint: Option<Fingerprint>,
+    mode: Mode,
+    version: Version,
+    text: Texts,
+    path_truncated: bool,
+    decision: Decision,
+    sent_upstream: bool,
+    end: End,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// The request id, method, path and (if kept) query in one allocation.
+#[derive(Debug)]
+struct Texts {
+    buf: String,
+    id_end: usize,
+    method_end: usize,
+    path_end: usize,
+    has_query: bool,
+}
+
+impl Texts {
+    fn new(head: &RequestHead<'_>, include_query: bool) -> (Texts, bool) {
+        let id = head.request_id.to_str().unwrap_or("");
+        let method = head.method.as_str();
+        let (path, cut_path) = capped(head.target.path());
+        let query = head.target.query().filter(|_| include_query).map(capped);
+        let query_len = query.map_or(0, |(q, _)| q.len());
+        let mut buf = String::with_capacity(id.len() + method.len() + path.len() + query_len);
+        buf.push_str(id);
+        let id_end = buf.len();
+        buf.push_str(method);
+        let method_end = buf.len();
+        buf.push_str(path);
+        let path_end = buf.len();
+        if let Some((q, _)) = query {
+            buf.push_str(q);
+        }
+        let cut = cut_path || query.is_some_and(|(_, cut)| cut);
+        let texts = Texts {
+            buf,
+            id_end,
+            method_end,
+            path_end,
+            has_query: query.is_some(),
+        };
+        (texts, cut)
+    }
+
+    fn request_id(&self) -> &str {
+        self.buf.get(..self.id_end).unwrap_or("")
+    }
+
+    fn method(&self) -> &str {
+        self.buf.get(self.id_end..self.method_end).unwrap_or("")
+    }
+
+    fn path(&self) -> &str {
+        self.buf.get(self.method_end..self.path_end).unwrap_or("")
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.has_query
+            .then(|| self.buf.get(self.path_end..).unwrap_or(""))
+    }
+}
+
+/// `s` cut to at most `AUDIT_MAX_PATH_BYTES` on a character boundary, and whether it was cut.
+fn capped(s: &str) -> (&str, bool) {
+    if s.len() <= AUDIT_MAX_PATH_BYTES {
+        return (s, false);
+    }
+    let mut end = AUDIT_MAX_PATH_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&s[..end], true)
+}
+
+impl RequestRecord {
+    /// Appends this record's line to `buf`, linked into `chain`.
+    pub fn frame(&self, chain: &mut Chain, buf: &mut Vec<u8>) -> Result<(), FrameError> {
+        chain.append(buf, &Body::Request(self.view()))
+    }
+
+    fn view(&self) -> RequestView<'_> {
+        let peer = SocketAddr::new(
+            crate::proxy::auth::canonical(self.conn.peer.ip()),
+            self.conn.peer.port(),
+        );
+        let tls = self.conn.tls.as_ref();
+        let (decision, reason, upstream_status) = match self.decision {
+            Decision::Abandoned => ("abandoned", Some("CLIENT_GONE"), None),
+            Decision::Forwarded { status } => ("forwarded", None, Some(status)),
+            Decision::Rejected(r) => ("rejected", Some(r.reason()), None),
+        };
+        RequestView {
+            time: Rfc3339(self.time),
+            request_id: self.text.request_id(),
+            peer: Displayed(peer),
+            tls_version: tls.map(|t| t.version),
+            client_cert_sha256: tls.and_then(|t| t.client_cert_sha256.as_deref()),
+            key_fingerprint: self.key_fingerprint.as_ref().map(Fingerprint::as_str),
+            mode: match self.mode {
+                Mode::Verify => "verify",
+                Mode::Inject => "inject",
+            },
+            http: version_name(self.version),
+            method: self.text.method(),
+            path: self.text.path(),
+            path_truncated: self.path_truncated,
+            query: self.text.query(),
+            decision,
+            reason,
+            sent_upstream: self.sent_upstream,
+            upstream_status,
+            end: match self.end {
+                End::Complete => "complete",
+                End::ClientGone => "client_gone",
+                End::UpstreamError => "upstream_error",
+            },
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            latency_us: u64::try_from(self.latency.as_micros()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+fn version_name(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "unknown",
+    }
+}
+
+/// Every kind of line, tagged by `kind`. Field order is the order in the file. A short-lived view
+/// built on the stack for one serialization, so the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Body<'a> {
+    /// The first record of a new chain.
+    Genesis {
+        time: Rfc3339,
+        gateway: &'static str,
+    },
+    /// The first record after a start or reopen that continues an existing chain.
+    Continue {
+        time: Rfc3339,
+        reason: &'static str,
+        gateway: &'static str,
+    },
+    /// `lost` records could not be written and are missing before this line.
+    Gap {
+        time: Rfc3339,
+        lost: u64,
+    },
+    Request(RequestView<'a>),
+}
+
+#[derive(Serialize)]
+pub(super) struct RequestView<'a> {
+    time: Rfc3339,
+    request_id: &'a str,
+    peer: Displayed<SocketAddr>,
+    tls_version: Option<&'a str>,
+    client_cert_sha256: Option<&'a str>,
+    key_fingerprint: Option<&'a str>,
+    mode: &'static str,
+    http: &'static str,
+    method: &'a str,
+    path: &'a str,
+    path_truncated: bool,
+    query: Option<&'a str>,
+    decision: &'static str,
+    reason: Option<&'static str>,
+    sent_upstream: bool,
+    upstream_status: Option<u16>,
+    end: &'static str,
+    bytes_in: u64,
+    bytes_out: u64,
+    latency_us: u64,
+}
+
+/// A time as RFC 3339 in UTC with microseconds.
+pub(super) struct Rfc3339(pub SystemTime);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_micros(self.0))
+    }
+}
+
+struct Displayed<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Displayed<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// An open record, closed exactly once (see the module docs). A disabled audit gives entries
+/// that do nothing.
+#[derive(Debug)]
+pub struct Entry(Option<Pending>);
+
+#[derive(Debug)]
+struct Pending {
+    sink: Arc<Shared>,
+    started: Instant,
+    bytes_in: Arc<AtomicU64>,
+    record: RequestRecord,
+}
+
+impl Entry {
+    pub fn disabled() -> Entry {
+        Entry(None)
+    }
+
+    pub(super) fn open(
+        sink: Arc<Shared>,
+        conn: &Arc<ConnInfo>,
+        mode: Mode,
+        include_query: bool,
+        head: RequestHead<'_>,
+    ) -> Entry {
+        let (text, path_truncated) = Texts::new(&head, include_query);
+        Entry(Some(Pending {
+            sink,
+            started: Instant::now(),
+            bytes_in: Arc::new(AtomicU64::new(0)),
+            record: RequestRecord {
+                time: SystemTime::now(),
+                latency: Duration::ZERO,
+                conn: conn.clone(),
+                key_fingerprint: None,
+                mode,
+                version: head.version,
+                text,
+                path_truncated,
+                decision: Decision::Abandoned,
+                sent_upstream: false,
+                end: End::ClientGone,
+                bytes_in: 0,
+                bytes_out: 0,
+            },
+        }))
+    }
+
+    /// The client presented the key with this fingerprint.
+    pub fn identify(&mut self, fingerprint: Fingerprint) {
+        if let Some(p) = &mut self.0 {
+            p.record.key_fingerprint = Some(fingerprint);
+        }
+    }
+
+    /// The request is being handed to the upstream: Blnk may see it from now on.
+    pub fn sent_upstream(&mut self) {
+        if let Some(p) = &mut self.0 {
+            p.record.sent_upstream = true;
+        }
+    }
+
+    /// A counter the request body adds the bytes it reads to.
+    pub fn body_counter(&self) -> Option<Arc<AtomicU64>> {
+        self.0.as_ref().map(|p| p.bytes_in.clone())
+    }
+
+    pub fn answered(&mut self, decision: Decision) {
+        if let Some(p) = &mut self.0 {
+            p.record.decision = decision;
+        }
+    }
+
+    pub fn count_out(&mut self, bytes: usize) {
+        if let Some(p) = &mut self.0 {
+            p.record.bytes_out = p.record.bytes_out.saturating_add(bytes as u64);
+        }
+    }
+
+    /// Closes the entry and hands the record to the writer. Later calls do nothing.
+    pub fn finish(&mut self, end: End) {
+        if let Some(mut p) = self.0.take() {
+            p.record.end = end;
+            p.record.latency = p.started.elapsed();
+            p.record.bytes_in = p.bytes_in.load(Ordering::Relaxed);
+            p.sink.submit(p.record);
+        }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.finish(End::ClientGone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_cut_on_a_character_boundary() {
+        let long = format!("/{}", "é".repeat(AUDIT_MAX_PATH_BYTES));
+        let (cut, was_cut) = capped(&long);
+        assert!(was_cut);
+        assert!(cut.len() <= AUDIT_MAX_PATH_BYTES && cut.len() > AUDIT_MAX_PATH_BYTES - 2);
+        assert_eq!(capped("/ledgers"), ("/ledgers", false));
+    }
+
+    #[test]
+    fn texts_keep_the_query_only_when_asked() {
+        let target = PathAndQuery::from_static("/ledgers?name=alice");
+        let id = HeaderValue::from_static("req-1");
+        let head = RequestHead {
+            method: &Method::GET,
+            version: Version::HTTP_11,
+            target: &target,
+            request_id: &id,
+        };
+        let (t, cut) = Texts::new(&head, false);
+        assert_eq!(
+            (t.request_id(), t.method(), t.path(), t.query(), cut),
+            ("req-1", "GET", "/ledgers", None, false)
+        );
+        let (t, _) = Texts::new(&head, true);
+        assert_eq!(t.query(), Some("name=alice"));
+    }
+}

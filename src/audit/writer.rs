@@ -1,0 +1,476 @@
+//! The audit writer: the one task that owns the log file.
+//!
+//! It receives finished records over the bounded channel and keeps them until a batch is due
+//! (`flush_records` records, or `flush_interval` after the first one), frames the batch into the
+//! chain and writes it with one `write` (and an `fsync` per policy) on tokio's blocking pool, so
+//! no runtime worker ever waits for the disk. The chain advances only when a batch is written: a
+//! failed batch is cut back off the file (a partial write would leave half a line) and tried again
+//! every `AUDIT_RETRY_INTERVAL`, with its records kept in memory up to `max_pending_records`
+//! (oldest dropped beyond, and reported by a `gap` record once writing works again). Opening the
+//! file reads its last line back, so a restart continues the chain of the file it finds.
+//! This module does not build records (`record`) nor frame them (`chain`).
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::chain::{self, Chain, Resume};
+use super::record::{Body, Rfc3339};
+use super::{AuditError, Control, RequestRecord, Status};
+use crate::config::{AuditSettings, AuditTarget, Fsync, OnFailure};
+use crate::limits::{AUDIT_CHANNEL_CAPACITY, AUDIT_MAX_LINE_BYTES, AUDIT_RETRY_INTERVAL};
+
+/// Written in genesis and continue records.
+const GATEWAY: &str = concat!("blnk-gateway/", env!("CARGO_PKG_VERSION"));
+
+pub(super) struct Writer {
+    settings: AuditSettings,
+    status: Arc<Status>,
+    records: mpsc::Receiver<RequestRecord>,
+    control: mpsc::Receiver<Control>,
+    /// `None` while the path cannot be opened.
+    sink: Option<Sink>,
+    /// The chain as written: advanced only by a successful batch.
+    chain: Chain,
+    /// The genesis or continue record owed at the top of a newly opened file.
+    header: Option<Header>,
+    /// The file ends in the middle of a line: start with a newline.
+    newline_first: bool,
+    pending: VecDeque<RequestRecord>,
+    first_pending_at: Option<Instant>,
+    /// Records lost and not yet reported in a `gap` record.
+    lost: u64,
+    last_attempt: Instant,
+    last_sync: Instant,
+    unsynced: bool,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Header {
+    Genesis,
+    Continue(&'static str),
+}
+
+impl Header {
+    fn body(self, now: SystemTime) -> Body<'static> {
+        match self {
+            Header::Genesis => Body::Genesis {
+                time: Rfc3339(now),
+                gateway: GATEWAY,
+            },
+            Header::Continue(reason) => Body::Continue {
+                time: Rfc3339(now),
+                reason,
+                gateway: GATEWAY,
+            },
+        }
+    }
+}
+
+enum Sink {
+    File { file: File, regular: bool },
+    Stdout(io::Stdout),
+}
+
+impl Writer {
+    pub(super) fn new(
+        settings: AuditSettings,
+        status: Arc<Status>,
+        records: mpsc::Receiver<RequestRecord>,
+        control: mpsc::Receiver<Control>,
+    ) -> Self {
+        let now = Instant::now();
+        Writer {
+            buf: Vec::with_capacity(settings.flush_records.saturating_mul(512)),
+            settings,
+            status,
+            records,
+            control,
+            sink: None,
+            chain: Chain::genesis(),
+            header: None,
+            newline_first: false,
+            pending: VecDeque::new(),
+            first_pending_at: None,
+            lost: 0,
+            last_attempt: now,
+            last_sync: now,
+            unsynced: false,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        // The genesis or continue record is written at once, so a log that cannot be written is
+        // known before the first request.
+        let _ = self.flush(true).await;
+        let mut batch = Vec::with_capacity(self.settings.flush_records);
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                biased;
+                cmd = self.control.recv() => match cmd {
+                    Some(Control::Flush(ack)) => {
+                        self.drain();
+                        let _ = ack.send(self.flush(true).await);
+                    }
+                    Some(Control::Reopen(ack)) => {
+                        self.drain();
+                        let _ = ack.send(self.reopen().await);
+                    }
+                    Some(Control::Close(ack)) => {
+                        let _ = ack.send(self.close().await);
+                        return;
+                    }
+                    None => {
+                        let _ = self.close().await;
+                        return;
+                    }
+                },
+                n = self.records.recv_many(&mut batch, self.settings.flush_records) => {
+                    if n == 0 {
+                        let _ = self.close().await;
+                        return;
+                    }
+                    self.take(batch.drain(..));
+                    if self.healthy() && self.pending.len() >= self.settings.flush_records {
+                        let _ = self.flush(false).await;
+                    }
+                }
+                () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                    let _ = self.flush(false).await;
+                }
+            }
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        self.status.healthy.load(Ordering::Relaxed)
+    }
+
+    /// When the loop must act without a message: a retry, a batch's deadline, a due fsync.
+    fn next_wake(&self) -> Option<Instant> {
+        if !self.healthy() {
+            return Some(self.last_attempt + AUDIT_RETRY_INTERVAL);
+        }
+        if let Some(first) = self.first_pending_at {
+            return Some(first + self.settings.flush_interval);
+        }
+        (self.unsynced && self.settings.fsync == Fsync::Interval)
+            .then(|| self.last_sync + self.settings.fsync_interval)
+    }
+
+    fn take(&mut self, records: impl Iterator<Item = RequestRecord>) {
+        self.pending.extend(records);
+        if self.first_pending_at.is_none() && !self.pending.is_empty() {
+            self.first_pending_at = Some(Instant::now());
+        }
+        let excess = self
+            .pending
+            .len()
+            .saturating_sub(self.settings.max_pending_records);
+        if excess > 0 {
+            self.pending.drain(..excess);
+            if self.lost == 0 {
+                tracing::error!(
+                    max_pending_records = self.settings.max_pending_records,
+                    "audit records are being lost while the log cannot be written"
+                );
+            }
+            self.lost += excess as u64;
+            self.status.lost.fetch_add(excess as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes every record already in the channel (at most its capacity).
+    fn drain(&mut self) {
+        let mut taken = Vec::new();
+        while taken.len() < AUDIT_CHANNEL_CAPACITY {
+            match self.records.try_recv() {
+                Ok(r) => taken.push(r),
+                Err(_) => break,
+            }
+        }
+        self.take(taken.into_iter());
+    }
+
+    /// Writes what is pending (opening the path first if it is not open), syncing per policy or
+    /// when `force_sync` and the policy syncs at all.
+    async fn flush(&mut self, force_sync: bool) -> Result<(), AuditError> {
+        self.last_attempt = Instant::now();
+        self.lost += self.status.dropped.swap(0, Ordering::Relaxed);
+        if self.sink.is_none() {
+            let reason = if self.chain.head().is_some() {
+                "retry"
+            } else {
+                "start"
+            };
+            self.open(reason).await?;
+        }
+        let sync = match self.settings.fsync {
+            Fsync::Batch => true,
+            Fsync::Interval => {
+                force_sync || self.last_sync.elapsed() >= self.settings.fsync_interval
+            }
+            Fsync::Never => false,
+        };
+        let nothing = self.pending.is_empty() && self.header.is_none() && self.lost == 0;
+        if nothing && !(sync && self.unsynced) {
+            return Ok(());
+        }
+
+        let mut chain = self.chain;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        if self.newline_first {
+            buf.push(b'\n');
+        }
+        let now = SystemTime::now();
+        // Framing cannot fail for these bodies (they are JSON objects); a failure would only
+        // leave the record out, and it is counted.
+        let mut unframed = 0u64;
+        if let Some(h) = self.header {
+            unframed += u64::from(chain.append(&mut buf, &h.body(now)).is_err());
+        }
+        if self.lost > 0 {
+            let gap = Body::Gap {
+                time: Rfc3339(now),
+                lost: self.lost,
+            };
+            unframed += u64::from(chain.append(&mut buf, &gap).is_err());
+        }
+        for r in &self.pending {
+            unframed += u64::from(r.frame(&mut chain, &mut buf).is_err());
+        }
+
+        let sink = self.sink.take();
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = match sink {
+                Some(mut sink) => {
+                    let r = write_batch(&mut sink, &buf, sync);
+                    (Some(sink), r)
+                }
+                None => (None, Err(io::Error::other("not open"))),
+            };
+            (result, buf)
+        })
+        .await;
+        let result = match joined {
+            Ok(((sink, result), buf)) => {
+                self.sink = sink;
+                self.buf = buf;
+                result
+            }
+            Err(_) => Err(io::Error::other("audit write task failed")),
+        };
+        match result {
+            Ok(()) => {
+                let written = self.pending.len() as u64;
+                self.status.written.fetch_add(written, Ordering::Relaxed);
+                if self.lost > 0 {
+                    tracing::error!(
+                        lost = self.lost,
+                        "audit records were lost; a gap record in the log says how many"
+                    );
+                }
+                if unframed > 0 {
+                    self.status.lost.fetch_add(unframed, Ordering::Relaxed);
+                    tracing::error!(unframed, "audit records could not be serialized");
+                }
+                self.chain = chain;
+                self.pending.clear();
+                self.first_pending_at = None;
+                self.header = None;
+                self.newline_first = false;
+                self.lost = 0;
+                self.status.overflow.store(false, Ordering::Relaxed);
+                if sync {
+                    self.last_sync = Instant::now();
+                    self.unsynced = false;
+                } else {
+                    self.unsynced = true;
+                }
+                self.recovered();
+                Ok(())
+            }
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    /// Opens the path and decides the first record: continue our chain if we have one, else the
+    /// chain the file ends with, else a genesis.
+    async fn open(&mut self, reason: &'static str) -> Result<(), AuditError> {
+        let target = self.settings.target.clone();
+        let old = self.sink.take();
+        let joined = tokio::task::spawn_blocking(move || {
+            drop(old);
+            open_blocking(&target)
+        })
+        .await;
+        let opened = joined.unwrap_or_else(|_| Err(io::Error::other("audit open task failed")));
+        let (sink, resume) = match opened {
+            Ok(o) => o,
+            Err(e) => return Err(self.failed(&e)),
+        };
+        self.sink = Some(sink);
+        self.newline_first = resume
+            == Resume::Damaged {
+                needs_newline: true,
+            };
+        if self.chain.head().is_some() {
+            self.header = Some(Header::Continue(reason));
+            return Ok(());
+        }
+        match resume {
+            Resume::After(head) => {
+                self.chain = Chain::after(head);
+                self.header = Some(Header::Continue(reason));
+            }
+            Resume::Fresh => {
+                self.chain = Chain::genesis();
+                self.header = Some(Header::Genesis);
+            }
+            Resume::Damaged { .. } => {
+                tracing::error!(
+                    path = %self.settings.target,
+                    "audit log ends with an incomplete or damaged line; a new chain starts after it, and `audit verify` will report the damage"
+                );
+                self.chain = Chain::genesis();
+                self.header = Some(Header::Genesis);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending to the current file, then opens the path again.
+    async fn reopen(&mut self) -> Result<(), AuditError> {
+        if self.sink.is_some() {
+            let _ = self.flush(true).await;
+        }
+        self.open("reopen").await?;
+        self.flush(true).await?;
+        self.log_head("audit log reopened");
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), AuditError> {
+        self.drain();
+        let result = self.flush(true).await;
+        match &result {
+            Ok(()) => self.log_head("audit log closed"),
+            Err(e) => tracing::error!(
+                unwritten = self.pending.len(),
+                error = %e,
+                "audit log closed with records unwritten"
+            ),
+        }
+        result
+    }
+
+    /// Logs the chain head to the operational log: an anchor kept apart from the audit file.
+    fn log_head(&self, what: &str) {
+        if let Some(head) = self.chain.head() {
+            tracing::info!(
+                path = %self.settings.target,
+                seq = head.seq,
+                sha256 = %chain::hex(&head.hash),
+                "{what}"
+            );
+        }
+    }
+
+    fn failed(&mut self, e: &io::Error) -> AuditError {
+        self.status.write_errors.fetch_add(1, Ordering::Relaxed);
+        if self.status.healthy.swap(false, Ordering::Relaxed) {
+            let effect = match self.settings.on_failure {
+                OnFailure::RefuseWrites => "write requests get 503 until it recovers",
+                OnFailure::FailOpen => "requests are still served (on_failure = fail_open)",
+            };
+            tracing::error!(
+                path = %self.settings.target,
+                error = %e,
+                retry_every = ?AUDIT_RETRY_INTERVAL,
+                "audit log cannot be written; {effect}"
+            );
+        }
+        AuditError::Io(e.to_string())
+    }
+
+    fn recovered(&mut self) {
+        if !self.status.healthy.swap(true, Ordering::Relaxed) {
+            self.status.refusal_logged.store(false, Ordering::Relaxed);
+            tracing::info!(path = %self.settings.target, "audit log writable again");
+        }
+    }
+}
+
+/// Writes one batch. On a regular file a failed write or sync is cut back off the file, so it
+/// never keeps half a batch; the batch is written again whole later.
+fn write_batch(sink: &mut Sink, buf: &[u8], sync: bool) -> io::Result<()> {
+    match sink {
+        Sink::Stdout(out) => {
+            let mut out = out.lock();
+            out.write_all(buf)?;
+            out.flush()
+        }
+        Sink::File {
+            file,
+            regular: false,
+        } => file.write_all(buf),
+        Sink::File {
+            file,
+            regular: true,
+        } => {
+            let start = file.metadata()?.len();
+            let written =
+                file.write_all(buf)
+                    .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+            if written.is_err() && file.metadata().is_ok_and(|m| m.len() > start) {
+                let _ = file.set_len(start);
+            }
+            written
+        }
+    }
+}
+
+/// Opens the target for appending and reads how its content ends.
+fn open_blocking(target: &AuditTarget) -> io::Result<(Sink, Resume)> {
+    let path = match target {
+        AuditTarget::Stdout => return Ok((Sink::Stdout(io::stdout()), Resume::Fresh)),
+        AuditTarget::File(p) => p,
+    };
+    let mut options = OpenOptions::new();
+    options.read(true).append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
+    let mut file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok((
+            Sink::File {
+                file,
+                regular: false,
+            },
+            Resume::Fresh,
+        ));
+    }
+    let len = meta.len();
+    let n = len.min(AUDIT_MAX_LINE_BYTES as u64 + 1);
+    let mut tail = vec![0; usize::try_from(n).unwrap_or(0)];
+    file.seek(SeekFrom::Start(len - n))?;
+    file.read_exact(&mut tail)?;
+    let resume = chain::resume(&tail, n == len);
+    Ok((
+        Sink::File {
+            file,
+            regular: true,
+        },
+        resume,
+    ))
+}
