@@ -60,6 +60,8 @@ pub enum Reject {
     UriTooLong,
     #[error("transfer coding other than chunked")]
     UnsupportedCoding,
+    #[error("write refused: the audit log cannot be written")]
+    AuditUnavailable,
 }
 
 impl Reject {
@@ -87,6 +89,7 @@ impl Reject {
             BadRequest                => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
             UriTooLong                => (StatusCode::URI_TOO_LONG, "GATEWAY_URI_TOO_LONG"),
             UnsupportedCoding         => (StatusCode::NOT_IMPLEMENTED, "GATEWAY_NOT_IMPLEMENTED"),
+            AuditUnavailable          => (StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_AUDIT_UNAVAILABLE"),
         }
     }
 
@@ -116,6 +119,7 @@ impl Reject {
             BadRequest                => "Malformed request",
             UriTooLong                => "Request target too long",
             UnsupportedCoding         => "Transfer coding not supported",
+            AuditUnavailable          => "Write requests are suspended while they cannot be recorded",
         })
     }
 
@@ -130,7 +134,8 @@ impl Reject {
             | NetworkNotAllowed => true,
             UnknownResource | InsufficientScope { .. } | BadPath | MethodNotAllowed
             | PayloadTooLarge | BodyTimeout | BadBody | UpstreamUnavailable | UpstreamTimeout
-            | UpstreamBroken | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding => false,
+            | UpstreamBroken | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding
+            | AuditUnavailable => false,
         }
     }
 
@@ -214,6 +219,7 @@ mod tests {
         Reject::BadRequest,
         Reject::UriTooLong,
         Reject::UnsupportedCoding,
+        Reject::AuditUnavailable,
     ];
 
     #[test]

@@ -150,6 +150,8 @@ impl Metrics {
             },
             BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody | BadRequest
             | UriTooLong | UnsupportedCoding => return,
+            // Counted by the audit log itself (`blnk_gateway_audit_refused_writes_total`).
+            AuditUnavailable => return,
         };
         table[i].fetch_add(1, Ordering::Relaxed);
     }

@@ -62,6 +62,7 @@ pub struct RequestRecord {
     latency: Duration,
     conn: Arc<ConnInfo>,
     key_fingerprint: Option<Fingerprint>,
+    client_id: Option<String>,
     mode: Mode,
     version: Version,
     text: Texts,
@@ -165,6 +166,7 @@ impl RequestRecord {
             tls_version: tls.map(|t| t.version),
             client_cert_sha256: tls.and_then(|t| t.client_cert_sha256.as_deref()),
             key_fingerprint: self.key_fingerprint.as_ref().map(Fingerprint::as_str),
+            client_id: self.client_id.as_deref(),
             mode: match self.mode {
                 Mode::Verify => "verify",
                 Mode::Inject => "inject",
@@ -234,6 +236,7 @@ pub(super) struct RequestView<'a> {
     tls_version: Option<&'a str>,
     client_cert_sha256: Option<&'a str>,
     key_fingerprint: Option<&'a str>,
+    client_id: Option<&'a str>,
     mode: &'static str,
     http: &'static str,
     method: &'a str,
@@ -302,6 +305,7 @@ impl Entry {
                 latency: Duration::ZERO,
                 conn: conn.clone(),
                 key_fingerprint: None,
+                client_id: None,
                 mode,
                 version: head.version,
                 text,
@@ -315,10 +319,11 @@ impl Entry {
         }))
     }
 
-    /// The client presented the key with this fingerprint.
-    pub fn identify(&mut self, fingerprint: Fingerprint) {
+    /// Who the client is: the fingerprint of the key it presented, the id of its client key.
+    pub fn identify(&mut self, fingerprint: Option<Fingerprint>, client_id: Option<&str>) {
         if let Some(p) = &mut self.0 {
-            p.record.key_fingerprint = Some(fingerprint);
+            p.record.key_fingerprint = fingerprint;
+            p.record.client_id = client_id.map(str::to_owned);
         }
     }
 

@@ -16,6 +16,7 @@ use super::headers::X_BLNK_KEY;
 use crate::clients::{scope, Client, Presented};
 use crate::config::Mode;
 use crate::error::Reject;
+use crate::secret::Fingerprint;
 use crate::server::conn::ConnInfo;
 use crate::state::Snapshot;
 
@@ -103,6 +104,32 @@ pub fn authorize<'a>(
             }
         }
     }
+}
+
+/// Who the client is, for the audit record: the fingerprint of the `X-Blnk-Key` it presented
+/// whenever the gateway examined one (verify mode; inject mode with client keys), and the id of
+/// the client key once one matched. Nothing for keys discarded unread (inject mode without client
+/// keys), exempt routes, or when no single key was presented.
+pub fn identity<'a>(
+    snap: &Snapshot,
+    decided: &Result<Admission<'a>, Reject>,
+    headers: &HeaderMap,
+) -> (Option<Fingerprint>, Option<&'a str>) {
+    let examined = snap.settings.mode == Mode::Verify || snap.clients.is_some();
+    let presented = match decided {
+        _ if !examined => None,
+        Ok(Admission {
+            upstream: Upstream::NoKey,
+            ..
+        }) => None,
+        Ok(_) | Err(_) => single_key(headers).ok(),
+    };
+    let client = decided
+        .as_ref()
+        .ok()
+        .and_then(|a| a.client)
+        .map(|c| c.id.as_str());
+    (presented.map(|k| Fingerprint::of(k.as_bytes())), client)
 }
 
 /// Exactly one non-empty key value with no list separator.

@@ -4,10 +4,12 @@
 //! streaming (a chunked body that grows past it is cut off, aborting the upstream request) and the
 //! body-read deadline (a body dribbled byte by byte ends at the deadline). [`ResponseBody`] is what
 //! the client receives: Blnk's streamed body or a local answer; when it ends or is dropped, the
-//! connection learns the request is finished (see `server::conn`).
+//! connection learns the request is finished (see `server::conn`) and the request's audit entry is
+//! closed with the bytes sent and how the body ended.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -16,6 +18,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use crate::audit::{End, Entry};
 use crate::error::Reject;
 use crate::server::conn::ConnClock;
 
@@ -51,18 +54,26 @@ pin_project_lite::pin_project! {
             remaining: u64,
             deadline: Instant,
             sleep: Option<Pin<Box<Sleep>>>,
+            // The audit entry's bytes-in counter.
+            counted: Option<Arc<AtomicU64>>,
         },
         Buffered { data: Option<Bytes> },
     }
 }
 
 impl RequestBody {
-    pub fn new(inner: Incoming, max_bytes: u64, deadline: Instant) -> Self {
+    pub fn new(
+        inner: Incoming,
+        max_bytes: u64,
+        deadline: Instant,
+        counted: Option<Arc<AtomicU64>>,
+    ) -> Self {
         RequestBody::Streaming {
             inner,
             remaining: max_bytes,
             deadline,
             sleep: None,
+            counted,
         }
     }
 
@@ -87,7 +98,7 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let (inner, remaining, deadline, sleep) = match self.project() {
+        let (inner, remaining, deadline, sleep, counted) = match self.project() {
             RequestBodyProj::Buffered { data } => {
                 return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))))
             }
@@ -96,7 +107,8 @@ impl Body for RequestBody {
                 remaining,
                 deadline,
                 sleep,
-            } => (inner, remaining, deadline, sleep),
+                counted,
+            } => (inner, remaining, deadline, sleep, counted),
         };
         match inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -109,6 +121,9 @@ impl Body for RequestBody {
                     return Poll::Ready(Some(Err(BodyError::TooLarge)));
                 }
                 *remaining -= len;
+                if let Some(c) = counted {
+                    c.fetch_add(len, Ordering::Relaxed);
+                }
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
             Poll::Ready(Some(Err(_))) => Poll::Ready(Some(Err(BodyError::Client))),
@@ -147,11 +162,16 @@ pin_project_lite::pin_project! {
         #[pin]
         kind: Kind,
         done: Option<Arc<ConnClock>>,
+        audit: Entry,
     }
 
     impl PinnedDrop for ResponseBody {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(clock) = this.project().done.take() {
+            let this = this.project();
+            // hyper drops a body it knows has ended without polling it again.
+            let end = if this.kind.ended() { End::Complete } else { End::ClientGone };
+            this.audit.finish(end);
+            if let Some(clock) = this.done.take() {
                 clock.request_finished();
             }
         }
@@ -166,11 +186,21 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl Kind {
+    fn ended(&self) -> bool {
+        match self {
+            Kind::Upstream { body } => body.is_end_stream(),
+            Kind::Local { data } => data.is_none(),
+        }
+    }
+}
+
 impl ResponseBody {
     pub fn upstream(body: Incoming, clock: Arc<ConnClock>) -> Self {
         ResponseBody {
             kind: Kind::Upstream { body },
             done: Some(clock),
+            audit: Entry::disabled(),
         }
     }
 
@@ -180,11 +210,20 @@ impl ResponseBody {
                 data: Some(data).filter(|d| !d.is_empty()),
             },
             done: Some(clock),
+            audit: Entry::disabled(),
         }
     }
 
-    fn finish(self: Pin<&mut Self>) {
-        if let Some(clock) = self.project().done.take() {
+    /// The body carrying the request's audit entry, which it closes when it ends or is dropped.
+    pub fn audited(mut self, entry: Entry) -> Self {
+        self.audit = entry;
+        self
+    }
+
+    fn finish(self: Pin<&mut Self>, end: End) {
+        let this = self.project();
+        this.audit.finish(end);
+        if let Some(clock) = this.done.take() {
             clock.request_finished();
         }
     }
@@ -202,17 +241,20 @@ impl Body for ResponseBody {
             KindProj::Upstream { body } => ready!(body.poll_frame(cx)),
             KindProj::Local { data } => data.take().map(|d| Ok(Frame::data(d))),
         };
-        if polled.is_none() {
-            self.finish();
+        match &polled {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    self.as_mut().project().audit.count_out(data.len());
+                }
+            }
+            Some(Err(_)) => self.finish(End::UpstreamError),
+            None => self.finish(End::Complete),
         }
         Poll::Ready(polled)
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Upstream { body } => body.is_end_stream(),
-            Kind::Local { data } => data.is_none(),
-        }
+        self.kind.ended()
     }
 
     fn size_hint(&self) -> SizeHint {

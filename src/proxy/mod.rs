@@ -1,10 +1,13 @@
 //! One request, from the parsed head to the response: the gateway's hot path.
 //!
 //! ```text
-//! snapshot -> request id -> method & network -> cool-down -> authenticate -> rate limit
-//!          -> body limit -> rewrite headers -> forward (deadlines) -> rewrite response
+//! snapshot -> request id -> audit entry -> method & network -> cool-down -> authenticate
+//!          -> rate limit -> audit health -> body limit -> rewrite headers -> forward (deadlines)
+//!          -> rewrite response
 //! ```
-//! Every early exit is a [`Reject`], turned into a response by `error` in one place.
+//! Every early exit is a [`Reject`], turned into a response by `error` in one place. The audit
+//! entry opened at the start travels into the response body, which closes it when the body ends;
+//! if the handler is dropped first (the client went away), the entry closes itself.
 
 pub mod auth;
 pub mod body;
@@ -26,6 +29,8 @@ use tokio::time::Instant;
 
 use self::body::{RequestBody, ResponseBody};
 use self::headers::{Forwarding, KeyHeader, X_BLNK_KEY, X_REQUEST_ID};
+use crate::audit::{self, Decision, Entry, RequestHead};
+use crate::config::OnFailure;
 use crate::error::Reject;
 use crate::ratelimit::Identity;
 use crate::server::conn::ConnInfo;
@@ -41,11 +46,18 @@ pub async fn handle(
     let snap = gw.snapshot();
     let request_id = gw.request_ids.pick(req.headers().get(X_REQUEST_ID));
     let resource = route::resource(req.uri().path());
-    let res = match forward(&gw, &snap, &conn, req, &request_id).await {
-        Ok(res) => res,
+    let mut entry = open_entry(&gw, &snap, &conn, &req, &request_id);
+    let res = match forward(&gw, &snap, &conn, req, &request_id, &mut entry).await {
+        Ok(res) => {
+            entry.answered(Decision::Forwarded {
+                status: res.status().as_u16(),
+            });
+            res
+        }
         Err(reject) => {
             tracing::debug!(request_id = ?request_id, reason = reject.reason(), "rejected");
             gw.metrics.rejected(reject);
+            entry.answered(Decision::Rejected(reject));
             local_response(reject, &conn, &request_id)
         }
     };
@@ -55,7 +67,31 @@ pub async fn handle(
         res.status().as_u16(),
         started.elapsed(),
     );
-    res
+    res.map(|body| body.audited(entry))
+}
+
+/// The request's audit entry, with the path as the client sent it (before normalisation).
+fn open_entry(
+    gw: &Gateway,
+    snap: &Snapshot,
+    conn: &Arc<ConnInfo>,
+    req: &Request<Incoming>,
+    request_id: &HeaderValue,
+) -> Entry {
+    let target = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let head = RequestHead {
+        method: req.method(),
+        version: req.version(),
+        target: &target,
+        request_id,
+    };
+    let settings = &snap.settings;
+    gw.audit
+        .begin(conn, settings.mode, settings.audit.include_query, head)
 }
 
 async fn forward(
@@ -64,6 +100,7 @@ async fn forward(
     conn: &Arc<ConnInfo>,
     req: Request<Incoming>,
     request_id: &HeaderValue,
+    entry: &mut Entry,
 ) -> Result<Response<ResponseBody>, Reject> {
     let settings = &snap.settings;
     let limits = &settings.limits;
@@ -79,18 +116,26 @@ async fn forward(
     // Framing, Host and target form first; then decide on exactly the path that is forwarded.
     let target = screen::request(&req)?;
     let path_and_query = path::normalise(Some(&target))?;
-    let admitted = auth::authorize(
+    let decided = auth::authorize(
         snap,
         req.method(),
         path_and_query.path(),
         req.headers(),
         now,
         conn,
-    )
-    .map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
+    );
+    let (fingerprint, client) = auth::identity(snap, &decided, req.headers());
+    entry.identify(fingerprint, client);
+    let admitted = decided.map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
     let allowance = gw
         .rate_limits
         .check(&Identity::of(snap, conn, &admitted), req.method())?;
+    if settings.audit.on_failure == OnFailure::RefuseWrites
+        && audit::is_write(req.method())
+        && !gw.audit.admit_write()
+    {
+        return Err(Reject::AuditUnavailable);
+    }
     if declared_length(req.headers()).is_some_and(|n| n > limits.max_body_bytes) {
         return Err(Reject::PayloadTooLarge);
     }
@@ -111,8 +156,10 @@ async fn forward(
         incoming,
         limits.max_body_bytes,
         now + limits.body_read_timeout,
+        entry.body_counter(),
     );
 
+    entry.sent_upstream();
     let mut res = match admitted.upstream {
         auth::Upstream::NoKey => respond(send(gw, snap, parts, body).await?, conn, request_id),
         auth::Upstream::ClientKey(key) => {
