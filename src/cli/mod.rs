@@ -1,8 +1,11 @@
-//! The command line: `serve`, `check` and `keys`, their output and their exit codes.
+//! The command line: `serve`, `check`, `keys` and `audit verify`, their output and their exit
+//! codes.
 //!
 //! Exit codes: 0 success; 78 (`EX_CONFIG`) when the configuration, the key or the certificates
 //! cannot be used, before anything is bound; 1 for a runtime failure such as a busy port.
+//! `audit verify`: 0 intact, 1 broken, 2 when a file cannot be read.
 
+mod audit;
 mod keys;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -75,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(&config),
         Command::Keys { command } => keys::run(command),
+        Command::Audit { command } => audit::run(command),
     }
 }
 
@@ -111,15 +120,21 @@ fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
 
 fn describe(loaded: &Loaded) -> String {
     let s = &loaded.settings;
+    let audit = if s.audit.enabled {
+        format!("{} on_failure={}", s.audit.target, s.audit.on_failure)
+    } else {
+        "off".to_string()
+    };
     format!(
-        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={}",
+        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={}",
         s.mode,
         s.listen,
         if s.tls.is_some() { "on" } else { "off" },
         s.upstream.scheme,
         s.upstream.authority,
         loaded.key_source,
-        loaded.key.fingerprint()
+        loaded.key.fingerprint(),
+        audit
     )
 }
 
@@ -172,19 +187,20 @@ fn serve(path: &Path) -> ExitCode {
             crate::signal::shutdown().await;
             systemd.stopping();
         };
-        match crate::server::run(gw, listener, shutdown).await {
-            Drain::Clean => {
-                tracing::info!("drained cleanly; exiting");
-                ExitCode::SUCCESS
-            }
-            Drain::TimedOut { remaining } => {
-                tracing::warn!(
-                    remaining,
-                    "drain deadline passed; closing the remaining connections"
-                );
-                ExitCode::SUCCESS
-            }
+        match crate::server::run(gw.clone(), listener, shutdown).await {
+            Drain::Clean => tracing::info!("drained cleanly; exiting"),
+            Drain::TimedOut { remaining } => tracing::warn!(
+                remaining,
+                "drain deadline passed; closing the remaining connections"
+            ),
         }
+        // The last records: bounded, so a hung disk cannot keep the process alive.
+        match tokio::time::timeout(crate::limits::AUDIT_CLOSE_TIMEOUT, gw.audit.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "audit log not closed cleanly"),
+            Err(_) => tracing::error!("audit log not closed in time; its last records may be lost"),
+        }
+        ExitCode::SUCCESS
     })
 }
 
