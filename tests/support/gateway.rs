@@ -33,6 +33,46 @@ pub fn new_key(tag: &str) -> String {
     )
 }
 
+/// The audit log of every test gateway, in its directory (a test may point it elsewhere).
+pub const AUDIT_FILE: &str = "audit.log";
+
+/// A stopped gateway's audit log, and the directory that holds it.
+pub struct AuditLog {
+    pub lines: Vec<String>,
+    pub path: PathBuf,
+    pub state: Arc<Gateway>,
+    pub dir: tempfile::TempDir,
+}
+
+impl AuditLog {
+    /// Every line as JSON.
+    pub fn all(&self) -> Vec<Value> {
+        self.lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The request records only.
+    pub fn requests(&self) -> Vec<Value> {
+        self.all()
+            .into_iter()
+            .filter(|r| r["kind"] == "request")
+            .collect()
+    }
+
+    /// The one request record with this request id; fails unless there is exactly one.
+    pub fn one(&self, request_id: &str) -> Value {
+        let found: Vec<Value> = self
+            .requests()
+            .into_iter()
+            .filter(|r| r["request_id"] == request_id)
+            .collect();
+        assert_eq!(found.len(), 1, "{request_id}: {found:#?}");
+        found.into_iter().next().unwrap()
+    }
+}
+
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub blnk: FakeBlnk,
@@ -88,7 +128,8 @@ pub fn k8s_write(dir: &std::path::Path, version: usize, key: &str) {
     }
 }
 
-fn merge(base: &mut Value, extra: &Value) {
+/// Merges `extra` into `base`, objects key by key.
+pub fn merge(base: &mut Value, extra: &Value) {
     match (base, extra) {
         (Value::Object(b), Value::Object(e)) => {
             for (k, v) in e {
@@ -120,6 +161,7 @@ impl TestGateway {
             "listen": "127.0.0.1:0",
             "upstream": blnk.url(),
             "secret_key_file": key_path,
+            "audit": {"path": AUDIT_FILE},
         });
         if setup.tls {
             gateway["tls"] = json!({"cert": "server.pem", "key": "server.key"});
@@ -222,6 +264,36 @@ impl TestGateway {
             .unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
         super::client::h2(tls).await
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.path().join(AUDIT_FILE)
+    }
+
+    /// Stops the gateway (every connection drained, so every record handed over), has the audit
+    /// writer write what it holds, and reads the log.
+    pub async fn stop_and_read_audit(self) -> AuditLog {
+        let path = self.audit_path();
+        self.stop_and_read_audit_at(&path).await
+    }
+
+    /// As `stop_and_read_audit`, for a log the test put elsewhere.
+    pub async fn stop_and_read_audit_at(self, path: &std::path::Path) -> AuditLog {
+        let path = path.to_path_buf();
+        let state = self.state.clone();
+        let mut me = self;
+        if let Some(tx) = me.shutdown.take() {
+            let _ = tx.send(());
+        }
+        me.task.take().unwrap().await.unwrap();
+        state.audit.flush().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        AuditLog {
+            lines: text.lines().map(str::to_string).collect(),
+            path,
+            state,
+            dir: me.dir,
+        }
     }
 
     /// Signals shutdown and waits for the drain.

@@ -1,0 +1,443 @@
+//! The audit log through real sockets: one record per request on every exit path, with the
+//! documented fields; the chain across a rotation, checked by `audit verify`; the policy when
+//! the log cannot be written.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use blnk_gateway::secret::Fingerprint;
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::{json, Value};
+
+use crate::support::client::{self, empty, req, send1, send2, Answer};
+use crate::support::fake_blnk::{Behavior, FakeBlnk};
+use crate::support::gateway::{new_key, Setup, TestGateway};
+
+mod failure;
+
+/// Every field of a request record, always present (null when unknown): docs/audit.md.
+const FIELDS: &[&str] = &[
+    "v",
+    "seq",
+    "prev",
+    "kind",
+    "time",
+    "request_id",
+    "peer",
+    "tls_version",
+    "client_cert_sha256",
+    "key_fingerprint",
+    "mode",
+    "http",
+    "method",
+    "path",
+    "path_truncated",
+    "query",
+    "decision",
+    "reason",
+    "sent_upstream",
+    "upstream_status",
+    "end",
+    "bytes_in",
+    "bytes_out",
+    "latency_us",
+];
+
+fn assert_schema(r: &Value) {
+    let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    let want: BTreeSet<&str> = FIELDS.iter().copied().collect();
+    assert_eq!(keys, want, "{r:#}");
+    let time = r["time"].as_str().unwrap();
+    assert!(
+        time.len() == 27 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+        "{time}"
+    );
+    assert_eq!(r["prev"].as_str().unwrap().len(), 64);
+    assert!(r["latency_us"].is_u64());
+    assert!(r["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{r}");
+}
+
+async fn h1_send(gw: &TestGateway, r: http::Request<Full<Bytes>>) -> Answer {
+    let mut c = gw.h1().await;
+    send1(&mut c, r).await
+}
+
+/// Waits (yielding, never sleeping) until `done`, failing the test after the client deadline.
+async fn until(done: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(client::CLIENT_DEADLINE, async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    });
+    waited
+        .await
+        .expect("condition not reached before the client deadline");
+}
+
+fn with_id(method: &str, path: &str, id: &str) -> http::request::Builder {
+    req(method, path).header("x-request-id", id)
+}
+
+#[tokio::test]
+async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
+    let setup = Setup {
+        gateway: json!({"limits": {"max_body_bytes": 1024, "body_read_timeout": "300ms"}}),
+        ..Setup::default()
+    };
+    let gw = TestGateway::start(setup).await;
+    let key = gw.key.clone();
+    let wrong = format!("{key}-wrong");
+
+    let a = h1_send(
+        &gw,
+        with_id("GET", "/ledgers?name=alice", "ok-get")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let get_len = a.body.len();
+    let body = Full::new(Bytes::from_static(br#"{"amount":1}"#));
+    let a = h1_send(
+        &gw,
+        with_id("POST", "/transactions", "ok-post")
+            .header("x-blnk-key", &key)
+            .body(body)
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 201);
+    let a = h1_send(
+        &gw,
+        with_id("GET", "/health", "exempt").body(empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    h1_send(
+        &gw,
+        with_id("GET", "/balances", "no-key").body(empty()).unwrap(),
+    )
+    .await
+    .assert_error(401, "AUTH_MISSING_API_KEY");
+    h1_send(
+        &gw,
+        with_id("GET", "/balances", "bad-key")
+            .header("x-blnk-key", &wrong)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+    .assert_error(401, "AUTH_INVALID_API_KEY");
+    h1_send(
+        &gw,
+        with_id("TRACE", "/ledgers", "trace").body(empty()).unwrap(),
+    )
+    .await
+    .assert_error(405, "GATEWAY_METHOD_NOT_ALLOWED");
+    let big = Full::new(Bytes::from(vec![b'x'; 2000]));
+    h1_send(
+        &gw,
+        with_id("POST", "/transactions", "too-big")
+            .header("x-blnk-key", &key)
+            .body(big)
+            .unwrap(),
+    )
+    .await
+    .assert_error(413, "GEN_PAYLOAD_TOO_LARGE");
+
+    // A body that never completes (408) and one that is not valid chunked encoding (400).
+    let connector = gw.connector(&[b"http/1.1"]);
+    let mut tls = client::connect_tls(gw.addr, &connector).await.unwrap();
+    let head = format!("POST /transactions HTTP/1.1\r\nHost: x\r\nX-Request-Id: slow-body\r\nX-Blnk-Key: {key}\r\nContent-Length: 10\r\n\r\nabc");
+    let answer = client::raw(&mut tls, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let mut tls = client::connect_tls(gw.addr, &connector).await.unwrap();
+    let head = format!("POST /transactions HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad-chunk\r\nX-Blnk-Key: {key}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    let answer = client::raw(&mut tls, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let log = gw.stop_and_read_audit().await;
+    let requests = log.requests();
+    assert_eq!(requests.len(), 9, "{:#?}", log.lines);
+    requests.iter().for_each(assert_schema);
+    let master = Fingerprint::of(key.as_bytes()).to_string();
+
+    let r = log.one("ok-get");
+    assert_eq!(
+        (
+            &r["decision"],
+            &r["reason"],
+            &r["upstream_status"],
+            &r["end"]
+        ),
+        (
+            &json!("forwarded"),
+            &Value::Null,
+            &json!(200),
+            &json!("complete")
+        )
+    );
+    assert_eq!(
+        (&r["method"], &r["path"], &r["query"]),
+        (&json!("GET"), &json!("/ledgers"), &Value::Null)
+    );
+    assert_eq!(
+        (&r["tls_version"], &r["http"], &r["mode"]),
+        (&json!("TLSv1.3"), &json!("HTTP/1.1"), &json!("verify"))
+    );
+    assert_eq!(r["key_fingerprint"], master);
+    assert_eq!(r["client_cert_sha256"], Value::Null);
+    assert_eq!(r["sent_upstream"], true);
+    assert_eq!(r["bytes_out"], get_len as u64);
+    let r = log.one("ok-post");
+    assert_eq!(
+        (&r["upstream_status"], &r["bytes_in"]),
+        (&json!(201), &json!(12))
+    );
+    let r = log.one("exempt");
+    assert_eq!(
+        (&r["decision"], &r["key_fingerprint"]),
+        (&json!("forwarded"), &Value::Null)
+    );
+
+    for (id, reason, sent) in [
+        ("no-key", "AUTH_MISSING_API_KEY", false),
+        ("bad-key", "AUTH_INVALID_API_KEY", false),
+        ("trace", "GATEWAY_METHOD_NOT_ALLOWED", false),
+        ("too-big", "GEN_PAYLOAD_TOO_LARGE", false),
+        ("slow-body", "GATEWAY_REQUEST_TIMEOUT", true),
+        ("bad-chunk", "GATEWAY_BAD_REQUEST", true),
+    ] {
+        let r = log.one(id);
+        assert_eq!(r["decision"], "rejected", "{r}");
+        assert_eq!(r["reason"], reason, "{r}");
+        assert_eq!(r["sent_upstream"], sent, "{r}");
+        assert_eq!(r["upstream_status"], Value::Null, "{r}");
+    }
+    let r = log.one("bad-key");
+    assert_eq!(
+        r["key_fingerprint"],
+        Fingerprint::of(wrong.as_bytes()).to_string()
+    );
+    assert_ne!(r["key_fingerprint"], master);
+    assert_eq!(log.one("slow-body")["bytes_in"], 3);
+}
+
+#[tokio::test]
+async fn upstream_failures_and_refused_networks_write_one_record_each() {
+    // 403: a network outside allow_networks.
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"allow_networks": ["192.0.2.0/24"]}),
+        ..Setup::default()
+    })
+    .await;
+    let key = gw.key.clone();
+    h1_send(
+        &gw,
+        with_id("GET", "/ledgers", "net")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+    .assert_error(403, "GATEWAY_NETWORK_NOT_ALLOWED");
+    let r = gw.stop_and_read_audit().await.one("net");
+    assert_eq!(
+        (&r["reason"], &r["sent_upstream"]),
+        (&json!("GATEWAY_NETWORK_NOT_ALLOWED"), &json!(false))
+    );
+
+    // 502: nothing listens upstream.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let key = new_key("audit-down");
+    let blnk = FakeBlnk::start(&key).await;
+    let gw = TestGateway::start_with(
+        Setup {
+            gateway: json!({"upstream": format!("http://{free}")}),
+            ..Setup::default()
+        },
+        key.clone(),
+        blnk,
+    )
+    .await;
+    h1_send(
+        &gw,
+        with_id("POST", "/transactions", "down")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+    .assert_error(502, "GATEWAY_UPSTREAM_UNAVAILABLE");
+    let log = gw.stop_and_read_audit().await;
+    let r = log.one("down");
+    assert_schema(&r);
+    assert_eq!(
+        (&r["decision"], &r["sent_upstream"]),
+        (&json!("rejected"), &json!(true))
+    );
+
+    // 504: Blnk too slow.
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"limits": {"upstream_response_timeout": "300ms"}}),
+        ..Setup::default()
+    })
+    .await;
+    gw.blnk
+        .set_behavior(Behavior::Delay(Duration::from_secs(3600)));
+    let key = gw.key.clone();
+    h1_send(
+        &gw,
+        with_id("GET", "/ledgers", "slow")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+    .assert_error(504, "GATEWAY_UPSTREAM_TIMEOUT");
+    let r = gw.stop_and_read_audit().await.one("slow");
+    assert_eq!(
+        (&r["reason"], &r["sent_upstream"]),
+        (&json!("GATEWAY_UPSTREAM_TIMEOUT"), &json!(true))
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_still_gets_its_record() {
+    let gw = TestGateway::start(Setup::default()).await;
+    gw.blnk
+        .set_behavior(Behavior::Delay(Duration::from_secs(3600)));
+    let key = gw.key.clone();
+
+    // HTTP/1.1: the connection closes while Blnk works on the request.
+    let mut c = gw.h1().await;
+    c.ready().await.unwrap();
+    let sent = c.send_request(
+        with_id("POST", "/transactions", "gone-h1")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    );
+    let waiting = tokio::spawn(sent);
+    until(|| gw.blnk.count() >= 1).await;
+    waiting.abort();
+    drop(c);
+
+    // HTTP/2: the stream is reset while Blnk works on the request.
+    let mut c2 = gw.h2().await;
+    c2.ready().await.unwrap();
+    let sent = c2.send_request(
+        with_id("GET", "/ledgers", "gone-h2")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    );
+    let waiting = tokio::spawn(sent);
+    until(|| gw.blnk.count() >= 2).await;
+    waiting.abort();
+    // The connection stays open: only the stream went away. A request after it still works.
+    gw.blnk.set_behavior(Behavior::Normal);
+    let a = send2(
+        &mut c2,
+        with_id("GET", "/ledgers", "after")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    drop(c2);
+
+    let log = gw.stop_and_read_audit().await;
+    for id in ["gone-h1", "gone-h2"] {
+        let r = log.one(id);
+        assert_schema(&r);
+        assert_eq!(
+            (&r["decision"], &r["reason"], &r["end"], &r["sent_upstream"]),
+            (
+                &json!("abandoned"),
+                &json!("CLIENT_GONE"),
+                &json!("client_gone"),
+                &json!(true)
+            ),
+            "{r}"
+        );
+    }
+    assert_eq!(log.one("gone-h2")["http"], "HTTP/2");
+    assert_eq!(log.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn the_query_is_recorded_only_when_configured() {
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"audit": {"include_query": true}}),
+        ..Setup::default()
+    })
+    .await;
+    let key = gw.key.clone();
+    let a = h1_send(
+        &gw,
+        with_id("GET", "/identities?email=a%22b%0A", "q")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let log = gw.stop_and_read_audit().await;
+    let r = log.one("q");
+    assert_eq!(
+        (&r["path"], &r["query"]),
+        (&json!("/identities"), &json!("email=a%22b%0A"))
+    );
+}
+
+#[tokio::test]
+async fn inject_mode_records_the_client_certificate_and_no_key() {
+    use rustls::pki_types::pem::PemObject;
+    use sha2::Digest;
+    let setup = Setup {
+        gateway: json!({"mode": "inject", "tls": {"client_ca": "ca.pem"}}),
+        ..Setup::default()
+    };
+    let gw = TestGateway::start(setup).await;
+    let connector = client::tls(
+        &gw.certs.ca,
+        Some((&gw.certs.client.cert, &gw.certs.client.key)),
+        &[b"h2"],
+    );
+    let tls = client::connect_tls(gw.addr, &connector).await.unwrap();
+    let mut c = client::h2(tls).await;
+    // A client that sends the master key anyway: discarded, never recorded.
+    let a = send2(
+        &mut c,
+        with_id("GET", "/ledgers", "cert")
+            .header("x-blnk-key", &gw.key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    drop(c);
+    let der = rustls::pki_types::CertificateDer::pem_slice_iter(gw.certs.client.cert.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let want = sha2::Sha256::digest(der.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let log = gw.stop_and_read_audit().await;
+    let r = log.one("cert");
+    assert_schema(&r);
+    assert_eq!(
+        (&r["mode"], &r["key_fingerprint"]),
+        (&json!("inject"), &Value::Null)
+    );
+    assert_eq!(r["client_cert_sha256"], want);
+}
