@@ -15,6 +15,8 @@ use crate::support::fake_blnk::{Behavior, FakeBlnk};
 use crate::support::gateway::{new_key, Setup, TestGateway};
 
 mod failure;
+mod no_keys;
+mod verify_cli;
 
 /// Every field of a request record, always present (null when unknown): docs/audit.md.
 const FIELDS: &[&str] = &[
