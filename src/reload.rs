@@ -247,18 +247,23 @@ impl Reloader {
         Ok(watcher)
     }
 
-    /// Reloads on SIGHUP.
+    /// Reloads on SIGHUP, and reopens the audit log (logrotate's `postrotate` sends SIGHUP after
+    /// renaming the file).
     pub fn spawn_sighup(self: &Arc<Self>) {
         let me = self.clone();
+        // Registered here, before the caller reports ready: registered inside the task, a SIGHUP
+        // sent right after READY=1 could still find the default action, which ends the process.
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload by file change only");
+            return;
+        };
         tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                tracing::warn!("cannot listen for SIGHUP; reload by file change only");
-                return;
-            };
             while hup.recv().await.is_some() {
                 me.reload("SIGHUP");
+                if let Err(e) = me.gw.audit.reopen().await {
+                    tracing::error!(error = %e, "audit log not reopened on SIGHUP");
+                }
             }
         });
     }
@@ -338,8 +343,23 @@ fn log_changes(old: &Settings, new: &Settings) {
             "gateway.limits.max_connections and upstream_connect_timeout need a restart to change"
         );
     }
+    let (a, b) = (&old.audit, &new.audit);
+    let writer = |s: &config::AuditSettings| {
+        (
+            s.enabled,
+            s.target.clone(),
+            s.flush_interval,
+            s.flush_records,
+            s.fsync,
+            s.fsync_interval,
+            s.max_pending_records,
+        )
+    };
+    if writer(a) != writer(b) {
+        tracing::warn!("gateway.audit: include_query and on_failure apply now; enabled, path, flush, fsync and max_pending_records need a restart");
+    }
     let mut changed = Vec::new();
-    let fields: [(&str, bool); 9] = [
+    let fields: [(&str, bool); 10] = [
         (
             "gateway.upstream",
             old.upstream.authority != new.upstream.authority,
@@ -361,6 +381,7 @@ fn log_changes(old: &Settings, new: &Settings) {
         ("gateway.limits", old.limits != new.limits),
         ("gateway.rotation", old.rotation != new.rotation),
         ("server.secure", old.blnk_secure != new.blnk_secure),
+        ("gateway.audit", old.audit != new.audit),
     ];
     for (name, differs) in fields {
         if differs {
