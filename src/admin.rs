@@ -190,7 +190,38 @@ impl Admin {
         let snap = gw.snapshot();
         let previous = f64::from(u8::from(snap.keys.previous.is_some()));
         let tracked = gw.rate_limits.tracked();
+        let audit = gw.audit.stats();
         gw.metrics.render(&[
+            (
+                "blnk_gateway_audit_healthy",
+                "1 while the audit log can be written (or is disabled), 0 while it cannot.",
+                "gauge",
+                f64::from(u8::from(audit.healthy || !audit.enabled)),
+            ),
+            (
+                "blnk_gateway_audit_records_written_total",
+                "Audit records written to the log.",
+                "counter",
+                audit.written as f64,
+            ),
+            (
+                "blnk_gateway_audit_records_lost_total",
+                "Audit records that will never be written; each loss is also a gap record in the log.",
+                "counter",
+                audit.lost as f64,
+            ),
+            (
+                "blnk_gateway_audit_write_errors_total",
+                "Failed opens, writes and syncs of the audit log.",
+                "counter",
+                audit.write_errors as f64,
+            ),
+            (
+                "blnk_gateway_audit_refused_writes_total",
+                "Write requests answered 503 because the audit log could not be written.",
+                "counter",
+                audit.refused_writes as f64,
+            ),
             (
                 "blnk_gateway_reloads_total",
                 "Configuration reloads applied.",
