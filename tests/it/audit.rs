@@ -16,6 +16,7 @@ use crate::support::gateway::{new_key, Setup, TestGateway};
 
 mod failure;
 mod no_keys;
+mod sighup;
 mod verify_cli;
 
 /// Every field of a request record, always present (null when unknown): docs/audit.md.

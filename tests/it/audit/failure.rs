@@ -12,6 +12,26 @@ use crate::support::client::empty;
 use crate::support::gateway::{Setup, TestGateway};
 use blnk_gateway::audit::verify::{verify, Outcome};
 
+/// The value of `name` on the gateway's /metrics.
+async fn metric(gw: &TestGateway, name: &str) -> f64 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(blnk_gateway::admin::Admin::new(gw.state.clone()).run(listener));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut admin = crate::support::client::h1(tcp).await;
+    let a = crate::support::client::send1(
+        &mut admin,
+        crate::support::client::req("GET", "/metrics")
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&a.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in:\n{text}"))
+}
+
 /// A gateway whose audit log is a symlink to /dev/full, in a directory the test keeps.
 async fn on_a_full_disk(audit: Value) -> (TestGateway, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -54,12 +74,18 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_loss() {
     assert_eq!(read.status, 200);
     assert_eq!(gw.blnk.count(), 1, "the refused write reached Blnk");
     assert_eq!(gw.state.audit.stats().refused_writes, 1);
+    assert_eq!(metric(&gw, "blnk_gateway_audit_healthy").await, 0.0);
+    assert_eq!(
+        metric(&gw, "blnk_gateway_audit_refused_writes_total").await,
+        1.0
+    );
 
     // The operator frees the path and reopens (what SIGHUP does): writes work again.
     std::fs::remove_file(&path).unwrap();
     gw.state.audit.reopen().await.unwrap();
     assert!(gw.state.audit.stats().healthy);
     assert_eq!(h1_send(&gw, post()).await.status, 201);
+    assert_eq!(metric(&gw, "blnk_gateway_audit_healthy").await, 1.0);
 
     let log = gw.stop_and_read_audit_at(&path).await;
     assert_eq!(log.all()[0]["kind"], "genesis");
@@ -138,6 +164,8 @@ async fn a_directory_in_the_way_of_a_reopen_refuses_writes_until_it_is_gone() {
     )
     .await;
     assert_eq!(a.status, 200);
+    // The log exists and holds what came before.
+    gw.state.audit.flush().await.unwrap();
     let path = gw.audit_path();
     let rotated = path.with_extension("log.1");
     std::fs::rename(&path, &rotated).unwrap();

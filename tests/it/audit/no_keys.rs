@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -34,16 +34,48 @@ fn leaked<'k>(text: &str, key: &'k str) -> Option<&'k str> {
         .find(|piece| text.contains(piece))
 }
 
-struct Output {
-    stdout: String,
-    stderr: String,
-    audit: String,
+/// A running `serve`: its port, its pid, and its operational log lines as they come.
+#[derive(Clone)]
+pub(super) struct Running {
+    pub port: u16,
+    pub pid: u32,
+    lines: Arc<Mutex<mpsc::Receiver<String>>>,
+}
+
+impl Running {
+    /// Waits (bounded) for an operational log line containing `needle`.
+    pub fn wait_for(&self, needle: &str) {
+        let lines = self.lines.lock().unwrap();
+        loop {
+            let line = lines
+                .recv_timeout(CLIENT_DEADLINE)
+                .unwrap_or_else(|e| panic!("no log line with {needle:?}: {e}"));
+            if line.contains(needle) {
+                return;
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.pid.to_string();
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+pub(super) struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub audit: String,
 }
 
 /// Runs `serve` with `gateway` settings, calls `exercise` once it listens, then SIGTERM.
-async fn serve<F, Fut>(dir: &Path, key: &str, gateway: Value, exercise: F) -> Output
+pub(super) async fn serve<F, Fut>(dir: &Path, key: &str, gateway: Value, exercise: F) -> Output
 where
-    F: FnOnce(u16) -> Fut,
+    F: FnOnce(Running) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -56,6 +88,7 @@ where
         "listen": format!("127.0.0.1:{port}"),
         "secret_key_file": "master.key",
         "tls": {"cert": "server.pem", "key": "server.key"},
+        "admin_listen": "off",
     });
     crate::support::gateway::merge(&mut g, &gateway);
     let cfg = dir.join("blnk.json");
@@ -101,13 +134,13 @@ where
             }
         }
     }
-    exercise(port).await;
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let running = Running {
+        port,
+        pid: child.id(),
+        lines: Arc::new(Mutex::new(rx)),
+    };
+    exercise(running.clone()).await;
+    running.signal("-TERM");
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
@@ -147,8 +180,8 @@ async fn no_key_reaches_any_log_in_verify_or_inject_mode() {
         dir.path(),
         &master,
         json!({"upstream": blnk.url(), "audit": {"path": "-"}}),
-        move |port| async move {
-            let addr = ([127, 0, 0, 1], port).into();
+        move |run: Running| async move {
+            let addr = ([127, 0, 0, 1], run.port).into();
             let tls = client::connect_tls(addr, &client::tls(&ca, None, &[b"http/1.1"]))
                 .await
                 .unwrap();
@@ -206,8 +239,8 @@ async fn no_key_reaches_any_log_in_verify_or_inject_mode() {
         dir.path(),
         &master,
         json!({"upstream": blnk.url(), "mode": "inject", "allow_networks": ["127.0.0.1/32"], "audit": {"path": "audit.log"}}),
-        move |port| async move {
-            let addr = ([127, 0, 0, 1], port).into();
+        move |run: Running| async move {
+            let addr = ([127, 0, 0, 1], run.port).into();
             let tls = client::connect_tls(addr, &client::tls(&ca, None, &[b"h2"])).await.unwrap();
             let mut c = client::h2(tls).await;
             for k in [&m, &g] {
