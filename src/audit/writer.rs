@@ -474,3 +474,6 @@ fn open_blocking(target: &AuditTarget) -> io::Result<(Sink, Resume)> {
         resume,
     ))
 }
+
+#[cfg(test)]
+mod tests;
