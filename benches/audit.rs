@@ -58,7 +58,7 @@ fn request_path_isolated(c: &mut Criterion) {
                         request_id: &id,
                     };
                     let mut e = audit.begin(&conn, Mode::Verify, false, head);
-                    e.identify(Fingerprint::of(black_box(KEY)));
+                    e.identify(Some(Fingerprint::of(black_box(KEY))), None);
                     e.sent_upstream();
                     e.answered(Decision::Forwarded { status: 200 });
                     e.count_out(512);
@@ -92,7 +92,7 @@ fn request_path(c: &mut Criterion) {
                 request_id: &id,
             };
             let mut e = audit.begin(&conn, Mode::Verify, false, head);
-            e.identify(Fingerprint::of(black_box(KEY)));
+            e.identify(Some(Fingerprint::of(black_box(KEY))), None);
             e.sent_upstream();
             e.answered(Decision::Forwarded { status: 200 });
             e.count_out(512);
@@ -115,7 +115,7 @@ fn writer_frame(c: &mut Criterion) {
         request_id: &id,
     };
     let mut e = audit.begin(&conn(), Mode::Verify, false, head);
-    e.identify(Fingerprint::of(KEY));
+    e.identify(Some(Fingerprint::of(KEY)), None);
     e.answered(Decision::Forwarded { status: 200 });
     e.finish(End::Complete);
     let record = records.try_recv().expect("one record");

@@ -31,6 +31,7 @@ const FIELDS: &[&str] = &[
     "tls_version",
     "client_cert_sha256",
     "key_fingerprint",
+    "client_id",
     "mode",
     "http",
     "method",
@@ -443,4 +444,103 @@ async fn inject_mode_records_the_client_certificate_and_no_key() {
         (&json!("inject"), &Value::Null)
     );
     assert_eq!(r["client_cert_sha256"], want);
+}
+
+#[tokio::test]
+async fn inject_mode_with_client_keys_records_the_client_id_and_never_the_key() {
+    let staging = tempfile::tempdir().unwrap();
+    let clients = staging.path().join("clients.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blnk-gateway"))
+        .args([
+            "keys",
+            "new",
+            "--name",
+            "app",
+            "--scopes",
+            "ledgers:read",
+            "--file",
+        ])
+        .arg(&clients)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let id = key.split('_').nth(1).unwrap().to_string();
+    let setup = Setup {
+        gateway: json!({"mode": "inject", "clients_file": "clients.json"}),
+        files: vec![(
+            "clients.json".into(),
+            std::fs::read_to_string(&clients).unwrap(),
+        )],
+        ..Setup::default()
+    };
+    let gw = TestGateway::start(setup).await;
+    let wrong = format!("{}0", &key[..key.len() - 1]);
+    let a = h1_send(
+        &gw,
+        with_id("GET", "/ledgers", "client")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    h1_send(
+        &gw,
+        with_id("POST", "/ledgers", "scope")
+            .header("x-blnk-key", &key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+    .assert_error(403, "AUTH_INSUFFICIENT_PERMISSIONS");
+    let a = h1_send(
+        &gw,
+        with_id("GET", "/ledgers", "wrong")
+            .header("x-blnk-key", &wrong)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+
+    let log = gw.stop_and_read_audit().await;
+    let r = log.one("client");
+    assert_schema(&r);
+    assert_eq!(
+        (&r["client_id"], &r["mode"]),
+        (&json!(id), &json!("inject"))
+    );
+    assert_eq!(
+        r["key_fingerprint"],
+        Fingerprint::of(key.as_bytes()).to_string()
+    );
+    let r = log.one("scope");
+    assert_eq!(
+        (&r["reason"], &r["client_id"]),
+        (&json!("AUTH_INSUFFICIENT_PERMISSIONS"), &Value::Null)
+    );
+    assert_eq!(
+        r["key_fingerprint"],
+        Fingerprint::of(key.as_bytes()).to_string()
+    );
+    let r = log.one("wrong");
+    assert_eq!(r["client_id"], Value::Null);
+    assert_eq!(
+        r["key_fingerprint"],
+        Fingerprint::of(wrong.as_bytes()).to_string()
+    );
+    let text = log.lines.join("\n");
+    for k in [&key, &wrong] {
+        for i in 0..k.len() - 12 {
+            assert!(
+                !text.contains(&k[i..i + 13]),
+                "a piece of a client key is in the audit log"
+            );
+        }
+    }
 }
