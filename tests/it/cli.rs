@@ -53,6 +53,7 @@ fn check_accepts_the_shipped_examples() {
     // The production example expects its files under /etc; point them at test files.
     let cert = dir.path().join("server.pem");
     let key = dir.path().join("server.key");
+    let audit = dir.path().join("audit.log");
     let key_file = write(dir.path(), "master.key", &format!("{KEY}\n"));
     let prod = run(
         &[
@@ -64,9 +65,11 @@ fn check_accepts_the_shipped_examples() {
             ("BLNK_GATEWAY_TLS__CERT", cert.to_str().unwrap()),
             ("BLNK_GATEWAY_TLS__KEY", key.to_str().unwrap()),
             ("BLNK_SERVER_SECRET_KEY_FILE", &key_file),
+            ("BLNK_GATEWAY_AUDIT__PATH", audit.to_str().unwrap()),
         ],
     );
     assert!(prod.status.success(), "{}", text(&prod));
+    assert!(!audit.exists(), "check created the audit log");
     assert!(!text(&prod).contains(KEY));
 }
 
