@@ -230,7 +230,7 @@ async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
 }
 
 #[tokio::test]
-async fn upstream_failures_and_refused_networks_write_one_record_each() {
+async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_each() {
     // 403: a network outside allow_networks.
     let gw = TestGateway::start(Setup {
         gateway: json!({"allow_networks": ["192.0.2.0/24"]}),
@@ -251,6 +251,25 @@ async fn upstream_failures_and_refused_networks_write_one_record_each() {
     assert_eq!(
         (&r["reason"], &r["sent_upstream"]),
         (&json!("GATEWAY_NETWORK_NOT_ALLOWED"), &json!(false))
+    );
+
+    // 429: over the client's quota (burst 1, practically no refill).
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"rate_limit": {"per_client": {"per_second": 0.001, "burst": 1}, "global": null}}),
+        ..Setup::default()
+    })
+    .await;
+    let key = gw.key.clone();
+    for id in ["first", "limited"] {
+        let r = with_id("GET", "/ledgers", id).header("x-blnk-key", &key);
+        h1_send(&gw, r.body(empty()).unwrap()).await;
+    }
+    let log = gw.stop_and_read_audit().await;
+    assert_eq!(log.one("first")["decision"], "forwarded");
+    let r = log.one("limited");
+    assert_eq!(
+        (&r["reason"], &r["sent_upstream"]),
+        (&json!("GEN_RATE_LIMITED"), &json!(false))
     );
 
     // 502: nothing listens upstream.
