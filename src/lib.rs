@@ -31,6 +31,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod hex;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

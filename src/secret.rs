@@ -58,14 +58,10 @@ pub struct Fingerprint {
 impl Fingerprint {
     pub fn of(bytes: &[u8]) -> Self {
         let bytes = Self::bytes_of(bytes);
-        // Hex by hand: the audit log computes one per request with a key, so no `format!` per byte.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = String::with_capacity(FINGERPRINT_HEX_LEN);
-        for b in bytes {
-            hex.push(char::from(HEX[usize::from(b >> 4)]));
-            hex.push(char::from(HEX[usize::from(b & 0xf)]));
+        Fingerprint {
+            bytes,
+            hex: crate::hex::encode(&bytes),
         }
-        Fingerprint { bytes, hex }
     }
 
     /// The fingerprint's bytes, without the allocation of its text (the rate limiter's key).

@@ -102,34 +102,12 @@ pub fn digest(line: &[u8]) -> Digest {
     Sha256::digest(line).into()
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn hex_into(buf: &mut Vec<u8>, bytes: &[u8]) {
-    for b in bytes {
-        buf.push(HEX[usize::from(b >> 4)]);
-        buf.push(HEX[usize::from(b & 0xf)]);
-    }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut buf = Vec::with_capacity(bytes.len() * 2);
-    hex_into(&mut buf, bytes);
-    String::from_utf8(buf).unwrap_or_default()
-}
+pub use crate::hex::encode as hex;
+use crate::hex::encode_into as hex_into;
 
 /// A digest from 64 lower-case hex characters.
 pub fn unhex(s: &str) -> Option<Digest> {
-    let s = s.as_bytes();
-    if s.len() != 64 {
-        return None;
-    }
-    let nibble = |c: u8| HEX.iter().position(|h| *h == c).map(|p| p as u8);
-    let mut out = [0u8; 32];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
+    crate::hex::decode(s)
 }
 
 /// The chain fields of one line, as read back.

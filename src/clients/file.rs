@@ -139,8 +139,12 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
     if !is_hex(&raw.id, ID_LEN) {
         errs.push(format!("id must be {ID_LEN} lowercase hex digits"));
     }
-    let digest = match raw.hash.strip_prefix("sha256:").filter(|h| is_hex(h, 64)) {
-        Some(h) => Some(digest_from_hex(h)),
+    let digest = match raw
+        .hash
+        .strip_prefix("sha256:")
+        .and_then(crate::hex::decode::<32>)
+    {
+        Some(bytes) => Some(KeyDigest::from_bytes(bytes)),
         None => {
             errs.push("hash must be sha256:<64 lowercase hex digits>".into());
             None
@@ -204,14 +208,6 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
     }
 }
 
-fn digest_from_hex(h: &str) -> KeyDigest {
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
-    KeyDigest::from_bytes(out)
-}
-
 /// An RFC 3339 time, as seconds since the Unix epoch.
 pub fn parse_time(t: &str) -> Result<u64, String> {
     let st = humantime::parse_rfc3339_weak(t)
@@ -225,9 +221,7 @@ pub fn format_time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::hex::encode as hex;
 
 /// A new key and the record that describes it. The key exists only in the return value.
 pub fn generate(

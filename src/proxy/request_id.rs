@@ -47,15 +47,11 @@ impl RequestIds {
     }
 
     pub fn generate(&self) -> HeaderValue {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut buf = [0u8; 32];
-        for (i, word) in [self.prefix, n].into_iter().enumerate() {
-            for j in 0..16 {
-                buf[i * 16 + j] = HEX[((word >> (60 - 4 * j)) & 0xf) as usize];
-            }
-        }
-        HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&buf))
+        let mut buf = Vec::with_capacity(32);
+        crate::hex::encode_into(&mut buf, &self.prefix.to_be_bytes());
+        crate::hex::encode_into(&mut buf, &n.to_be_bytes());
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(buf))
             .unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 }

@@ -159,12 +159,7 @@ fn tls_info(session: &rustls::ServerConnection) -> TlsInfo {
     let client_cert_sha256 = session
         .peer_certificates()
         .and_then(|c| c.first())
-        .map(|cert| {
-            Sha256::digest(cert.as_ref())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        });
+        .map(|cert| crate::hex::encode(&Sha256::digest(cert.as_ref())));
     TlsInfo {
         version,
         alpn_h2: session.alpn_protocol() == Some(b"h2"),
