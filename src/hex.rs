@@ -11,6 +11,14 @@ pub fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Writes the hex of `bytes` into `out`, which must be twice as long; no allocation.
+pub fn encode_to_slice(bytes: &[u8], out: &mut [u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
+    }
+}
+
 /// The hex of `bytes`.
 pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);

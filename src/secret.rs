@@ -48,20 +48,19 @@ impl fmt::Debug for KeyDigest {
 /// Bytes of a fingerprint (48 bits): short enough to log, long enough to tell keys apart.
 pub const FINGERPRINT_BYTES: usize = FINGERPRINT_HEX_LEN / 2;
 
-/// A short, non-secret name for a key, safe to log.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// A short, non-secret name for a key, safe to log. Fixed-size, so copying one is free.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint {
     bytes: [u8; FINGERPRINT_BYTES],
-    hex: String,
+    hex: [u8; FINGERPRINT_HEX_LEN],
 }
 
 impl Fingerprint {
     pub fn of(bytes: &[u8]) -> Self {
         let bytes = Self::bytes_of(bytes);
-        Fingerprint {
-            bytes,
-            hex: crate::hex::encode(&bytes),
-        }
+        let mut hex = [0u8; FINGERPRINT_HEX_LEN];
+        crate::hex::encode_to_slice(&bytes, &mut hex);
+        Fingerprint { bytes, hex }
     }
 
     /// The fingerprint's bytes, without the allocation of its text (the rate limiter's key).
@@ -80,19 +79,20 @@ impl Fingerprint {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.hex
+        // Always ASCII hex, so this never fails.
+        std::str::from_utf8(&self.hex).unwrap_or("")
     }
 }
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Fingerprint({})", self.hex)
+        write!(f, "Fingerprint({})", self.as_str())
     }
 }
 

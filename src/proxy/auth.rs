@@ -16,6 +16,7 @@ use super::headers::X_BLNK_KEY;
 use crate::clients::{scope, Client, Presented};
 use crate::config::Mode;
 use crate::error::Reject;
+use crate::keys::Which;
 use crate::secret::Fingerprint;
 use crate::server::conn::ConnInfo;
 use crate::state::Snapshot;
@@ -34,6 +35,9 @@ pub enum Upstream {
 pub struct Admission<'a> {
     pub upstream: Upstream,
     pub client: Option<&'a Client>,
+    /// Verify mode: which master key the client presented, so its precomputed fingerprint can
+    /// name it without hashing the key again.
+    pub matched: Option<Which>,
 }
 
 impl From<Upstream> for Admission<'_> {
@@ -41,6 +45,7 @@ impl From<Upstream> for Admission<'_> {
         Admission {
             upstream,
             client: None,
+            matched: None,
         }
     }
 }
@@ -91,12 +96,17 @@ pub fn authorize<'a>(
             Ok(Admission {
                 upstream: Upstream::Master,
                 client: Some(client),
+                matched: None,
             })
         }
         (Mode::Verify, _) => {
             let presented = single_key(headers)?;
-            if snap.keys.verify(presented.as_bytes(), now).is_some() {
-                Ok(Upstream::Master.into())
+            if let Some(which) = snap.keys.verify(presented.as_bytes(), now) {
+                Ok(Admission {
+                    upstream: Upstream::Master,
+                    client: None,
+                    matched: Some(which),
+                })
             } else if snap.settings.pass_through_unknown_keys {
                 Ok(Upstream::ClientKey(presented.clone()).into())
             } else {
@@ -129,7 +139,14 @@ pub fn identity<'a>(
         .ok()
         .and_then(|a| a.client)
         .map(|c| c.id.as_str());
-    (presented.map(|k| Fingerprint::of(k.as_bytes())), client)
+    // A matched master key already has its fingerprint; only other keys are hashed here.
+    let known = match decided.as_ref().ok().and_then(|a| a.matched) {
+        Some(Which::Current) => Some(*snap.keys.current.fingerprint()),
+        Some(Which::Previous) => snap.keys.previous.as_ref().map(|p| *p.key.fingerprint()),
+        None => None,
+    };
+    let fingerprint = known.or_else(|| presented.map(|k| Fingerprint::of(k.as_bytes())));
+    (fingerprint, client)
 }
 
 /// Exactly one non-empty key value with no list separator.
