@@ -55,9 +55,25 @@ struct Target {
     h2: TlsConnector,
 }
 
+/// The normal client's own source address: attackers use 127.0.0.1, and the failed-auth
+/// limiter rightly cools that address down, which must not count as harm to other clients.
+const NORMAL_SOURCE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+
 impl Target {
     async fn tls(&self, h2: bool) -> std::io::Result<TlsStream<TcpStream>> {
         let tcp = TcpStream::connect(self.addr).await?;
+        self.handshake(tcp, h2).await
+    }
+
+    /// A TLS connection from [`NORMAL_SOURCE`].
+    async fn normal_tls(&self) -> std::io::Result<TlsStream<TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((NORMAL_SOURCE, 0)))?;
+        let tcp = socket.connect(self.addr).await?;
+        self.handshake(tcp, false).await
+    }
+
+    async fn handshake(&self, tcp: TcpStream, h2: bool) -> std::io::Result<TlsStream<TcpStream>> {
         let c = if h2 { &self.h2 } else { &self.h1 };
         let name = ServerName::try_from("localhost").unwrap();
         tokio::time::timeout(Duration::from_secs(10), c.connect(name, tcp))
@@ -144,7 +160,7 @@ async fn normal_client(t: Target, until: Instant) -> (Vec<f64>, u64) {
         let start = Instant::now();
         let result = async {
             if sender.as_ref().is_none_or(|s| s.is_closed()) {
-                let tls = t.tls(false).await.ok()?;
+                let tls = t.normal_tls().await.ok()?;
                 let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
                     .await
                     .ok()?;
@@ -646,6 +662,7 @@ async fn main() {
     let config = format!(
         r#"{{"server": {{"secure": true}}, "gateway": {{"listen": "127.0.0.1:{port}", "upstream": "{}",
             "secret_key_file": "master.key", "tls": {{"cert": "server.pem", "key": "server.key"}},
+            "audit": {{"path": "audit.log"}}, "admin_listen": "off",
             "limits": {LIMITS}}}}}"#,
         blnk.url()
     );
