@@ -1,0 +1,676 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark: blnk-gateway against nginx doing the same job (issue 8).
+#
+#   benches/load.sh            # full run: 3 x 10 s per target and case (about 15 minutes)
+#   benches/load.sh --quick    # 1 x 3 s per target and case (about 2 minutes)
+#   benches/load.sh --help     # every option
+#
+# Method (shared/PERF.md, so the figures compare with the baseline there):
+# - upstream: nginx, one worker, access_log off, answering 200 {"status":"ok"} only when
+#   X-Blnk-Key is the right key (401 otherwise), so every run also proves the key arrived;
+# - nginx as the reverse proxy to beat: keep-alive upstream pool, proxy_set_header X-Blnk-Key,
+#   worker_processes 1, access_log off, the same certificate as the gateway;
+# - the gateway in inject mode (the same job as that nginx) and in verify mode (the client sends
+#   the key and the gateway checks it);
+# - the proxy under test pinned to core 1, the load generator and the upstream to core 0;
+# - runs alternate between targets; medians are reported, with the ratio to nginx from the same
+#   run of the script.
+#
+# Everything runs on 127.0.0.1, on free ports, from a temporary directory that is removed on exit
+# together with every process the script started. The system's nginx configuration and service
+# are never used or touched. Results are printed as a Markdown table and written, with every
+# single run, under the cargo target directory (not committed).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# ---------------------------------------------------------------------------------------------
+# Gateway features measured. Rate limiting and the audit log are being built; when they land,
+# switch them on here (or with --gateway-extra) so the benchmark measures the real thing.
+# This JSON is deep-merged into the generated gateway configuration (jq's `*`); the text @TMP@
+# is replaced by the benchmark's temporary directory, e.g. for an audit log file:
+#   GATEWAY_FEATURES_JSON='{"gateway":{"audit":{"path":"@TMP@/audit.log"},"rate_limit":{...}}}'
+# (use the key names the features actually get). Printed with every result.
+GATEWAY_FEATURES_JSON='{}'
+[ -n "${BENCH_GATEWAY_EXTRA:-}" ] && GATEWAY_FEATURES_JSON="$BENCH_GATEWAY_EXTRA"
+# ---------------------------------------------------------------------------------------------
+
+RUNS=3
+DURATION=10
+WARMUP=1
+CONNS=64          # wrk connections (HTTP/1.1 cases)
+H2_CONNS=32       # h2load connections
+H2_STREAMS=8      # h2load concurrent streams per connection
+PROXY_CPU="${BENCH_PROXY_CPU:-1}"
+LOAD_CPU="${BENCH_LOAD_CPU:-0}"
+ALL_CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls"
+CASES="$ALL_CASES"
+INSTALL=1
+BUILD=1
+KEEP_TMP=0
+
+usage() {
+    cat <<EOF
+usage: benches/load.sh [options]
+  --quick              1 run x 3 s per target and case (default: $RUNS x ${DURATION} s)
+  --runs N             runs per target and case
+  --duration S         seconds per run
+  --cases LIST         comma-separated subset of: ${ALL_CASES// /,}
+  --gateway-extra J    JSON deep-merged into the gateway config (or @FILE); see
+                       GATEWAY_FEATURES_JSON in this script (env: BENCH_GATEWAY_EXTRA)
+  --no-install         do not apt-get install missing tools
+  --no-build           use the existing release binary
+  --keep-tmp           keep the temporary directory (configs, logs) for inspection
+environment: BENCH_PROXY_CPU (default 1), BENCH_LOAD_CPU (default 0), CARGO_TARGET_DIR
+EOF
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) RUNS=1; DURATION=3 ;;
+        --runs) RUNS="$2"; shift ;;
+        --duration) DURATION="$2"; shift ;;
+        --cases) CASES="${2//,/ }"; shift ;;
+        --gateway-extra) GATEWAY_FEATURES_JSON="$2"; shift ;;
+        --no-install) INSTALL=0 ;;
+        --no-build) BUILD=0 ;;
+        --keep-tmp) KEEP_TMP=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+for c in $CASES; do
+    case " $ALL_CASES " in *" $c "*) ;; *) echo "unknown case: $c" >&2; exit 2 ;; esac
+done
+[[ "$RUNS" =~ ^[1-9][0-9]*$ && "$DURATION" =~ ^[1-9][0-9]*$ ]] || {
+    echo "--runs and --duration take positive integers" >&2
+    exit 2
+}
+
+log() { printf '[load.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- tools ------------------------------------------------------------------------------------
+# Debian package for each command. Debian 12's nginx-light is only a transitional package that
+# pulls in nginx, so nginx it is. Installing nginx may start Debian's own nginx service on
+# port 80 where services may start; this script neither uses nor touches it.
+ensure_tools() {
+    local missing=() pkg cmd
+    for pair in nginx:nginx wrk:wrk h2load:nghttp2-client openssl:openssl jq:jq \
+        taskset:util-linux ss:iproute2 timeout:coreutils getconf:libc-bin; do
+        cmd="${pair%%:*}"
+        pkg="${pair#*:}"
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$INSTALL" = 1 ] || die "missing tools (packages: ${missing[*]}) and --no-install given"
+    command -v apt-get >/dev/null 2>&1 || die "missing tools (Debian packages: ${missing[*]}); install them"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "missing packages ${missing[*]}: run as root or install them"
+        sudo=sudo
+    fi
+    log "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+ensure_tools
+command -v cargo >/dev/null 2>&1 || [ "$BUILD" = 0 ] || die "cargo not found (install Rust, or --no-build)"
+
+NCPU=$(nproc --all)
+[ "$NCPU" -gt "$PROXY_CPU" ] && [ "$NCPU" -gt "$LOAD_CPU" ] ||
+    die "needs cores $LOAD_CPU and $PROXY_CPU; this machine has $NCPU (set BENCH_PROXY_CPU/BENCH_LOAD_CPU)"
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- build ------------------------------------------------------------------------------------
+case "${CARGO_TARGET_DIR:-}" in
+    "") TARGET_DIR="$ROOT/target" ;;
+    /*) TARGET_DIR="$CARGO_TARGET_DIR" ;;
+    *) TARGET_DIR="$ROOT/$CARGO_TARGET_DIR" ;;
+esac
+GATEWAY_BIN="$TARGET_DIR/release/blnk-gateway"
+if [ "$BUILD" = 1 ]; then
+    log "cargo build --release (target dir $TARGET_DIR)"
+    cargo build --release --quiet
+fi
+[ -x "$GATEWAY_BIN" ] || die "$GATEWAY_BIN not found (build it, or drop --no-build)"
+
+# --- temporary directory and cleanup ------------------------------------------------------------
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/blnk-load.XXXXXX")"
+PIDS=()
+cleanup() {
+    local pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$KEEP_TMP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Stops one process started by this script and forgets it.
+stop_pid() {
+    local pid="$1" keep=() p
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# A free TCP port on 127.0.0.1 below the ephemeral range, so the load's own client ports
+# never collide with a listener.
+USED_PORTS=" "
+free_port() {
+    local lo hi p
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+    for _ in $(seq 200); do
+        p=$((10000 + RANDOM % (lo > 12000 ? lo - 10000 : 20000)))
+        case "$USED_PORTS" in *" $p "*) continue ;; esac
+        if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
+            USED_PORTS+="$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+wait_port() {
+    local port="$1" pid="$2" what="$3"
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || die "$what exited at start (logs in $TMP)"
+        [ -n "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ] && return 0
+        sleep 0.1
+    done
+    die "$what is not listening on 127.0.0.1:$port after 10 s"
+}
+
+# --- key, certificate --------------------------------------------------------------------------
+KEY="$(openssl rand -hex 24)"
+# ECDSA P-256, as the gateway's own development certificate (rcgen's default).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1 ||
+    die "openssl could not create the test certificate"
+chmod 600 "$TMP/key.pem"
+
+# --- nginx ---------------------------------------------------------------------------------------
+nginx_common() { # $1 = name (for its own pid, logs and temp paths)
+    local d="$TMP/$1"
+    mkdir -p "$d/tmp"
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+nginx_temp_paths() { # $1 = name
+    local d="$TMP/$1/tmp"
+    cat <<EOF
+    client_body_temp_path $d/body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+EOF
+}
+
+# Starts an nginx master (non-daemon) on a CPU; sets STARTED_PID.
+start_nginx() { # $1 = name, $2 = cpu, $3 = port
+    local name="$1" cpu="$2" port="$3"
+    nginx -t -q -p "$TMP/$name/" -e "$TMP/$name/error.log" -c "$TMP/$name/nginx.conf" \
+        2>"$TMP/$name/test.log" || { cat "$TMP/$name/test.log" >&2; die "nginx config $name rejected"; }
+    taskset -c "$cpu" nginx -p "$TMP/$name/" -e "$TMP/$name/error.log" \
+        -c "$TMP/$name/nginx.conf" >"$TMP/$name/stdout.log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    wait_port "$port" "$STARTED_PID" "nginx ($name)"
+}
+
+UPSTREAM_PORT=$(free_port)
+start_upstream() {
+    mkdir -p "$TMP/upstream"
+    {
+        nginx_common upstream
+        cat <<EOF
+http {
+    access_log off;
+$(nginx_temp_paths upstream)
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
+        default_type application/json;
+        location / {
+            if (\$http_x_blnk_key != "$KEY") { return 401 '{"error":"invalid key"}'; }
+            return 200 '{"status":"ok"}';
+        }
+    }
+}
+EOF
+    } >"$TMP/upstream/nginx.conf"
+    start_nginx upstream "$LOAD_CPU" "$UPSTREAM_PORT"
+    UPSTREAM_PID=$STARTED_PID
+}
+
+# The reverse proxy of PERF.md. Additions, all documented in the output: `http2` and an
+# upstream pool of 256 for the HTTP/2 case only; `ssl_protocols TLSv1.2 TLSv1.3` as in Debian's
+# stock nginx.conf (nginx 1.22's built-in default stops at TLS 1.2, the gateway negotiates 1.3),
+# so both do the same TLS work; and client_body_buffer_size 128k so a 64 KiB body is kept in
+# memory instead of nginx's default of spilling it to a temp file (in nginx's favour).
+start_nginx_proxy() { # $1 = port, $2 = tls|plain, $3 = h2|h1
+    local port="$1" tls="$2" h2="$3" listen ssl_lines="" pool=${BENCH_NGINX_KEEPALIVE:-64}
+    # HTTP/2: 32 x 8 = 256 requests in flight; a pool of 64 idle connections would make nginx
+    # open and close an upstream connection for most requests (about 30k instead of 45k req/s
+    # here). 256 is what the load needs, and the gateway's own pool size.
+    [ "$h2" = h2 ] && pool=${BENCH_NGINX_KEEPALIVE:-256}
+    listen="listen 127.0.0.1:$port"
+    if [ "$tls" = tls ]; then
+        listen+=" ssl"
+        ssl_lines="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
+    [ "$h2" = h2 ] && listen+=" http2"
+    listen+=" backlog=4096;"
+    rm -rf "$TMP/nginx-proxy"
+    mkdir -p "$TMP/nginx-proxy"
+    {
+        nginx_common nginx-proxy
+        cat <<EOF
+http {
+    access_log off;
+$(nginx_temp_paths nginx-proxy)
+    client_body_buffer_size 128k;
+    upstream blnk { server 127.0.0.1:$UPSTREAM_PORT; keepalive $pool; keepalive_requests 100000000; }
+    server {
+        $listen
+        $ssl_lines
+        keepalive_requests 100000000;
+        location / {
+            proxy_pass http://blnk; proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_set_header X-Blnk-Key "$KEY";
+        }
+    }
+}
+EOF
+    } >"$TMP/nginx-proxy/nginx.conf"
+    start_nginx nginx-proxy "$PROXY_CPU" "$port"
+}
+
+# --- gateway -----------------------------------------------------------------------------------
+features_json() {
+    local extra="$GATEWAY_FEATURES_JSON"
+    if [[ "$extra" == @* ]]; then
+        extra="$(cat "${extra#@}")" || die "cannot read ${extra#@}"
+    fi
+    extra="${extra//@TMP@/$TMP}"
+    jq -ce . <<<"$extra" >/dev/null 2>&1 || die "gateway extra config is not a JSON object: $extra"
+    jq -ce . <<<"$extra"
+}
+FEATURES="$(features_json)"
+
+start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain
+    local name="$1" port="$2" mode="$3" tls="$4" d="$TMP/$1" base
+    mkdir -p "$d"
+    base=$(jq -n --arg listen "127.0.0.1:$port" --arg up "http://127.0.0.1:$UPSTREAM_PORT" \
+        --arg mode "$mode" --arg cert "$TMP/cert.pem" --arg key "$TMP/key.pem" --arg tls "$tls" '
+        {server: {secure: true},
+         gateway: ({listen: $listen, upstream: $up, mode: $mode,
+                    allow_networks: ["127.0.0.1/32"]}
+                   + (if $tls == "tls" then {tls: {cert: $cert, key: $key}}
+                      else {allow_plaintext: true} end))}')
+    jq -n --argjson a "$base" --argjson b "$FEATURES" '$a * $b' >"$d/config.json"
+    # A clean environment, so no BLNK_GATEWAY_* variable of the caller changes what is measured.
+    env -i PATH="$PATH" BLNK_SERVER_SECRET_KEY="$KEY" \
+        taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$d/config.json" \
+        >"$d/stdout.log" 2>"$d/stderr.log" &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    wait_port "$port" "$STARTED_PID" "gateway ($name)"
+}
+
+# --- measuring ---------------------------------------------------------------------------------
+# Processes whose CPU and memory count for a target: the nginx master and its workers, or the
+# gateway process (all its threads).
+proc_set() { # $1 = main pid
+    echo "$1"
+    pgrep -P "$1" 2>/dev/null || true
+}
+cpu_ticks() { # utime + stime of the set, in clock ticks
+    local total=0 p
+    for p in $(proc_set "$1"); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    done
+    echo "$total"
+}
+reset_hwm() {
+    local p
+    for p in $(proc_set "$1"); do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done
+}
+hwm_kb() { # peak RSS since the last reset_hwm, summed over the set
+    local total=0 p v
+    for p in $(proc_set "$1"); do
+        v=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+# One core's ticks from /proc/stat: "process busy total", where process = user + nice + system
+# (what processes ran), busy = everything but idle and iowait (adds interrupts and softirqs,
+# where much of loopback TCP is counted), total = all.
+core_ticks() {
+    awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i
+        print $2 + $3 + $4, t - $5 - $6, t }' /proc/stat
+}
+
+# The wrk script: method and body from the environment, results as one machine-readable line.
+cat >"$TMP/bench.lua" <<'EOF'
+local n = tonumber(os.getenv("BENCH_BODY_BYTES") or "0")
+if n > 0 then
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  local head, tail = '{"pad":"', '"}'
+  wrk.body = head .. string.rep("x", n - #head - #tail) .. tail
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d connect=%d read=%d write=%d timeout=%d status=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.timeout, e.status))
+end
+EOF
+
+# Runs the load for one case against a URL; prints
+# "requests seconds p50_us p99_us errors non2xx" on stdout.
+# Extra arguments are header lines ("Name: value").
+load_run() { # $1 = case, $2 = url, $3 = seconds, $4 = out file prefix, then headers
+    local c="$1" url="$2" secs="$3" out="$4" hargs=() h
+    shift 4
+    case "$c" in
+        h2-tls)
+            for h in "$@"; do hargs+=(-H "$h"); done
+            rm -f "$out.reqlog"
+            timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" h2load -t1 -c"$H2_CONNS" \
+                -m"$H2_STREAMS" -D "$secs" "${hargs[@]}" --log-file="$out.reqlog" "$url" \
+                >"$out.txt" 2>&1 || true
+            awk -v reqlog="$out.reqlog" '
+                /^finished in/ { gsub(/s,/, "", $3); secs = $3 }
+                /^requests:/ { ok = $8; failed = $10; errored = $12; tmo = $14 }
+                /^status codes:/ { non = $5 + $7 + $9 }
+                END {
+                    cmd = "cut -f3 " reqlog " | sort -n"
+                    n = 0
+                    while ((cmd | getline v) > 0) lat[++n] = v
+                    close(cmd)
+                    p50 = n ? lat[int((n - 1) * 0.50) + 1] : 0
+                    p99 = n ? lat[int((n - 1) * 0.99) + 1] : 0
+                    printf "%d %s %d %d %d %d\n", ok, secs, p50, p99, failed + errored + tmo, non
+                }' "$out.txt"
+            ;;
+        *)
+            local body=0
+            case "$c" in post1k-tls) body=1024 ;; post64k-tls) body=65536 ;; esac
+            [ "$c" = conn-tls ] && set -- "$@" "Connection: close"
+            for h in "$@"; do hargs+=(-H "$h"); done
+            BENCH_BODY_BYTES=$body timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" \
+                wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$TMP/bench.lua" "${hargs[@]}" "$url" \
+                >"$out.txt" 2>&1 || true
+            awk '/^BENCH / {
+                    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                    printf "%d %.3f %d %d %d %d\n", v["requests"], v["duration_us"] / 1e6,
+                        v["p50_us"], v["p99_us"], v["connect"] + v["read"] + v["write"] + v["timeout"],
+                        v["status"]
+                }' "$out.txt"
+            ;;
+    esac
+}
+
+RAW="$TMP/runs.tsv"
+printf 'case\ttarget\trun\treq_s\tp50_us\tp99_us\trequests\tcpu_us_per_req\tpeak_rss_kb\terrors\tnon2xx\tproxy_core_busy_pct\tload_core_busy_pct\tothers_on_proxy_core_pct\n' >"$RAW"
+
+# One measured run of one target: CPU and peak RSS of its processes around the load.
+measure() { # $1 = case, $2 = target, $3 = run, $4 = pid, $5 = url, then headers
+    local c="$1" t="$2" r="$3" pid="$4" url="$5" out res t0 t1
+    local pp0 pb0 pt0 lb0 lt0 pp1 pb1 pt1 lb1 lt1 pbusy lbusy
+    local requests secs p50 p99 errs non rps cpu hwm other
+    shift 5
+    out="$TMP/out/$c.$t.$r"
+    mkdir -p "$TMP/out"
+    reset_hwm "$pid"
+    t0=$(cpu_ticks "$pid")
+    read -r pp0 pb0 pt0 < <(core_ticks "$PROXY_CPU")
+    read -r _ lb0 lt0 < <(core_ticks "$LOAD_CPU")
+    res=$(load_run "$c" "$url" "$DURATION" "$out" "$@")
+    t1=$(cpu_ticks "$pid")
+    read -r pp1 pb1 pt1 < <(core_ticks "$PROXY_CPU")
+    read -r _ lb1 lt1 < <(core_ticks "$LOAD_CPU")
+    [ -n "$res" ] || { cat "$out.txt" >&2; die "no result from the load generator ($c, $t)"; }
+    read -r requests secs p50 p99 errs non <<<"$res"
+    hwm=$(hwm_kb "$pid")
+    rps=$(awk -v n="$requests" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')
+    cpu=$(awk -v d=$((t1 - t0)) -v n="$requests" -v hz="$CLK_TCK" \
+        'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }')
+    # Ticks on the proxy's core not spent by the proxy (other processes, e.g. a compiler), as a
+    # share of the run: the noise indicator. Interrupt time is not counted on either side.
+    other=$(awk -v b=$((pp1 - pp0)) -v p=$((t1 - t0)) -v t=$((pt1 - pt0)) \
+        'BEGIN { o = t > 0 ? (b - p) / t * 100 : 0; printf "%.1f", (o < 0 ? 0 : o) }')
+    pbusy=$(awk -v b=$((pb1 - pb0)) -v t=$((pt1 - pt0)) 'BEGIN { printf "%.1f", (t > 0 ? b / t * 100 : 0) }')
+    lbusy=$(awk -v b=$((lb1 - lb0)) -v t=$((lt1 - lt0)) 'BEGIN { printf "%.1f", (t > 0 ? b / t * 100 : 0) }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$t" "$r" "$rps" "$p50" \
+        "$p99" "$requests" "$cpu" "$hwm" "$errs" "$non" "$pbusy" "$lbusy" "$other" >>"$RAW"
+    log "  $c $t run $r: $rps req/s, p50 ${p50} us, p99 ${p99} us, ${cpu} us CPU/req, peak RSS $((hwm / 1024)) MiB, errors $errs, non-2xx $non; core $PROXY_CPU busy ${pbusy}% (others ${other}%), core $LOAD_CPU busy ${lbusy}%"
+    if [ "$requests" = 0 ] || [ "$non" != 0 ]; then
+        log "  WARNING: $t answered $non non-2xx of $requests in $c (see $out.txt; logs in $TMP)"
+    fi
+}
+
+# A short unmeasured run: fills the upstream pools and proves the target answers 200.
+warm_up() { # $1 = case, $2 = target, $3 = url, then headers
+    local c="$1" t="$2" url="$3" res requests non
+    shift 3
+    res=$(load_run "$c" "$url" "$WARMUP" "$TMP/out/$c.$t.warmup" "$@")
+    read -r requests _ _ _ _ non <<<"${res:-0 0 0 0 0 0}"
+    [ "${requests:-0}" -gt 0 ] && [ "${non:-1}" = 0 ] || {
+        cat "$TMP/out/$c.$t.warmup.txt" >&2
+        die "$t did not answer 200 in case $c ($requests requests, $non non-2xx; logs in $TMP)"
+    }
+}
+
+# Negotiated protocol, cipher and group with an OpenSSL client, and whether a second connection
+# resumes the session (TLS 1.3 tickets arrive after the handshake, hence the pause).
+tls_params() { # $1 = port
+    local out again proto cipher group resumed=no req
+    req=$'GET /ledgers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+    out=$( (sleep 0.5; printf '%s' "$req") | timeout 5 openssl s_client -connect "127.0.0.1:$1" \
+        -servername localhost -ign_eof -sess_out "$TMP/tls.sess" 2>/dev/null) || true
+    again=$(printf '%s' "$req" | timeout 5 openssl s_client -connect "127.0.0.1:$1" \
+        -servername localhost -sess_in "$TMP/tls.sess" 2>/dev/null) || true
+    rm -f "$TMP/tls.sess"
+    proto=$(awk '/^New, / {print $2}' <<<"$out" | tr -d ',')
+    cipher=$(awk '/^New, / {print $NF}' <<<"$out")
+    group=$(awk -F': ' '/^Server Temp Key/ {print $2}' <<<"$out" | cut -d, -f1)
+    grep -q '^Reused, ' <<<"$again" && resumed=yes
+    echo "${proto:-?} ${cipher:-?} ${group:-?}, resumes sessions: $resumed"
+}
+
+# --- sanity: the upstream and the gateway really check the key -----------------------------------
+mkdir -p "$TMP/out"
+start_upstream
+log "upstream nginx on 127.0.0.1:$UPSTREAM_PORT (core $LOAD_CPU), key ${#KEY} chars"
+expect_401() { # $1 = what, $2 = url, then headers
+    local what="$1" url="$2" res requests non
+    shift 2
+    res=$(load_run h1-plain "$url" 1 "$TMP/out/sanity.$what" "$@")
+    read -r requests _ _ _ _ non <<<"${res:-0 0 0 0 0 0}"
+    [ "${requests:-0}" -gt 0 ] && [ "$non" = "$requests" ] ||
+        die "sanity: $what answered 2xx to a request with a wrong or no key"
+}
+expect_401 upstream-no-key "http://127.0.0.1:$UPSTREAM_PORT/ledgers"
+SANITY_PORT=$(free_port)
+start_gateway sanity "$SANITY_PORT" verify plain
+expect_401 gateway-verify-wrong-key "http://127.0.0.1:$SANITY_PORT/ledgers" "X-Blnk-Key: wrong-$KEY"
+stop_pid "$STARTED_PID"
+log "sanity: the upstream refuses a missing key, the gateway in verify mode refuses a wrong one"
+
+# --- the cases ---------------------------------------------------------------------------------
+# target name -> "pid url" for the current case, and the headers it needs.
+declare -A TPID TURL
+declare -A TLSINFO GW_DESC
+DIRECT_NOTE=""
+run_case() { # $1 = case
+    local c="$1" scheme=https tls=tls h2=h1 port targets t r i
+    case "$c" in h1-plain) scheme=http; tls=plain ;; h2-tls) h2=h2 ;; esac
+    log "case $c"
+    TPID=(); TURL=()
+    targets=()
+    if [ "$c" = h1-plain ]; then
+        targets+=(direct)
+        TPID[direct]=$UPSTREAM_PID
+        TURL[direct]="http://127.0.0.1:$UPSTREAM_PORT/ledgers"
+    fi
+    port=$(free_port)
+    start_nginx_proxy "$port" "$tls" "$h2"
+    targets+=(nginx)
+    TPID[nginx]=$STARTED_PID
+    TURL[nginx]="$scheme://127.0.0.1:$port/ledgers"
+    for mode in inject verify; do
+        port=$(free_port)
+        start_gateway "gateway-$mode" "$port" "$mode" "$tls"
+        if [ "$tls" = tls ] && [ -z "${GW_DESC[$mode]:-}" ]; then
+            GW_DESC[$mode]=$(grep -o 'mode=.*' "$TMP/gateway-$mode/stderr.log" | head -1 |
+                sed -e 's/\x1b\[[0-9;]*m//g' -e 's/ key_fingerprint=[0-9a-f]*//')
+            log "gateway features on: ${GW_DESC[$mode]}; extra config: $FEATURES"
+        fi
+        targets+=("gateway-$mode")
+        TPID[gateway-$mode]=$STARTED_PID
+        TURL[gateway-$mode]="$scheme://127.0.0.1:$port/ledgers"
+    done
+    if [ "$tls" = tls ] && [ -z "${TLSINFO[nginx]:-}" ]; then
+        for t in nginx gateway-inject; do
+            port=${TURL[$t]#https://127.0.0.1:}
+            TLSINFO[$t]=$(tls_params "${port%%/*}")
+        done
+    fi
+    headers_for() { # the client sends the key only to the verifying gateway and the upstream
+        case "$1" in gateway-verify | direct) echo "X-Blnk-Key: $KEY" ;; esac
+    }
+    for t in "${targets[@]}"; do
+        local hdr
+        hdr=$(headers_for "$t")
+        if [ -n "$hdr" ]; then warm_up "$c" "$t" "${TURL[$t]}" "$hdr"; else warm_up "$c" "$t" "${TURL[$t]}"; fi
+    done
+    GATEWAY_THREADS=$(threads_of "${TPID[gateway-inject]}")
+    local n=${#targets[@]}
+    for r in $(seq "$RUNS"); do
+        # Rotate the order each run, so no target always runs first or right after another.
+        for i in $(seq 0 $((n - 1))); do
+            t=${targets[$(((i + r - 1) % n))]}
+            local hdr
+            hdr=$(headers_for "$t")
+            if [ -n "$hdr" ]; then
+                measure "$c" "$t" "$r" "${TPID[$t]}" "${TURL[$t]}" "$hdr"
+            else
+                measure "$c" "$t" "$r" "${TPID[$t]}" "${TURL[$t]}"
+            fi
+        done
+    done
+    for t in "${targets[@]}"; do
+        [ "$t" = direct ] || stop_pid "${TPID[$t]}"
+    done
+}
+
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+START_TIME=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for c in $CASES; do run_case "$c"; done
+END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- report ------------------------------------------------------------------------------------
+fmt_table() {
+    awk -F'\t' -v cases="$CASES" '
+    function median(list,   a, n, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        if (n == 0) return 0
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function ms(us) { return us >= 1000 ? sprintf("%.2f ms", us / 1000) : sprintf("%d us", us) }
+    function ratio(x, y) { return (y > 0 && x > 0) ? sprintf("%.2fx", x / y) : "-" }
+    function rate(x) { return x >= 10000 ? sprintf("%.1fk", x / 1000) : sprintf("%.0f", x) }
+    NR > 1 {
+        k = $1 SUBSEP $2
+        if (!(k in seen)) { seen[k] = 1; order[$1] = order[$1] " " $2 }
+        rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6
+        cpu[k] = cpu[k] " " $8; rss[k] = rss[k] " " $9
+        pb[k] = pb[k] " " $12; lb[k] = lb[k] " " $13; oth[k] = oth[k] " " $14
+        err[k] += $10; non[k] += $11; runs[k]++
+    }
+    END {
+        print "| case | target | req/s | vs nginx | p50 | p99 | p99 vs nginx | CPU/req | CPU vs nginx | peak RSS | errors / non-2xx | busy: proxy core (others) / load core |"
+        print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        n = split(cases, cs, " ")
+        for (ci = 1; ci <= n; ci++) {
+            c = cs[ci]
+            nk = c SUBSEP "nginx"
+            nr = median(rps[nk]); n99 = median(p99[nk]); ncpu = median(cpu[nk])
+            m = split(order[c], ts, " ")
+            for (ti = 1; ti <= m; ti++) {
+                t = ts[ti]; k = c SUBSEP t
+                r = median(rps[k]); q = median(p99[k]); u = median(cpu[k])
+                printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MiB | %d / %d | %.0f%% (%.0f%%) / %.0f%% |\n",
+                    c, t, rate(r), (t == "nginx" ? "1.00x" : ratio(r, nr)), ms(median(p50[k])), ms(q),
+                    (t == "nginx" ? "1.00x" : ratio(q, n99)),
+                    (t == "direct" ? "-" : sprintf("%.1f us", u)),
+                    (t == "direct" || t == "nginx" ? (t == "nginx" ? "1.00x" : "-") : ratio(u, ncpu)),
+                    median(rss[k]) / 1024, err[k], non[k], median(pb[k]), median(oth[k]), median(lb[k])
+            }
+        }
+    }' "$RAW"
+}
+
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || GIT_REV+="+dirty"
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+MEM_GIB=$(awk '/^MemTotal:/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)
+
+REPORT="$TMP/report.md"
+{
+    echo "## blnk-gateway vs nginx, $START_TIME"
+    echo
+    echo "- machine: $NCPU cores ($CPU_MODEL), ${MEM_GIB} GiB, Linux $(uname -r); load average $START_LOAD at start, $END_LOAD at end"
+    echo "- gateway: $GIT_REV, release build, ${GATEWAY_THREADS:-?} threads when pinned; as started (TLS cases): \`${GW_DESC[inject]:-?}\` and \`${GW_DESC[verify]:-?}\`"
+    echo "- gateway features on: key check (verify mode: client sends X-Blnk-Key, checked in constant time) or key injection (inject mode, allow_networks 127.0.0.1/32); X-Request-Id, X-Forwarded-*, HSTS; extra config: $FEATURES"
+    echo "- not measured yet: rate limiting and audit log (not built yet; switch them on with --gateway-extra or GATEWAY_FEATURES_JSON in benches/load.sh when they land)"
+    echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'), $(h2load --version 2>&1 | head -1)"
+    echo "- TLS (OpenSSL client): nginx ${TLSINFO[nginx]:-n/a}; gateway ${TLSINFO[gateway-inject]:-n/a}; ECDSA P-256 certificate"
+    echo "- nginx proxy: the PERF.md configuration plus ssl_protocols TLSv1.2 TLSv1.3 (as Debian's stock nginx.conf; the built-in default of 1.22 stops at 1.2), in the h2 case http2 on the listener and keepalive 256 in the upstream pool (256 requests in flight; with 64 nginx churns upstream connections and loses about a third), client_body_buffer_size 128k (64 KiB bodies stay in memory)"
+    echo "- pinning: proxy under test on core $PROXY_CPU; wrk/h2load and the upstream nginx on core $LOAD_CPU"
+    echo "- ${RUNS} run(s) x ${DURATION} s per target and case, targets rotating, medians; ratios against nginx from this run"
+    echo "- load: HTTP/1.1 wrk -t1 -c$CONNS; HTTP/2 h2load -t1 -c$H2_CONNS -m$H2_STREAMS; conn-tls: wrk -c$CONNS with 'Connection: close', so every request is a new TCP + TLS connection (the OpenSSL client in wrk offers to resume its previous session); post1k/post64k: POST with a 1 KiB / 64 KiB JSON body over HTTP/1.1 keep-alive TLS"
+    echo "- targets: direct = wrk straight to the upstream (plain only); nginx = nginx reverse proxy injecting the key; gateway-inject = the same job; gateway-verify = client sends the key, the gateway checks it"
+    echo "- CPU/req: utime+stime of the proxy (nginx: master + worker) over the run / requests completed; peak RSS: VmHWM (reset before each run; nginx: master + worker); p50/p99 from wrk (time from request write to response) or h2load's per-request log; busy: share of each core not idle during the run (interrupts and softirqs included, which is where much of the loopback TCP work is counted), in brackets the share of the proxy core that other processes used (noise, e.g. a compiler); a load core near 100% means the load generator, not the proxy, may be the limit"
+    echo
+    fmt_table
+} >"$REPORT"
+
+RESULTS_DIR="$TARGET_DIR/bench"
+mkdir -p "$RESULTS_DIR"
+STAMP=$(date +%Y%m%d-%H%M%S)
+cp "$REPORT" "$RESULTS_DIR/load-$STAMP.md"
+cp "$RAW" "$RESULTS_DIR/load-$STAMP.runs.tsv"
+echo
+cat "$REPORT"
+echo
+log "results: $RESULTS_DIR/load-$STAMP.md (every run: load-$STAMP.runs.tsv)"
