@@ -49,6 +49,7 @@ CASES="$ALL_CASES"
 INSTALL=1
 BUILD=1
 KEEP_TMP=0
+WAIT_QUIET=0
 
 usage() {
     cat <<EOF
@@ -62,6 +63,8 @@ usage: benches/load.sh [options]
   --no-install         do not apt-get install missing tools
   --no-build           use the existing release binary
   --keep-tmp           keep the temporary directory (configs, logs) for inspection
+  --wait-quiet S       before each run, wait up to S seconds for the machine to be idle
+                       (less than 10% of both cores busy for a second); for shared machines
 environment: BENCH_PROXY_CPU (default 1), BENCH_LOAD_CPU (default 0), CARGO_TARGET_DIR
 EOF
 }
@@ -76,6 +79,7 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --no-build) BUILD=0 ;;
         --keep-tmp) KEEP_TMP=1 ;;
+        --wait-quiet) WAIT_QUIET="$2"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -84,8 +88,8 @@ done
 for c in $CASES; do
     case " $ALL_CASES " in *" $c "*) ;; *) echo "unknown case: $c" >&2; exit 2 ;; esac
 done
-[[ "$RUNS" =~ ^[1-9][0-9]*$ && "$DURATION" =~ ^[1-9][0-9]*$ ]] || {
-    echo "--runs and --duration take positive integers" >&2
+[[ "$RUNS" =~ ^[1-9][0-9]*$ && "$DURATION" =~ ^[1-9][0-9]*$ && "$WAIT_QUIET" =~ ^[0-9]+$ ]] || {
+    echo "--runs, --duration and --wait-quiet take integers" >&2
     exit 2
 }
 
@@ -120,8 +124,9 @@ ensure_tools
 command -v cargo >/dev/null 2>&1 || [ "$BUILD" = 0 ] || die "cargo not found (install Rust, or --no-build)"
 
 NCPU=$(nproc --all)
-[ "$NCPU" -gt "$PROXY_CPU" ] && [ "$NCPU" -gt "$LOAD_CPU" ] ||
+if [ "$NCPU" -le "$PROXY_CPU" ] || [ "$NCPU" -le "$LOAD_CPU" ]; then
     die "needs cores $LOAD_CPU and $PROXY_CPU; this machine has $NCPU (set BENCH_PROXY_CPU/BENCH_LOAD_CPU)"
+fi
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- build ------------------------------------------------------------------------------------
@@ -171,8 +176,8 @@ stop_pid() {
 # never collide with a listener.
 USED_PORTS=" "
 free_port() {
-    local lo hi p
-    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+    local lo p
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
     for _ in $(seq 200); do
         p=$((10000 + RANDOM % (lo > 12000 ? lo - 10000 : 20000)))
         case "$USED_PORTS" in *" $p "*) continue ;; esac
@@ -441,6 +446,25 @@ load_run() { # $1 = case, $2 = url, $3 = seconds, $4 = out file prefix, then hea
 RAW="$TMP/runs.tsv"
 printf 'case\ttarget\trun\treq_s\tp50_us\tp99_us\trequests\tcpu_us_per_req\tpeak_rss_kb\terrors\tnon2xx\tproxy_core_busy_pct\tload_core_busy_pct\tothers_on_proxy_core_pct\n' >"$RAW"
 
+# With --wait-quiet: waits (bounded) until both cores are nearly idle for a second, so a
+# compiler or test run elsewhere on the machine does not land in the middle of a run.
+wait_quiet() {
+    [ "$WAIT_QUIET" -gt 0 ] || return 0
+    local deadline=$((SECONDS + WAIT_QUIET)) a b busy
+    while :; do
+        a=$(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
+        sleep 1
+        b=$(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)
+        busy=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+            printf "%d", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) * 100 : 0) }')
+        [ "$busy" -lt 10 ] && return 0
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "  machine still ${busy}% busy after waiting ${WAIT_QUIET} s; running anyway"
+            return 0
+        fi
+    done
+}
+
 # One measured run of one target: CPU and peak RSS of its processes around the load.
 measure() { # $1 = case, $2 = target, $3 = run, $4 = pid, $5 = url, then headers
     local c="$1" t="$2" r="$3" pid="$4" url="$5" out res t0 t1
@@ -449,6 +473,7 @@ measure() { # $1 = case, $2 = target, $3 = run, $4 = pid, $5 = url, then headers
     shift 5
     out="$TMP/out/$c.$t.$r"
     mkdir -p "$TMP/out"
+    wait_quiet
     reset_hwm "$pid"
     t0=$(cpu_ticks "$pid")
     read -r pp0 pb0 pt0 < <(core_ticks "$PROXY_CPU")
@@ -483,10 +508,10 @@ warm_up() { # $1 = case, $2 = target, $3 = url, then headers
     shift 3
     res=$(load_run "$c" "$url" "$WARMUP" "$TMP/out/$c.$t.warmup" "$@")
     read -r requests _ _ _ _ non <<<"${res:-0 0 0 0 0 0}"
-    [ "${requests:-0}" -gt 0 ] && [ "${non:-1}" = 0 ] || {
+    if [ "${requests:-0}" -eq 0 ] || [ "${non:-1}" != 0 ]; then
         cat "$TMP/out/$c.$t.warmup.txt" >&2
         die "$t did not answer 200 in case $c ($requests requests, $non non-2xx; logs in $TMP)"
-    }
+    fi
 }
 
 # Negotiated protocol, cipher and group with an OpenSSL client, and whether a second connection
@@ -515,8 +540,9 @@ expect_401() { # $1 = what, $2 = url, then headers
     shift 2
     res=$(load_run h1-plain "$url" 1 "$TMP/out/sanity.$what" "$@")
     read -r requests _ _ _ _ non <<<"${res:-0 0 0 0 0 0}"
-    [ "${requests:-0}" -gt 0 ] && [ "$non" = "$requests" ] ||
+    if [ "${requests:-0}" -eq 0 ] || [ "$non" != "$requests" ]; then
         die "sanity: $what answered 2xx to a request with a wrong or no key"
+    fi
 }
 expect_401 upstream-no-key "http://127.0.0.1:$UPSTREAM_PORT/ledgers"
 SANITY_PORT=$(free_port)
@@ -529,7 +555,6 @@ log "sanity: the upstream refuses a missing key, the gateway in verify mode refu
 # target name -> "pid url" for the current case, and the headers it needs.
 declare -A TPID TURL
 declare -A TLSINFO GW_DESC
-DIRECT_NOTE=""
 run_case() { # $1 = case
     local c="$1" scheme=https tls=tls h2=h1 port targets t r i
     case "$c" in h1-plain) scheme=http; tls=plain ;; h2-tls) h2=h2 ;; esac
@@ -663,6 +688,8 @@ REPORT="$TMP/report.md"
     echo "- CPU/req: utime+stime of the proxy (nginx: master + worker) over the run / requests completed; peak RSS: VmHWM (reset before each run; nginx: master + worker); p50/p99 from wrk (time from request write to response) or h2load's per-request log; busy: share of each core not idle during the run (interrupts and softirqs included, which is where much of the loopback TCP work is counted), in brackets the share of the proxy core that other processes used (noise, e.g. a compiler); a load core near 100% means the load generator, not the proxy, may be the limit"
     echo
     fmt_table
+    awk -F'\t' -v core="$PROXY_CPU" 'NR > 1 { n++; if ($14 > 10) noisy++; if ($14 > max) max = $14 }
+        END { if (noisy) printf "\nNOISY: in %d of %d runs other processes used more than 10%% of core %s (up to %.0f%%); ratios and p99 from those runs are unreliable, run again on a quiet machine.\n", noisy, n, core, max }' "$RAW"
 } >"$REPORT"
 
 RESULTS_DIR="$TARGET_DIR/bench"
