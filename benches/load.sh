@@ -26,14 +26,23 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # ---------------------------------------------------------------------------------------------
-# Gateway features measured. Rate limiting and the audit log are being built; when they land,
-# switch them on here (or with --gateway-extra) so the benchmark measures the real thing.
-# This JSON is deep-merged into the generated gateway configuration (jq's `*`); the text @TMP@
-# is replaced by the benchmark's temporary directory, e.g. for an audit log file:
-#   GATEWAY_FEATURES_JSON='{"gateway":{"audit":{"path":"@TMP@/audit.log"},"rate_limit":{...}}}'
-# (use the key names the features actually get). Printed with every result.
-GATEWAY_FEATURES_JSON='{}'
-[ -n "${BENCH_GATEWAY_EXTRA:-}" ] && GATEWAY_FEATURES_JSON="$BENCH_GATEWAY_EXTRA"
+# Gateway features measured: the real ones, as issue 8 asks. Deep-merged (jq's `*`) into the
+# generated gateway configuration; @TMP@ becomes the benchmark's temporary directory and @DIR@
+# the gateway's own directory in it.
+# - rate limiting on: every request is checked against the per-client and the global quota.
+#   The quotas are set high (the configuration's maximum rate) because the whole load comes from
+#   one address at up to ~60k req/s: a refused request (429) would count as non-2xx and stop the
+#   run. What is measured is the limiter's cost, not its refusals.
+# - audit log on, to a file, with the default fsync policy ("batch").
+# --gateway-extra (or BENCH_GATEWAY_EXTRA) is merged on top, e.g. to measure without the audit
+# log: --gateway-extra '{"gateway":{"audit":{"enabled":false}}}'. Printed with every result.
+GATEWAY_FEATURES_JSON='{"gateway":{
+  "rate_limit":{"enabled":true,
+    "per_client":{"per_second":1000000,"burst":100000},
+    "global":{"per_second":1000000,"burst":100000}},
+  "audit":{"enabled":true,"path":"@DIR@/audit.log"}}}'
+GATEWAY_EXTRA_JSON='{}'
+[ -n "${BENCH_GATEWAY_EXTRA:-}" ] && GATEWAY_EXTRA_JSON="$BENCH_GATEWAY_EXTRA"
 # ---------------------------------------------------------------------------------------------
 
 RUNS=3
@@ -59,8 +68,9 @@ usage: benches/load.sh [options]
   --runs N             runs per target and case
   --duration S         seconds per run
   --cases LIST         comma-separated subset of: ${ALL_CASES// /,}
-  --gateway-extra J    JSON deep-merged into the gateway config (or @FILE); see
-                       GATEWAY_FEATURES_JSON in this script (env: BENCH_GATEWAY_EXTRA)
+  --gateway-extra J    JSON deep-merged into the gateway config after the features
+                       (GATEWAY_FEATURES_JSON in this script); J may be @FILE
+                       (env: BENCH_GATEWAY_EXTRA)
   --no-install         do not apt-get install missing tools
   --no-build           use the existing release binary
   --keep-tmp           keep the temporary directory (configs, logs) for inspection
@@ -78,7 +88,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS="$2"; shift ;;
         --duration) DURATION="$2"; shift ;;
         --cases) CASES="${2//,/ }"; shift ;;
-        --gateway-extra) GATEWAY_FEATURES_JSON="$2"; shift ;;
+        --gateway-extra) GATEWAY_EXTRA_JSON="$2"; shift ;;
         --no-install) INSTALL=0 ;;
         --no-build) BUILD=0 ;;
         --keep-tmp) KEEP_TMP=1 ;;
@@ -318,27 +328,31 @@ EOF
 
 # --- gateway -----------------------------------------------------------------------------------
 features_json() {
-    local extra="$GATEWAY_FEATURES_JSON"
+    local extra="$GATEWAY_EXTRA_JSON"
     if [[ "$extra" == @* ]]; then
         extra="$(cat "${extra#@}")" || die "cannot read ${extra#@}"
     fi
-    extra="${extra//@TMP@/$TMP}"
-    jq -ce . <<<"$extra" >/dev/null 2>&1 || die "gateway extra config is not a JSON object: $extra"
-    jq -ce . <<<"$extra"
+    jq -e 'type == "object"' <<<"$extra" >/dev/null 2>&1 ||
+        die "gateway extra config is not a JSON object: $extra"
+    jq -c -n --argjson a "$GATEWAY_FEATURES_JSON" --argjson b "$extra" '$a * $b' |
+        sed "s#@TMP@#$TMP#g"
 }
 FEATURES="$(features_json)"
 
 start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain
-    local name="$1" port="$2" mode="$3" tls="$4" d="$TMP/$1" base
+    local name="$1" port="$2" mode="$3" tls="$4" d="$TMP/$1" base admin
     mkdir -p "$d"
+    # The admin listener (metrics, health) stays on, on a port of its own.
+    admin=$(free_port)
     base=$(jq -n --arg listen "127.0.0.1:$port" --arg up "http://127.0.0.1:$UPSTREAM_PORT" \
+        --arg admin "127.0.0.1:$admin" \
         --arg mode "$mode" --arg cert "$TMP/cert.pem" --arg key "$TMP/key.pem" --arg tls "$tls" '
         {server: {secure: true},
-         gateway: ({listen: $listen, upstream: $up, mode: $mode,
+         gateway: ({listen: $listen, admin_listen: $admin, upstream: $up, mode: $mode,
                     allow_networks: ["127.0.0.1/32"]}
                    + (if $tls == "tls" then {tls: {cert: $cert, key: $key}}
                       else {allow_plaintext: true} end))}')
-    jq -n --argjson a "$base" --argjson b "$FEATURES" '$a * $b' >"$d/config.json"
+    jq -n --argjson a "$base" --argjson b "${FEATURES//@DIR@/$d}" '$a * $b' >"$d/config.json"
     # A clean environment, so no BLNK_GATEWAY_* variable of the caller changes what is measured.
     env -i PATH="$PATH" BLNK_SERVER_SECRET_KEY="$KEY" \
         taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$d/config.json" \
@@ -588,6 +602,7 @@ log "sanity: the upstream refuses a missing key, the gateway in verify mode refu
 # target name -> "pid url" for the current case, and the headers it needs.
 declare -A TPID TURL
 declare -A TLSINFO GW_DESC
+AUDIT_NOTES=""
 run_case() { # $1 = case
     local c="$1" scheme=https tls=tls h2=h1 port targets t r i
     case "$c" in h1-plain) scheme=http; tls=plain ;; h2-tls) h2=h2 ;; esac
@@ -610,7 +625,7 @@ run_case() { # $1 = case
         if [ "$tls" = tls ] && [ -z "${GW_DESC[$mode]:-}" ]; then
             GW_DESC[$mode]=$(grep -o 'mode=.*' "$TMP/gateway-$mode/stderr.log" | head -1 |
                 sed -e 's/\x1b\[[0-9;]*m//g' -e 's/ key_fingerprint=[0-9a-f]*//')
-            log "gateway features on: ${GW_DESC[$mode]}; extra config: $FEATURES"
+            log "gateway started as: ${GW_DESC[$mode]}; features: $FEATURES"
         fi
         targets+=("gateway-$mode")
         TPID[gateway-$mode]=$STARTED_PID
@@ -647,6 +662,15 @@ run_case() { # $1 = case
     done
     for t in "${targets[@]}"; do
         [ "$t" = direct ] || stop_pid "${TPID[$t]}"
+    done
+    # Proof that the audit log was on: its records against the requests the gateway answered.
+    for mode in inject verify; do
+        local f="$TMP/gateway-$mode/audit.log" recs answered
+        [ -f "$f" ] || continue
+        recs=$(wc -l <"$f")
+        answered=$(awk -F'\t' -v c="$c" -v t="gateway-$mode" '$1 == c && $2 == t { n += $7 } END { print n + 0 }' "$RAW")
+        AUDIT_NOTES+=" $c/$mode $recs/$answered;"
+        rm -f "$f"
     done
 }
 
@@ -709,8 +733,8 @@ REPORT="$TMP/report.md"
     echo
     echo "- machine: $NCPU cores ($CPU_MODEL), ${MEM_GIB} GiB, Linux $(uname -r); load average $START_LOAD at start, $END_LOAD at end"
     echo "- gateway: $GIT_REV, release build, ${GATEWAY_THREADS:-?} threads when pinned; as started (TLS cases): \`${GW_DESC[inject]:-?}\` and \`${GW_DESC[verify]:-?}\`"
-    echo "- gateway features on: key check (verify mode: client sends X-Blnk-Key, checked in constant time) or key injection (inject mode, allow_networks 127.0.0.1/32); X-Request-Id, X-Forwarded-*, HSTS; extra config: $FEATURES"
-    echo "- not measured yet: rate limiting and audit log (not built yet; switch them on with --gateway-extra or GATEWAY_FEATURES_JSON in benches/load.sh when they land)"
+    echo "- gateway features on: key check (verify mode: client sends X-Blnk-Key, checked in constant time) or key injection (inject mode, allow_networks 127.0.0.1/32); X-Request-Id, X-Forwarded-*, security headers; merged config: \`$FEATURES\` (@DIR@ = the gateway's own temp dir)"
+    echo "- audit log written (records / requests counted in the table; warm-ups and repeated noisy runs add records):${AUDIT_NOTES:- none}"
     echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'), $(h2load --version 2>&1 | head -1)"
     echo "- TLS (OpenSSL client): nginx ${TLSINFO[nginx]:-n/a}; gateway ${TLSINFO[gateway-inject]:-n/a}; ECDSA P-256 certificate"
     echo "- nginx proxy: the PERF.md configuration plus ssl_protocols TLSv1.2 TLSv1.3 (as Debian's stock nginx.conf; the built-in default of 1.22 stops at 1.2), in the h2 case http2 on the listener and keepalive 256 in the upstream pool (256 requests in flight; with 64 nginx churns upstream connections and loses about a third), client_body_buffer_size 128k (64 KiB bodies stay in memory)"
