@@ -50,8 +50,8 @@ impl From<Upstream> for Admission<'_> {
     }
 }
 
-/// Blnk's routes that need no key (`api/middleware/auth.go`). Matched on the exact path, so any
-/// variant (`//health`, `/health/`) needs a key.
+/// Blnk's routes that need no key (`api/middleware/auth.go`). Matched exactly, on the normalised
+/// path that is forwarded (`//health` arrives here as `/health`; `/health/` needs a key).
 pub fn is_exempt(method: &Method, path: &str) -> bool {
     (method == Method::GET || method == Method::HEAD)
         && matches!(path, "/" | "/health" | "/metrics")
