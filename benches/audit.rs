@@ -24,15 +24,15 @@ use http::{HeaderValue, Method, Version};
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef0123456789ab";
 
 fn conn() -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        peer: "10.1.2.3:45678".parse().expect("address"),
-        tls: Some(TlsInfo {
+    Arc::new(ConnInfo::new(
+        "10.1.2.3:45678".parse().expect("address"),
+        Some(TlsInfo {
             version: "TLSv1.3",
             alpn_h2: false,
             client_cert_sha256: None,
         }),
-        clock: Arc::new(ConnClock::default()),
-    })
+        Arc::new(ConnClock::default()),
+    ))
 }
 
 /// The request path alone: records go into the channel with no task waiting on it, and are

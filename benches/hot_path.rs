@@ -10,7 +10,6 @@
 //! they land.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -84,8 +83,9 @@ fn header_rewrite(c: &mut Criterion) {
     let key = HeaderValue::from_static(MASTER_KEY);
     let host = HeaderValue::from_static("127.0.0.1:5001");
     let request_id = HeaderValue::from_static("3f2a9c0d5e7b1a4c0000000000000001");
+    let peer = HeaderValue::from_static("127.0.0.1");
     let fwd = Forwarding {
-        peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        peer: &peer,
         peer_trusted: false,
         tls: true,
         host: &host,

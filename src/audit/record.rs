@@ -7,7 +7,6 @@
 //! dropped before the end (the client went away). Closing hands the finished [`RequestRecord`] to
 //! the writer; nothing here does I/O. The fields and their meaning are documented in docs/audit.md.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -149,10 +148,6 @@ impl RequestRecord {
     }
 
     fn view(&self) -> RequestView<'_> {
-        let peer = SocketAddr::new(
-            crate::proxy::auth::canonical(self.conn.peer.ip()),
-            self.conn.peer.port(),
-        );
         let tls = self.conn.tls.as_ref();
         let (decision, reason, upstream_status) = match self.decision {
             Decision::Abandoned => ("abandoned", Some("CLIENT_GONE"), None),
@@ -162,7 +157,7 @@ impl RequestRecord {
         RequestView {
             time: Rfc3339(self.time),
             request_id: self.text.request_id(),
-            peer: Displayed(peer),
+            peer: &self.conn.peer_text,
             tls_version: tls.map(|t| t.version),
             client_cert_sha256: tls.and_then(|t| t.client_cert_sha256.as_deref()),
             key_fingerprint: self.key_fingerprint.as_ref().map(Fingerprint::as_str),
@@ -232,7 +227,7 @@ pub(super) enum Body<'a> {
 pub(super) struct RequestView<'a> {
     time: Rfc3339,
     request_id: &'a str,
-    peer: Displayed<SocketAddr>,
+    peer: &'a str,
     tls_version: Option<&'a str>,
     client_cert_sha256: Option<&'a str>,
     key_fingerprint: Option<&'a str>,
@@ -259,14 +254,6 @@ pub(super) struct Rfc3339(pub SystemTime);
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_micros(self.0))
-    }
-}
-
-struct Displayed<T>(T);
-
-impl<T: std::fmt::Display> Serialize for Displayed<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
     }
 }
 

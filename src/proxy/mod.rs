@@ -142,7 +142,7 @@ async fn forward(
 
     let (mut parts, incoming) = req.into_parts();
     let fwd = Forwarding {
-        peer: auth::canonical(conn.peer.ip()),
+        peer: &conn.forwarded_for,
         peer_trusted: conn.peer_trusted(&settings.trusted_proxies),
         tls: conn.tls.is_some(),
         host: &settings.upstream.host,
@@ -170,8 +170,13 @@ async fn forward(
             }
             respond(res, conn, request_id)
         }
+        // Boxed: this path runs only during a rotation, and its state (two attempts and a
+        // buffered body) would otherwise make every request's future larger.
         auth::Upstream::Master if snap.keys.upstream_uncertain(now) => {
-            rotation::send_either_key(gw, snap, conn, parts, body, request_id, now).await?
+            Box::pin(rotation::send_either_key(
+                gw, snap, conn, parts, body, request_id, now,
+            ))
+            .await?
         }
         auth::Upstream::Master => {
             parts

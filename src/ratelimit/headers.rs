@@ -10,6 +10,8 @@
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+
+use crate::proxy::headers::never_indexed;
 use http::HeaderMap;
 
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -68,8 +70,11 @@ impl Allowance {
     /// The `RateLimit-*` headers of an answer that went through (replacing Blnk's own).
     pub fn stamp(&self, headers: &mut HeaderMap) {
         headers.insert(RATELIMIT_LIMIT, number(u64::from(self.limit)));
-        headers.insert(RATELIMIT_REMAINING, number(u64::from(self.remaining)));
-        headers.insert(RATELIMIT_RESET, number(self.reset_secs));
+        headers.insert(
+            RATELIMIT_REMAINING,
+            never_indexed(number(u64::from(self.remaining))),
+        );
+        headers.insert(RATELIMIT_RESET, never_indexed(number(self.reset_secs)));
     }
 }
 

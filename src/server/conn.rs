@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::HeaderValue;
 use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
@@ -43,9 +44,27 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: Option<TlsInfo>,
     pub clock: Arc<ConnClock>,
+    /// The peer's address as `X-Forwarded-For` carries it (IPv4-mapped IPv6 as IPv4), rendered
+    /// once per connection rather than once per request.
+    pub forwarded_for: HeaderValue,
+    /// The peer as the audit log records it: canonical address and port.
+    pub peer_text: Box<str>,
 }
 
 impl ConnInfo {
+    pub fn new(peer: SocketAddr, tls: Option<TlsInfo>, clock: Arc<ConnClock>) -> Self {
+        let canonical = SocketAddr::new(crate::proxy::auth::canonical(peer.ip()), peer.port());
+        let forwarded_for = HeaderValue::from_str(&canonical.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        ConnInfo {
+            peer,
+            tls,
+            clock,
+            forwarded_for,
+            peer_text: canonical.to_string().into_boxed_str(),
+        }
+    }
+
     pub fn peer_trusted(&self, trusted: &[IpNet]) -> bool {
         let ip = crate::proxy::auth::canonical(self.peer.ip());
         trusted.iter().any(|n| n.contains(&ip))

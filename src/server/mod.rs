@@ -184,7 +184,7 @@ async fn serve_http<IO>(
         limits.header_read_timeout,
         limits.idle_timeout,
     );
-    let info = Arc::new(ConnInfo { peer, tls, clock });
+    let info = Arc::new(ConnInfo::new(peer, tls, clock));
     let service = service_fn(move |req| {
         // Counted before the future first runs, so the connection's deadline switches at once.
         info.clock.request_started();

@@ -18,15 +18,15 @@ use crate::server::conn::{ConnClock, ConnInfo, TlsInfo};
 const MAX_YIELDS: usize = 1_000_000;
 
 fn conn() -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        peer: "[::ffff:10.1.2.3]:4567".parse().unwrap(),
-        tls: Some(TlsInfo {
+    Arc::new(ConnInfo::new(
+        "[::ffff:10.1.2.3]:4567".parse().unwrap(),
+        Some(TlsInfo {
             version: "TLSv1.3",
             alpn_h2: true,
             client_cert_sha256: Some("ab".repeat(32)),
         }),
-        clock: Arc::new(ConnClock::default()),
-    })
+        Arc::new(ConnClock::default()),
+    ))
 }
 
 fn entry(audit: &Audit, id: &'static str) -> Entry {
