@@ -1,18 +1,32 @@
-//! The pooled HTTP/1.1 connection set to Blnk, and how its failures are classified.
+//! The pool of HTTP/1.1 connections to Blnk, and how their failures are classified.
 //!
-//! The pool keeps keep-alive connections open between requests. The client never retries a
-//! request that may have been written: hyper-util only re-sends a request when the pooled
-//! connection it was given turned out closed before a single byte of the request was written,
-//! which Blnk cannot have seen. Everything else fails to the caller, which answers 502 or 504
-//! (see `error`); a POST that may have reached Blnk is never sent twice (BLNK.md section 6).
+//! A connection is checked out for one exchange and comes back to the pool when the response
+//! body has been read to its end ([`UpstreamBody`] hands it back), so no task is spawned per
+//! request to watch for that. Idle connections are reused newest first (the warmest), dropped
+//! when Blnk closed them, and closed after `UPSTREAM_POOL_IDLE_TIMEOUT`; at most
+//! `UPSTREAM_POOL_MAX_IDLE` are kept.
+//!
+//! A request that may have been written is never sent again. hyper hands a request back only if
+//! not a byte of it was written, which happens when a pooled connection turns out closed (Blnk
+//! closed it while idle); only then is it sent on another connection, which Blnk cannot tell from
+//! a first attempt. Everything else fails to the caller, which answers 502 or 504 (see `error`);
+//! a POST that may have reached Blnk is never sent twice (BLNK.md section 6).
 
-use std::sync::Arc;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::error::Reject;
 use crate::limits::{self, Limits};
@@ -20,52 +34,227 @@ use crate::metrics::Metrics;
 use crate::proxy::body::{BodyError, RequestBody};
 
 pub type UpstreamRequest = http::Request<RequestBody>;
+pub type UpstreamResponse = http::Response<UpstreamBody>;
+
+/// TCP keep-alive probes on upstream connections start after this long without traffic.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// The upstream client; cheap to clone, one pool per process.
 #[derive(Clone, Debug)]
 pub struct UpstreamClient {
-    client: Client<HttpConnector, RequestBody>,
+    pool: Arc<Pool>,
     metrics: Arc<Metrics>,
 }
 
 impl UpstreamClient {
     pub fn new(limits: &Limits, metrics: Arc<Metrics>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(limits.upstream_connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(limits::UPSTREAM_POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(limits::UPSTREAM_POOL_MAX_IDLE)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .retry_canceled_requests(true)
-            .set_host(false)
-            .build(connector);
-        UpstreamClient { client, metrics }
+        let pool = Arc::new(Pool {
+            idle: Mutex::new(Vec::new()),
+            max_idle: limits::UPSTREAM_POOL_MAX_IDLE,
+            idle_timeout: limits::UPSTREAM_POOL_IDLE_TIMEOUT,
+            connect_timeout: limits.upstream_connect_timeout,
+            reaper: AtomicBool::new(false),
+        });
+        UpstreamClient { pool, metrics }
     }
 
-    /// Sends one request and waits for the response head, under `deadline`.
+    /// Sends one request and waits for the response head, under `deadline`. The request's URI
+    /// names the upstream (scheme and authority) and the target.
     pub async fn send(
         &self,
         req: UpstreamRequest,
         deadline: Duration,
-    ) -> Result<http::Response<Incoming>, Reject> {
-        let started = tokio::time::Instant::now();
-        let result = tokio::time::timeout(deadline, self.client.request(req)).await;
+    ) -> Result<UpstreamResponse, Reject> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(deadline, Pool::send(&self.pool, req)).await;
         self.metrics.upstream_duration.observe(started.elapsed());
-        match result {
-            Ok(Ok(res)) => Ok(res),
-            Ok(Err(e)) => Err(classify(&e)),
-            Err(_) => Err(Reject::UpstreamTimeout),
-        }
+        result.unwrap_or(Err(Reject::UpstreamTimeout))
+    }
+
+    /// Idle connections in the pool (for tests).
+    pub fn idle_connections(&self) -> usize {
+        self.pool.lock().len()
     }
 }
 
-/// Maps a client error to the answer: our own body errors first (the client's fault), then
-/// connect failures (502 at once), then anything else on an established connection.
-fn classify(e: &hyper_util::client::legacy::Error) -> Reject {
+#[derive(Debug)]
+struct Pool {
+    /// Newest last.
+    idle: Mutex<Vec<Idle>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    connect_timeout: Duration,
+    /// Whether the task that closes expired idle connections has been started.
+    reaper: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: SendRequest<RequestBody>,
+    authority: Authority,
+    since: Instant,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn send(pool: &Arc<Pool>, mut req: UpstreamRequest) -> Result<UpstreamResponse, Reject> {
+        let authority = req
+            .uri()
+            .authority()
+            .cloned()
+            .ok_or(Reject::UpstreamBroken)?;
+        // On the wire in origin form; Host is set by the caller.
+        let target = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *req.uri_mut() = http::Uri::from(target);
+        loop {
+            let (mut sender, pooled) = match pool.checkout(&authority) {
+                Some(sender) => (sender, true),
+                None => (pool.connect(&authority).await?, false),
+            };
+            // A connection handed back at the end of a body may still be settling.
+            if sender.ready().await.is_err() {
+                if pooled {
+                    continue;
+                }
+                return Err(Reject::UpstreamUnavailable);
+            }
+            match sender.try_send_request(req).await {
+                Ok(res) => {
+                    let (parts, inner) = res.into_parts();
+                    let body = UpstreamBody {
+                        inner,
+                        checkin: Some(Checkin {
+                            pool: Arc::downgrade(pool),
+                            sender,
+                            authority,
+                        }),
+                    };
+                    return Ok(http::Response::from_parts(parts, body));
+                }
+                Err(mut e) => match e.take_message() {
+                    // Not a byte was written: Blnk has not seen it. Try the next connection.
+                    Some(unsent) if pooled => req = unsent,
+                    _ => return Err(classify(&e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The newest idle connection to `authority` that is still open and not expired.
+    fn checkout(&self, authority: &Authority) -> Option<SendRequest<RequestBody>> {
+        let mut idle = self.lock();
+        while let Some(c) = idle.pop() {
+            if !c.sender.is_closed()
+                && c.since.elapsed() < self.idle_timeout
+                && c.authority == *authority
+            {
+                return Some(c.sender);
+            }
+        }
+        None
+    }
+
+    fn checkin(&self, sender: SendRequest<RequestBody>, authority: Authority) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.lock();
+        if idle.len() < self.max_idle {
+            idle.push(Idle {
+                sender,
+                authority,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(
+        self: &Arc<Self>,
+        authority: &Authority,
+    ) -> Result<SendRequest<RequestBody>, Reject> {
+        let stream = match tokio::time::timeout(self.connect_timeout, dial(authority)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, upstream = %authority, "upstream connection failed");
+                return Err(Reject::UpstreamUnavailable);
+            }
+            Err(_) => {
+                tracing::warn!(upstream = %authority, "upstream connection timed out");
+                return Err(Reject::UpstreamUnavailable);
+            }
+        };
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
+            tracing::warn!(error = %e, upstream = %authority, "upstream handshake failed");
+            Reject::UpstreamUnavailable
+        })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        self.start_reaper();
+        Ok(sender)
+    }
+
+    /// Starts, once, the task that closes idle connections past the idle timeout even when no
+    /// request comes to find them. It ends when the pool is dropped.
+    fn start_reaper(self: &Arc<Self>) {
+        if self.reaper.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let pool = Arc::downgrade(self);
+        let every = self.idle_timeout / 2;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                let expired: Vec<Idle> = {
+                    let mut idle = pool.lock();
+                    let (keep, expired) = std::mem::take(&mut *idle).into_iter().partition(|c| {
+                        !c.sender.is_closed() && c.since.elapsed() < pool.idle_timeout
+                    });
+                    *idle = keep;
+                    expired
+                };
+                drop(expired);
+            }
+        });
+    }
+}
+
+/// Connects to the first address of `authority` that answers.
+async fn dial(authority: &Authority) -> io::Result<TcpStream> {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = authority.port_u16().unwrap_or(80);
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+                socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
+}
+
+/// Maps a send error to the answer: our own body errors first (the client's fault), then
+/// anything else on an established connection.
+fn classify(e: &hyper::Error) -> Reject {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(body) = err.downcast_ref::<BodyError>() {
@@ -73,11 +262,72 @@ fn classify(e: &hyper_util::client::legacy::Error) -> Reject {
         }
         source = err.source();
     }
-    if e.is_connect() {
-        tracing::warn!(error = %e, "upstream connection failed");
-        Reject::UpstreamUnavailable
-    } else {
-        tracing::warn!(error = %e, "upstream exchange failed");
-        Reject::UpstreamBroken
+    tracing::warn!(error = %e, "upstream exchange failed");
+    Reject::UpstreamBroken
+}
+
+/// A connection on its way back to the pool.
+#[derive(Debug)]
+struct Checkin {
+    pool: Weak<Pool>,
+    sender: SendRequest<RequestBody>,
+    authority: Authority,
+}
+
+impl Checkin {
+    fn give_back(self) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.checkin(self.sender, self.authority);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Blnk's response body. Read to its end, it returns the connection to the pool; dropped
+    /// before that, the connection is closed (hyper cannot reuse it).
+    #[derive(Debug)]
+    pub struct UpstreamBody {
+        #[pin]
+        inner: Incoming,
+        checkin: Option<Checkin>,
+    }
+
+    impl PinnedDrop for UpstreamBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // hyper drops a body it knows has ended without polling it again.
+            if this.inner.is_end_stream() {
+                if let Some(c) = this.checkin.take() {
+                    c.give_back();
+                }
+            }
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if frame.is_none() {
+            if let Some(c) = this.checkin.take() {
+                c.give_back();
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -21,6 +21,7 @@ use tokio::time::{Instant, Sleep};
 use crate::audit::{End, Entry};
 use crate::error::Reject;
 use crate::server::conn::ConnClock;
+use crate::upstream::UpstreamBody;
 
 /// Why a request body could not be forwarded; travels through hyper's error chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -181,7 +182,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind {
-        Upstream { #[pin] body: Incoming },
+        Upstream { #[pin] body: UpstreamBody },
         Local { data: Option<Bytes> },
     }
 }
@@ -196,7 +197,7 @@ impl Kind {
 }
 
 impl ResponseBody {
-    pub fn upstream(body: Incoming, clock: Arc<ConnClock>) -> Self {
+    pub fn upstream(body: UpstreamBody, clock: Arc<ConnClock>) -> Self {
         ResponseBody {
             kind: Kind::Upstream { body },
             done: Some(clock),

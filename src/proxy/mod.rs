@@ -35,6 +35,7 @@ use crate::error::Reject;
 use crate::ratelimit::Identity;
 use crate::server::conn::ConnInfo;
 use crate::state::{Gateway, Snapshot};
+use crate::upstream::UpstreamResponse;
 
 /// Handles one request. Never fails: every outcome is a response.
 pub async fn handle(
@@ -196,7 +197,7 @@ async fn send(
     snap: &Snapshot,
     parts: http::request::Parts,
     body: RequestBody,
-) -> Result<Response<Incoming>, Reject> {
+) -> Result<UpstreamResponse, Reject> {
     gw.upstream
         .send(
             Request::from_parts(parts, body),
@@ -207,7 +208,7 @@ async fn send(
 
 /// Blnk's response, with its headers rewritten for the client.
 fn respond(
-    res: Response<Incoming>,
+    res: UpstreamResponse,
     conn: &Arc<ConnInfo>,
     request_id: &HeaderValue,
 ) -> Response<ResponseBody> {

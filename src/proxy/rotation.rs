@@ -10,7 +10,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::body::{RequestBody, ResponseBody};
@@ -20,6 +19,7 @@ use crate::keys::Which;
 use crate::limits::MAX_REFUSAL_BODY_BYTES;
 use crate::server::conn::ConnInfo;
 use crate::state::{Gateway, Snapshot};
+use crate::upstream::UpstreamResponse;
 
 /// Blnk's answer to a key it does not hold.
 const KEY_REFUSED: &[u8] = b"AUTH_INVALID_API_KEY";
@@ -31,7 +31,7 @@ enum Attempt {
     /// Another 401, already read: Blnk's answer to the client.
     Read(http::response::Parts, Bytes),
     /// Anything else, still streaming.
-    Answered(Response<Incoming>),
+    Answered(UpstreamResponse),
 }
 
 pub(super) async fn send_either_key(

@@ -15,6 +15,7 @@ mod hostile;
 mod inject;
 mod limits;
 mod ops;
+mod pool;
 mod ratelimit;
 mod rotation;
 mod verify;

@@ -72,6 +72,8 @@ struct State {
     behavior: Mutex<Behavior>,
     /// Connections that ended, for tests that wait for the gateway to give one up.
     closed: std::sync::atomic::AtomicUsize,
+    /// Connections accepted, for tests of the gateway's connection pool.
+    accepted: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -96,6 +98,7 @@ impl FakeBlnk {
             requests: Mutex::new(Vec::new()),
             behavior: Mutex::new(Behavior::Normal),
             closed: std::sync::atomic::AtomicUsize::new(0),
+            accepted: std::sync::atomic::AtomicUsize::new(0),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -104,6 +107,9 @@ impl FakeBlnk {
                     continue;
                 };
                 let state = accept_state.clone();
+                state
+                    .accepted
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 if *state.behavior.lock().unwrap() == Behavior::Hangup {
                     tokio::spawn(hang_up(state, stream));
                     continue;
@@ -147,6 +153,13 @@ impl FakeBlnk {
 
     pub fn set_behavior(&self, b: Behavior) {
         *self.state.behavior.lock().unwrap() = b;
+    }
+
+    /// How many connections the gateway has opened to this fake.
+    pub fn accepted_connections(&self) -> usize {
+        self.state
+            .accepted
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many of the gateway's connections to this fake have ended.

@@ -1,0 +1,179 @@
+//! The upstream connection pool: connections are reused once a response has been read, more are
+//! opened for concurrent requests, and a connection Blnk closed while it sat idle never fails a
+//! request.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::hostile::wait_for;
+use crate::support::client::{empty, req, send1};
+use crate::support::fake_blnk::Behavior;
+use crate::support::gateway::{Setup, TestGateway};
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let gw = TestGateway::start(Setup::default()).await;
+    let mut c = gw.h1().await;
+    for i in 0..5 {
+        let a = send1(
+            &mut c,
+            req("GET", &format!("/ledgers/{i}"))
+                .header("x-blnk-key", &gw.key)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+    assert_eq!(gw.blnk.count(), 5);
+    assert_eq!(gw.blnk.accepted_connections(), 1);
+    assert_eq!(gw.state.upstream.idle_connections(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_requests_open_more_connections_and_all_come_back() {
+    let gw = TestGateway::start(Setup::default()).await;
+    // Each answer waits, so the three requests overlap at Blnk.
+    gw.blnk
+        .set_behavior(Behavior::Delay(Duration::from_millis(150)));
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let mut c = gw.h1().await;
+        let r = req("GET", "/balances")
+            .header("x-blnk-key", &gw.key)
+            .body(empty())
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let a = send1(&mut c, r).await;
+            (c, a.status)
+        }));
+    }
+    let mut clients = Vec::new();
+    for t in tasks {
+        let (c, status) = t.await.unwrap();
+        assert_eq!(status, 200);
+        clients.push(c);
+    }
+    assert_eq!(gw.blnk.accepted_connections(), 3);
+    assert_eq!(gw.state.upstream.idle_connections(), 3);
+
+    // Afterwards the pooled connections serve; none is opened.
+    gw.blnk.set_behavior(Behavior::Normal);
+    for c in &mut clients {
+        let a = send1(
+            c,
+            req("GET", "/balances")
+                .header("x-blnk-key", &gw.key)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(a.status, 200);
+    }
+    assert_eq!(gw.blnk.accepted_connections(), 3);
+}
+
+/// An upstream that answers one request per connection with keep-alive framing, then closes the
+/// connection a moment later, as an idle timeout would: after the gateway has pooled it.
+async fn close_after_each_answer() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let closed = Arc::new(AtomicUsize::new(0));
+    let counter = closed.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(s);
+                counter.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (url, closed, task)
+}
+
+#[tokio::test]
+async fn a_connection_blnk_closed_while_idle_never_fails_a_request() {
+    let (url, closed, upstream) = close_after_each_answer().await;
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"upstream": url}),
+        ..Setup::default()
+    })
+    .await;
+    let mut c = gw.h1().await;
+    for i in 0..6 {
+        let a = send1(
+            &mut c,
+            req("GET", "/ledgers")
+                .header("x-blnk-key", &gw.key)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(&a.body[..], b"{}");
+        // The pooled connection is closed by Blnk before the next request takes it.
+        wait_for("the upstream to close its connection", || {
+            closed.load(Ordering::SeqCst) == i + 1
+        })
+        .await;
+    }
+    upstream.abort();
+}
+
+#[tokio::test]
+async fn a_response_the_client_abandoned_does_not_return_its_connection() {
+    let gw = TestGateway::start(Setup::default()).await;
+    {
+        let mut c = gw.h1().await;
+        let res = c
+            .send_request(
+                req("GET", "/bytes/4194304")
+                    .header("x-blnk-key", &gw.key)
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        // The head arrived; the client goes away without reading the 4 MiB body.
+    }
+    // hyper cannot reuse a connection with a response half read: it is closed, not pooled.
+    wait_for("the upstream connection to close", || {
+        gw.blnk.closed_connections() == 1
+    })
+    .await;
+    assert_eq!(gw.blnk.closed_connections(), 1);
+    assert_eq!(gw.state.upstream.idle_connections(), 0);
+    let mut c = gw.h1().await;
+    let a = send1(
+        &mut c,
+        req("GET", "/ledgers")
+            .header("x-blnk-key", &gw.key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(gw.blnk.accepted_connections(), 2);
+}
