@@ -498,7 +498,9 @@ async fn inject_mode_with_client_keys_records_the_client_id_and_never_the_key() 
         ..Setup::default()
     };
     let gw = TestGateway::start(setup).await;
-    let wrong = format!("{}0", &key[..key.len() - 1]);
+    // The last hex digit changed (to 0, or to 1 when it already is 0): a wrong secret, same id.
+    let last = if key.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &key[..key.len() - 1]);
     let a = h1_send(
         &gw,
         with_id("GET", "/ledgers", "client")
