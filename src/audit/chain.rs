@@ -64,6 +64,34 @@ impl Chain {
     /// Appends the line for `body` (which must serialize to a non-empty JSON object) to `buf`,
     /// newline included, and advances the chain. On error `buf` and the chain are unchanged.
     pub fn append<T: Serialize>(&mut self, buf: &mut Vec<u8>, body: &T) -> Result<(), FrameError> {
+        self.frame(buf, |buf| {
+            let body_start = buf.len();
+            serde_json::to_writer(&mut *buf, body).map_err(|_| FrameError)?;
+            match buf.get(body_start..body_start + 2) {
+                Some([b'{', b'"']) => {
+                    buf.remove(body_start);
+                    Ok(())
+                }
+                _ => Err(FrameError),
+            }
+        })
+    }
+
+    /// Appends a line whose own fields `fields` writes, after the chain's and up to the closing
+    /// brace (see `json::Fields`), and advances the chain.
+    pub(super) fn append_fields(&mut self, buf: &mut Vec<u8>, fields: impl FnOnce(&mut Vec<u8>)) {
+        let _ = self.frame(buf, |buf| {
+            fields(buf);
+            Ok(())
+        });
+    }
+
+    /// The chain fields, then the body's, then the link to the next line.
+    fn frame(
+        &mut self,
+        buf: &mut Vec<u8>,
+        body: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameError>,
+    ) -> Result<(), FrameError> {
         let start = buf.len();
         // Writing to a Vec cannot fail.
         let _ = write!(
@@ -73,18 +101,10 @@ impl Chain {
         );
         hex_into(buf, &self.prev);
         buf.extend_from_slice(b"\",");
-        let body_start = buf.len();
-        let framed = serde_json::to_writer(&mut *buf, body)
-            .map_err(|_| FrameError)
-            .and_then(|()| match buf.get(body_start..body_start + 2) {
-                Some([b'{', b'"']) => Ok(()),
-                _ => Err(FrameError),
-            });
-        if framed.is_err() {
+        if body(buf).is_err() {
             buf.truncate(start);
             return Err(FrameError);
         }
-        buf.remove(body_start);
         self.prev = digest(&buf[start..]);
         self.next_seq = self.next_seq.saturating_add(1);
         buf.push(b'\n');

@@ -14,6 +14,7 @@
 //! is reopened (the reload module calls [`Audit::reopen`]). The schema is in docs/audit.md.
 
 pub mod chain;
+mod json;
 pub mod record;
 pub mod verify;
 mod writer;

@@ -16,6 +16,7 @@ use http::{HeaderValue, Method, Version};
 use serde::{Serialize, Serializer};
 
 use super::chain::{Chain, FrameError};
+use super::json::Fields;
 use super::Shared;
 use crate::config::Mode;
 use crate::error::Reject;
@@ -144,7 +145,9 @@ fn capped(s: &str) -> (&str, bool) {
 impl RequestRecord {
     /// Appends this record's line to `buf`, linked into `chain`.
     pub fn frame(&self, chain: &mut Chain, buf: &mut Vec<u8>) -> Result<(), FrameError> {
-        chain.append(buf, &Body::Request(self.view()))
+        let view = self.view();
+        chain.append_fields(buf, |out| view.write_fields(out));
+        Ok(())
     }
 
     fn view(&self) -> RequestView<'_> {
@@ -198,12 +201,11 @@ fn version_name(v: Version) -> &'static str {
     }
 }
 
-/// Every kind of line, tagged by `kind`. Field order is the order in the file. A short-lived view
-/// built on the stack for one serialization, so the size of its variants does not matter.
-#[allow(clippy::large_enum_variant)]
+/// The rare kinds of line, tagged by `kind`. Field order is the order in the file. Request lines
+/// are written by [`RequestView::write_fields`].
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub(super) enum Body<'a> {
+pub(super) enum Body {
     /// The first record of a new chain.
     Genesis {
         time: Rfc3339,
@@ -216,14 +218,12 @@ pub(super) enum Body<'a> {
         gateway: &'static str,
     },
     /// `lost` records could not be written and are missing before this line.
-    Gap {
-        time: Rfc3339,
-        lost: u64,
-    },
-    Request(RequestView<'a>),
+    Gap { time: Rfc3339, lost: u64 },
 }
 
-#[derive(Serialize)]
+/// A request's line: written by `write_fields`; serde's derive is the reference it is tested
+/// against (as `{"kind":"request",...}`).
+#[cfg_attr(test, derive(Serialize))]
 pub(super) struct RequestView<'a> {
     time: Rfc3339,
     request_id: &'a str,
@@ -246,6 +246,37 @@ pub(super) struct RequestView<'a> {
     bytes_in: u64,
     bytes_out: u64,
     latency_us: u64,
+}
+
+impl RequestView<'_> {
+    /// The fields, as serde would serialize them tagged `"kind":"request"` (the test below holds the two
+    /// together), written without serde: see `json`.
+    fn write_fields(&self, out: &mut Vec<u8>) {
+        Fields::after_brace(out)
+            .str("kind", "request")
+            .time("time", self.time.0)
+            .str("request_id", self.request_id)
+            .str("peer", self.peer)
+            .opt_str("tls_version", self.tls_version)
+            .opt_str("client_cert_sha256", self.client_cert_sha256)
+            .opt_str("key_fingerprint", self.key_fingerprint)
+            .opt_str("client_id", self.client_id)
+            .str("mode", self.mode)
+            .str("http", self.http)
+            .str("method", self.method)
+            .str("path", self.path)
+            .bool("path_truncated", self.path_truncated)
+            .opt_str("query", self.query)
+            .str("decision", self.decision)
+            .opt_str("reason", self.reason)
+            .bool("sent_upstream", self.sent_upstream)
+            .opt_u64("upstream_status", self.upstream_status.map(u64::from))
+            .str("end", self.end)
+            .u64("bytes_in", self.bytes_in)
+            .u64("bytes_out", self.bytes_out)
+            .u64("latency_us", self.latency_us)
+            .end();
+    }
 }
 
 /// A time as RFC 3339 in UTC with microseconds.
@@ -358,6 +389,88 @@ impl Drop for Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written line and serde's, byte for byte, over records that take every branch.
+    #[test]
+    fn request_lines_are_the_bytes_serde_would_write() {
+        #[derive(Serialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Reference<'a> {
+            Request(RequestView<'a>),
+        }
+        let plain = Arc::new(ConnInfo::new(
+            "10.1.2.3:4567".parse().unwrap(),
+            None,
+            Arc::default(),
+        ));
+        let tls = Arc::new(ConnInfo::new(
+            "[::ffff:10.1.2.3]:443".parse().unwrap(),
+            Some(crate::server::conn::TlsInfo {
+                version: "TLSv1.3",
+                alpn_h2: true,
+                client_cert_sha256: Some("ab".repeat(32)),
+            }),
+            Arc::default(),
+        ));
+        let targets = [
+            PathAndQuery::from_static("/ledgers"),
+            PathAndQuery::from_static("/a%22b%5C/%C3%A9?q=%0A&x=y"),
+        ];
+        let ids = [
+            HeaderValue::from_static("3f2a9c0d5e7b1a4c0000000000000001"),
+            HeaderValue::from_static("client.id-1:2_3"),
+        ];
+        let decisions = [
+            Decision::Abandoned,
+            Decision::Forwarded { status: 201 },
+            Decision::Rejected(Reject::InvalidKey),
+        ];
+        let mut checked = 0;
+        for (conn, target, id, decision, include_query) in [
+            (&plain, &targets[0], &ids[0], decisions[0], false),
+            (&tls, &targets[1], &ids[1], decisions[1], true),
+            (&plain, &targets[1], &ids[0], decisions[2], true),
+            (&tls, &targets[0], &ids[1], decisions[1], false),
+        ] {
+            let head = RequestHead {
+                method: &Method::POST,
+                version: Version::HTTP_2,
+                target,
+                request_id: id,
+            };
+            let (text, path_truncated) = Texts::new(&head, include_query);
+            let record = RequestRecord {
+                time: SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_000_000_123_456),
+                latency: Duration::from_micros(1234),
+                conn: conn.clone(),
+                key_fingerprint: None,
+                client_id: include_query.then(|| "ops\"té\u{1}am\n".to_string()),
+                mode: if include_query {
+                    Mode::Inject
+                } else {
+                    Mode::Verify
+                },
+                version: head.version,
+                text,
+                path_truncated,
+                decision,
+                sent_upstream: include_query,
+                end: End::ClientGone,
+                bytes_in: 0,
+                bytes_out: u64::MAX,
+            };
+            let view = record.view();
+            let mut ours = vec![b'{'];
+            view.write_fields(&mut ours);
+            let theirs = serde_json::to_vec(&Reference::Request(record.view())).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(theirs).unwrap()
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 4);
+    }
 
     #[test]
     fn long_paths_are_cut_on_a_character_boundary() {

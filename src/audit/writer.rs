@@ -59,7 +59,7 @@ enum Header {
 }
 
 impl Header {
-    fn body(self, now: SystemTime) -> Body<'static> {
+    fn body(self, now: SystemTime) -> Body {
         match self {
             Header::Genesis => Body::Genesis {
                 time: Rfc3339(now),
