@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark: blnk-gateway against nginx doing the same job (issue 8).
 #
-#   benches/load.sh            # full run: 3 x 10 s per target and case (about 15 minutes)
-#   benches/load.sh --quick    # 1 x 3 s per target and case (about 2 minutes)
+#   benches/load.sh            # full run: 3 x 10 s per target and case (about 16 minutes)
+#   benches/load.sh --quick    # 1 x 3 s per target and case (about 3 minutes)
+#   benches/load.sh --cases idle-tls   # memory per idle TLS connection only (about a minute)
 #   benches/load.sh --help     # every option
 #
 # Method (shared/PERF.md, so the figures compare with the baseline there):
@@ -15,6 +16,12 @@
 # - the proxy under test pinned to core 1, the load generator and the upstream to core 0;
 # - runs alternate between targets; medians are reported, with the ratio to nginx from the same
 #   run of the script.
+# - idle-tls (memory, not throughput): N TLS connections (1,000 and 10,000) each used for one
+#   keep-alive request, then held idle by benches/idle_conns.py; the proxy's RSS with them
+#   open, less its RSS before, per connection. idle-plain, the same without TLS, is not in the
+#   default set: it tells the TLS share of that memory apart. For these cases the script raises
+#   its soft open-files limit (ulimit -n, inherited by the proxies and the client) to 65536, or
+#   to the hard limit if that is lower.
 #
 # Everything runs on 127.0.0.1, on free ports, from a temporary directory that is removed on exit
 # together with every process the script started. The system's nginx configuration and service
@@ -53,8 +60,12 @@ H2_CONNS=32       # h2load connections
 H2_STREAMS=8      # h2load concurrent streams per connection
 PROXY_CPU="${BENCH_PROXY_CPU:-1}"
 LOAD_CPU="${BENCH_LOAD_CPU:-0}"
-ALL_CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls"
-CASES="$ALL_CASES"
+ALL_CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls idle-tls idle-plain"
+CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls idle-tls"
+IDLE_CONNS="${BENCH_IDLE_CONNS:-1000 10000}"   # idle cases: connections held, in turn
+IDLE_CONCURRENCY=200                           # connections being opened at once
+IDLE_OPEN_TIMEOUT=120                          # seconds to open one count's connections
+IDLE_HOLD_TIMEOUT=300                          # idle timeout of both proxies in the idle cases
 INSTALL=1
 BUILD=1
 KEEP_TMP=0
@@ -64,10 +75,15 @@ RETRY_NOISY=0
 usage() {
     cat <<EOF
 usage: benches/load.sh [options]
-  --quick              1 run x 3 s per target and case (default: $RUNS x ${DURATION} s)
+  --quick              1 run x 3 s per target and case (default: $RUNS x ${DURATION} s);
+                       the idle cases are not shortened
   --runs N             runs per target and case
   --duration S         seconds per run
   --cases LIST         comma-separated subset of: ${ALL_CASES// /,}
+                       (default: ${CASES// /,})
+  --idle-conns LIST    idle cases: comma-separated connection counts, measured in turn by one
+                       client per target that grows its idle connections through them
+                       (default: ${IDLE_CONNS// /,}; env: BENCH_IDLE_CONNS)
   --gateway-extra J    JSON deep-merged into the gateway config after the features
                        (GATEWAY_FEATURES_JSON in this script); J may be @FILE
                        (env: BENCH_GATEWAY_EXTRA)
@@ -88,6 +104,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS="$2"; shift ;;
         --duration) DURATION="$2"; shift ;;
         --cases) CASES="${2//,/ }"; shift ;;
+        --idle-conns) IDLE_CONNS="${2//,/ }"; shift ;;
         --gateway-extra) GATEWAY_EXTRA_JSON="$2"; shift ;;
         --no-install) INSTALL=0 ;;
         --no-build) BUILD=0 ;;
@@ -106,6 +123,24 @@ done
     echo "--runs, --duration, --wait-quiet and --retry-noisy take integers" >&2
     exit 2
 }
+IDLE_CONNS="${IDLE_CONNS//,/ }"
+IDLE_MAX=0
+for n in $IDLE_CONNS; do
+    if ! [[ "$n" =~ ^[1-9][0-9]*$ ]] || [ "$n" -gt 100000 ]; then
+        echo "--idle-conns takes connection counts from 1 to 100000" >&2
+        exit 2
+    fi
+    [ "$n" -gt "$IDLE_MAX" ] && IDLE_MAX=$n
+done
+[ "$IDLE_MAX" -gt 0 ] || { echo "--idle-conns is empty" >&2; exit 2; }
+# Increasing, without repeats: one client per target grows through them.
+IDLE_CONNS=$(tr ' ' '\n' <<<"$IDLE_CONNS" | awk NF | sort -n -u | paste -sd' ')
+# Throughput cases and idle (memory) cases, in the order given.
+THRU_CASES="" IDLE_CASES=""
+for c in $CASES; do
+    case "$c" in idle-*) IDLE_CASES+="$c " ;; *) THRU_CASES+="$c " ;; esac
+done
+THRU_CASES="${THRU_CASES% }" IDLE_CASES="${IDLE_CASES% }"
 
 log() { printf '[load.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -117,7 +152,7 @@ die() { log "error: $*"; exit 1; }
 ensure_tools() {
     local missing=() pkg cmd
     for pair in nginx:nginx wrk:wrk h2load:nghttp2-client openssl:openssl jq:jq \
-        taskset:util-linux ss:iproute2 timeout:coreutils getconf:libc-bin; do
+        taskset:util-linux ss:iproute2 timeout:coreutils getconf:libc-bin python3:python3; do
         cmd="${pair%%:*}"
         pkg="${pair#*:}"
         command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
@@ -142,6 +177,26 @@ if [ "$NCPU" -le "$PROXY_CPU" ] || [ "$NCPU" -le "$LOAD_CPU" ]; then
     die "needs cores $LOAD_CPU and $PROXY_CPU; this machine has $NCPU (set BENCH_PROXY_CPU/BENCH_LOAD_CPU)"
 fi
 CLK_TCK=$(getconf CLK_TCK)
+
+# The idle cases hold up to IDLE_MAX connections in one proxy process, and as many in the client:
+# raise the soft open-files limit, which everything started below inherits, to 65536 or the
+# hard limit if lower (raising the hard limit needs CAP_SYS_RESOURCE, which root may lack).
+NOFILE_NOTE=""
+if [ -n "$IDLE_CASES" ]; then
+    nofile_need=$((IDLE_MAX + 1024))
+    nofile_hard=$(ulimit -Hn)
+    nofile_want=65536
+    if [ "$nofile_hard" != unlimited ] && [ "$nofile_hard" -lt "$nofile_want" ]; then
+        nofile_want=$nofile_hard
+    fi
+    [ "$nofile_want" -ge "$nofile_need" ] ||
+        die "the idle cases need $nofile_need open files per process; the hard limit is $nofile_hard (lower --idle-conns or raise it)"
+    if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$nofile_want" ]; then
+        ulimit -Sn "$nofile_want"
+    fi
+    NOFILE_NOTE="open-files limit raised by the script to $(ulimit -Sn) (soft; hard $nofile_hard)"
+    log "idle cases: $NOFILE_NOTE"
+fi
 
 # --- build ------------------------------------------------------------------------------------
 case "${CARGO_TARGET_DIR:-}" in
@@ -224,7 +279,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 chmod 600 "$TMP/key.pem"
 
 # --- nginx ---------------------------------------------------------------------------------------
-nginx_common() { # $1 = name (for its own pid, logs and temp paths)
+nginx_common() { # $1 = name (for its own pid, logs and temp paths), $2 = worker_connections
     local d="$TMP/$1"
     mkdir -p "$d/tmp"
     cat <<EOF
@@ -232,7 +287,7 @@ worker_processes 1;
 daemon off;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections ${2:-4096}; }
 EOF
 }
 nginx_temp_paths() { # $1 = name
@@ -288,8 +343,11 @@ EOF
 # stock nginx.conf (nginx 1.22's built-in default stops at TLS 1.2, the gateway negotiates 1.3),
 # so both do the same TLS work; and client_body_buffer_size 128k so a 64 KiB body is kept in
 # memory instead of nginx's default of spilling it to a temp file (in nginx's favour).
-start_nginx_proxy() { # $1 = port, $2 = tls|plain, $3 = h2|h1
-    local port="$1" tls="$2" h2="$3" listen ssl_lines="" pool=${BENCH_NGINX_KEEPALIVE:-64}
+# The idle cases add: worker_connections above their connection count, and keepalive_timeout
+# IDLE_HOLD_TIMEOUT (75 s by default) so that no connection is closed while they are measured.
+start_nginx_proxy() { # $1 = port, $2 = tls|plain, $3 = h2|h1, [$4 = worker_connections, $5 = keepalive_timeout]
+    local port="$1" tls="$2" h2="$3" wconns="${4:-4096}" ka_lines="" listen ssl_lines="" pool=${BENCH_NGINX_KEEPALIVE:-64}
+    [ -n "${5:-}" ] && ka_lines="keepalive_timeout $5;"
     # HTTP/2: 32 x 8 = 256 requests in flight; a pool of 64 idle connections would make nginx
     # open and close an upstream connection for most requests (about 30k instead of 45k req/s
     # here). 256 is what the load needs, and the gateway's own pool size.
@@ -304,7 +362,7 @@ start_nginx_proxy() { # $1 = port, $2 = tls|plain, $3 = h2|h1
     rm -rf "$TMP/nginx-proxy"
     mkdir -p "$TMP/nginx-proxy"
     {
-        nginx_common nginx-proxy
+        nginx_common nginx-proxy "$wconns"
         cat <<EOF
 http {
     access_log off;
@@ -315,6 +373,7 @@ $(nginx_temp_paths nginx-proxy)
         $listen
         $ssl_lines
         keepalive_requests 100000000;
+        $ka_lines
         location / {
             proxy_pass http://blnk; proxy_http_version 1.1; proxy_set_header Connection "";
             proxy_set_header X-Blnk-Key "$KEY";
@@ -339,8 +398,9 @@ features_json() {
 }
 FEATURES="$(features_json)"
 
-start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain
-    local name="$1" port="$2" mode="$3" tls="$4" d="$TMP/$1" base admin
+# $5 (optional): JSON the case needs, merged under the features (so --gateway-extra wins).
+start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain, [$5 = JSON]
+    local name="$1" port="$2" mode="$3" tls="$4" d="$TMP/$1" base admin case_json="${5:-"{}"}"
     mkdir -p "$d"
     # The admin listener (metrics, health) stays on, on a port of its own.
     admin=$(free_port)
@@ -352,7 +412,8 @@ start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain
                     allow_networks: ["127.0.0.1/32"]}
                    + (if $tls == "tls" then {tls: {cert: $cert, key: $key}}
                       else {allow_plaintext: true} end))}')
-    jq -n --argjson a "$base" --argjson b "${FEATURES//@DIR@/$d}" '$a * $b' >"$d/config.json"
+    jq -n --argjson a "$base" --argjson c "$case_json" --argjson b "${FEATURES//@DIR@/$d}" \
+        '$a * $c * $b' >"$d/config.json"
     # A clean environment, so no BLNK_GATEWAY_* variable of the caller changes what is measured.
     env -i PATH="$PATH" BLNK_SERVER_SECRET_KEY="$KEY" \
         taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$d/config.json" \
@@ -390,6 +451,19 @@ hwm_kb() { # peak RSS since the last reset_hwm, summed over the set
     echo "$total"
 }
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+rss_kb() { # current RSS (VmRSS) and its anonymous part (RssAnon), in KiB, summed over the set
+    local total=0 anon=0 p r a
+    for p in $(proc_set "$1"); do
+        [ -r "/proc/$p/status" ] || continue
+        read -r r a < <(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r + 0, a + 0}' \
+            "/proc/$p/status" 2>/dev/null || echo "0 0")
+        total=$((total + ${r:-0})) anon=$((anon + ${a:-0}))
+    done
+    echo "$total $anon"
+}
+established() { # TCP connections established to a local listening port
+    ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l
+}
 # One core's ticks from /proc/stat: "process busy total", where process = user + nice + system
 # (what processes ran), busy = everything but idle and iowait (adds interrupts and softirqs,
 # where much of loopback TCP is counted), total = all.
@@ -600,9 +674,28 @@ log "sanity: the upstream refuses a missing key, the gateway in verify mode refu
 
 # --- the cases ---------------------------------------------------------------------------------
 # target name -> "pid url" for the current case, and the headers it needs.
-declare -A TPID TURL
+declare -A TPID TURL TPORT
 declare -A TLSINFO GW_DESC
 AUDIT_NOTES=""
+headers_for() { # the client sends the key only to the verifying gateway and the upstream
+    case "$1" in gateway-verify | direct) echo "X-Blnk-Key: $KEY" ;; esac
+}
+# The gateway's own account of how it started (first TLS case), for the report.
+note_gateway() { # $1 = inject|verify, $2 = tls|plain
+    local mode="$1"
+    if [ "$2" = tls ] && [ -z "${GW_DESC[$mode]:-}" ]; then
+        GW_DESC[$mode]=$(grep -o 'mode=.*' "$TMP/gateway-$mode/stderr.log" | head -1 |
+            sed -e 's/\x1b\[[0-9;]*m//g' -e 's/ key_fingerprint=[0-9a-f]*//')
+        log "gateway started as: ${GW_DESC[$mode]}; features: $FEATURES"
+    fi
+}
+# Negotiated TLS parameters of nginx and the gateway (first TLS case), for the report.
+note_tls() { # $1 = nginx's port, $2 = the inject gateway's port
+    if [ -z "${TLSINFO[nginx]:-}" ]; then
+        TLSINFO[nginx]=$(tls_params "$1")
+        TLSINFO[gateway-inject]=$(tls_params "$2")
+    fi
+}
 run_case() { # $1 = case
     local c="$1" scheme=https tls=tls h2=h1 port targets t r i
     case "$c" in h1-plain) scheme=http; tls=plain ;; h2-tls) h2=h2 ;; esac
@@ -622,24 +715,16 @@ run_case() { # $1 = case
     for mode in inject verify; do
         port=$(free_port)
         start_gateway "gateway-$mode" "$port" "$mode" "$tls"
-        if [ "$tls" = tls ] && [ -z "${GW_DESC[$mode]:-}" ]; then
-            GW_DESC[$mode]=$(grep -o 'mode=.*' "$TMP/gateway-$mode/stderr.log" | head -1 |
-                sed -e 's/\x1b\[[0-9;]*m//g' -e 's/ key_fingerprint=[0-9a-f]*//')
-            log "gateway started as: ${GW_DESC[$mode]}; features: $FEATURES"
-        fi
+        note_gateway "$mode" "$tls"
         targets+=("gateway-$mode")
         TPID[gateway-$mode]=$STARTED_PID
         TURL[gateway-$mode]="$scheme://127.0.0.1:$port/ledgers"
     done
-    if [ "$tls" = tls ] && [ -z "${TLSINFO[nginx]:-}" ]; then
-        for t in nginx gateway-inject; do
-            port=${TURL[$t]#https://127.0.0.1:}
-            TLSINFO[$t]=$(tls_params "${port%%/*}")
-        done
+    if [ "$tls" = tls ]; then
+        local np gp
+        np=${TURL[nginx]#https://127.0.0.1:} gp=${TURL[gateway-inject]#https://127.0.0.1:}
+        note_tls "${np%%/*}" "${gp%%/*}"
     fi
-    headers_for() { # the client sends the key only to the verifying gateway and the upstream
-        case "$1" in gateway-verify | direct) echo "X-Blnk-Key: $KEY" ;; esac
-    }
     for t in "${targets[@]}"; do
         local hdr
         hdr=$(headers_for "$t")
@@ -674,14 +759,166 @@ run_case() { # $1 = case
     done
 }
 
+# --- idle connections: memory per connection ---------------------------------------------------
+IDLE_RAW="$TMP/idle.tsv"
+printf 'case\ttarget\tconns\trss_before_kb\trss_after_kb\tanon_before_kb\tanon_after_kb\tkb_per_conn\topened\tok\tfailed\testablished\tclosed_by_server\topen_s\n' >"$IDLE_RAW"
+
+idle_client_args() { # $1 = port, $2 = counts (space-separated), $3 = tls|plain, then headers; sets IDLE_ARGS
+    local h counts="$2"
+    IDLE_ARGS=(--port "$1" --count "${counts// /,}" --concurrency "$IDLE_CONCURRENCY")
+    if [ "$3" = tls ]; then IDLE_ARGS+=(--cafile "$TMP/cert.pem"); else IDLE_ARGS+=(--plain); fi
+    shift 3
+    for h in "$@"; do IDLE_ARGS+=(--header "$h"); done
+}
+
+# Starts benches/idle_conns.py (on the load core, bounded by `timeout`) for all the counts: it
+# opens connections until the first count is held, uses each for one request, prints an IDLE
+# line, and opens more up to the next count when a line arrives on its stdin, a FIFO this shell
+# keeps open (idle_client_next); closing the FIFO (idle_client_stop) makes it close them all.
+# Sets IDLE_CPID and IDLE_FD.
+idle_client_start() { # $1 = out prefix, then idle_client_args' arguments
+    local out="$1" stages
+    shift
+    idle_client_args "$@"
+    stages=$(wc -w <<<"$2")
+    rm -f "$out.fifo"
+    mkfifo "$out.fifo"
+    timeout -k 5 $((stages * (IDLE_OPEN_TIMEOUT + 30) + 60)) taskset -c "$LOAD_CPU" \
+        python3 "$ROOT/benches/idle_conns.py" "${IDLE_ARGS[@]}" --open-timeout "$IDLE_OPEN_TIMEOUT" \
+        --hold-max $((IDLE_OPEN_TIMEOUT + 60)) <"$out.fifo" >"$out.txt" 2>"$out.err" &
+    IDLE_CPID=$!
+    PIDS+=("$IDLE_CPID")
+    exec {IDLE_FD}>"$out.fifo"
+}
+idle_client_wait() { # $1 = out prefix, $2 = stage; true once the client has printed its IDLE line
+    for _ in $(seq $(((IDLE_OPEN_TIMEOUT + 30) * 5))); do
+        [ "$(grep -c '^IDLE ' "$1.txt" 2>/dev/null)" -ge "$2" ] && return 0
+        kill -0 "$IDLE_CPID" 2>/dev/null || break
+        sleep 0.2
+    done
+    # One last look: it may have printed its line and then exited.
+    [ "$(grep -c '^IDLE ' "$1.txt" 2>/dev/null)" -ge "$2" ]
+}
+idle_client_next() { # asks the client for its next stage (a subshell: a dead reader's SIGPIPE stays there)
+    (printf 'next\n' >&"$IDLE_FD") 2>/dev/null || true
+}
+idle_client_stop() { # closes the client's stdin: it closes its connections and exits
+    exec {IDLE_FD}>&-
+    for _ in $(seq 100); do kill -0 "$IDLE_CPID" 2>/dev/null || break; sleep 0.1; done
+    stop_pid "$IDLE_CPID"
+}
+
+# A few connections, each used for one request and closed: proves the target answers 200 over
+# kept-alive connections to this client, and does the one-time work (upstream pool, audit file)
+# before RSS is first read.
+idle_warm_up() { # $1 = case, $2 = target, $3 = port, $4 = tls|plain, then headers
+    local c="$1" t="$2" port="$3" tls="$4" out="$TMP/out/$1.$2.warmup"
+    shift 4
+    idle_client_args "$port" 8 "$tls" "$@"
+    timeout -k 5 30 taskset -c "$LOAD_CPU" python3 "$ROOT/benches/idle_conns.py" "${IDLE_ARGS[@]}" \
+        --open-timeout 20 --hold-max 1 </dev/null >"$out.txt" 2>"$out.err" || true
+    grep -q '^IDLE opened=8 ok=8 ' "$out.txt" || {
+        cat "$out.txt" "$out.err" >&2
+        die "$t did not answer 200 on kept-alive connections in case $c (logs in $TMP)"
+    }
+}
+
+# The idle runs of one target: RSS before; connections opened until the first count is held,
+# each used for one request and left idle; RSS with them held (after a second to settle), less
+# RSS before, per connection; then more connections, up to the next count, and the same. When
+# RSS is read, checks that the count's requests were answered 200 and that as many connections
+# are established at the proxy's port.
+idle_measure() { # $1 = case, $2 = target, $3 = pid, $4 = port, $5 = tls|plain, then headers
+    local c="$1" t="$2" pid="$3" port="$4" tls="$5" out b ba a aa est opened ok failed closed secs per aper
+    local k=0 n rows=""
+    shift 5
+    out="$TMP/out/$c.$t"
+    sleep 1
+    read -r b ba < <(rss_kb "$pid")
+    idle_client_start "$out" "$port" "$IDLE_CONNS" "$tls" "$@"
+    for n in $IDLE_CONNS; do
+        k=$((k + 1))
+        [ "$k" = 1 ] || idle_client_next
+        if ! idle_client_wait "$out" "$k"; then
+            idle_client_stop
+            cat "$out.txt" "$out.err" >&2
+            die "$t: the idle client did not report $n connections held ($c; logs in $TMP)"
+        fi
+        sleep 1
+        read -r a aa < <(rss_kb "$pid")
+        est=$(established "$port")
+        read -r opened ok failed < <(grep '^IDLE ' "$out.txt" | sed -n "${k}p" |
+            sed -n 's/^IDLE opened=\([0-9]*\) ok=\([0-9]*\) failed=\([0-9]*\).*/\1 \2 \3/p')
+        secs=$(grep '^idle_conns: [0-9]* connections held' "$out.err" | sed -n "${k}p" |
+            sed -n 's/.* this stage in \([0-9.]*\) s.*/\1/p')
+        per=$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')
+        aper=$(awk -v a="$aa" -v b="$ba" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')
+        rows+=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t@CLOSED@\t%s' "$c" "$t" "$n" "$b" "$a" \
+            "$ba" "$aa" "$per" "${opened:-0}" "${ok:-0}" "${failed:-$n}" "$est" "${secs:-?}")$'\n'
+        log "  $c $t, $n connections: RSS $((b / 1024)) -> $((a / 1024)) MiB, $per KB per connection (anonymous $aper); 200: ${ok:-0}/$n, established at measurement $est/$n; opened in ${secs:-?} s"
+        if [ "${ok:-0}" != "$n" ] || [ "$est" != "$n" ]; then
+            log "  WARNING: $t did not hold $n used connections open in $c (see $out.txt, $out.err; logs in $TMP)"
+        fi
+    done
+    idle_client_stop
+    closed=$(sed -n 's/^CLOSED .*closed_by_server=\([0-9]*\).*/\1/p' "$out.txt")
+    [ "${closed:-?}" = 0 ] || log "  WARNING: $t closed ${closed:-?} of the idle connections while they were held ($c)"
+    printf '%s' "${rows//@CLOSED@/${closed:-?}}" >>"$IDLE_RAW"
+}
+
+# One set of proxies for the case, as in the TLS cases plus room for the connections: nginx
+# worker_connections, and the gateway's gateway.limits.max_connections, the largest count +
+# 1024, so the cap is not what is measured; and an idle timeout of IDLE_HOLD_TIMEOUT for both
+# (nginx's keepalive_timeout is 75 s by default, the gateway's idle_timeout 60 s), so that no
+# connection is closed during a run. Each target is measured with the proxy running the whole
+# time and one client growing its connections through the counts.
+run_idle_case() { # $1 = case: idle-tls | idle-plain
+    local c="$1" tls=tls t mode port gw_json hdr f
+    [ "$c" = idle-plain ] && tls=plain
+    log "case $c: ${IDLE_CONNS// /, } idle connections per target"
+    TPID=(); TPORT=()
+    port=$(free_port)
+    start_nginx_proxy "$port" "$tls" h1 $((IDLE_MAX + 1024)) "${IDLE_HOLD_TIMEOUT}s"
+    TPID[nginx]=$STARTED_PID TPORT[nginx]=$port
+    gw_json=$(jq -c -n --argjson m $((IDLE_MAX + 1024)) --arg idle "${IDLE_HOLD_TIMEOUT}s" \
+        '{gateway: {limits: {max_connections: $m, idle_timeout: $idle}}}')
+    for mode in inject verify; do
+        port=$(free_port)
+        start_gateway "gateway-$mode" "$port" "$mode" "$tls" "$gw_json"
+        note_gateway "$mode" "$tls"
+        TPID[gateway-$mode]=$STARTED_PID TPORT[gateway-$mode]=$port
+    done
+    [ "$tls" = tls ] && note_tls "${TPORT[nginx]}" "${TPORT[gateway-inject]}"
+    GATEWAY_THREADS=$(threads_of "${TPID[gateway-inject]}")
+    for t in nginx gateway-inject gateway-verify; do
+        hdr=$(headers_for "$t")
+        if [ -n "$hdr" ]; then
+            idle_warm_up "$c" "$t" "${TPORT[$t]}" "$tls" "$hdr"
+            idle_measure "$c" "$t" "${TPID[$t]}" "${TPORT[$t]}" "$tls" "$hdr"
+        else
+            idle_warm_up "$c" "$t" "${TPORT[$t]}" "$tls"
+            idle_measure "$c" "$t" "${TPID[$t]}" "${TPORT[$t]}" "$tls"
+        fi
+    done
+    for t in nginx gateway-inject gateway-verify; do stop_pid "${TPID[$t]}"; done
+    for mode in inject verify; do
+        f="$TMP/gateway-$mode/audit.log"
+        [ -f "$f" ] || continue
+        AUDIT_NOTES+=" $c/$mode $(wc -l <"$f")/$((IDLE_MAX + 8));"
+        rm -f "$f"
+    done
+}
+
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 START_TIME=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-for c in $CASES; do run_case "$c"; done
+for c in $CASES; do
+    case "$c" in idle-*) run_idle_case "$c" ;; *) run_case "$c" ;; esac
+done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ------------------------------------------------------------------------------------
 fmt_table() {
-    awk -F'\t' -v cases="$CASES" '
+    awk -F'\t' -v cases="$THRU_CASES" '
     function median(list,   a, n, i, j, t) {
         n = split(list, a, " ")
         for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -722,6 +959,52 @@ fmt_table() {
     }' "$RAW"
 }
 
+# Idle cases: one row per target; KB per idle connection at each count and RSS at the largest,
+# with ratios to nginx; "RSS, no connections" is the one read before the connections.
+fmt_idle_table() {
+    awk -F'\t' -v cases="$IDLE_CASES" -v counts="$IDLE_CONNS" -v maxn="$IDLE_MAX" '
+    function label(n) { return n % 1000 == 0 ? (n / 1000) "k" : n }
+    function ratio(x, y) { return (y > 0 && x > 0) ? sprintf("%.2fx", x / y) : "-" }
+    function mib(kb) { return sprintf("%.1f MiB", kb / 1024) }
+    NR > 1 {
+        k = $1 SUBSEP $2
+        if (!(k in seen)) { seen[k] = 1; order[$1] = order[$1] " " $2 }
+        k = k SUBSEP $3
+        before[k] = $4; after[k] = $5; per[k] = $8; ok[k] = $10; est[k] = $12; closed[k] = $13
+    }
+    END {
+        nc = split(counts, ns, " ")
+        head = "| case | target | RSS, no connections |"; rule = "|---|---|---|"
+        for (i = 1; i <= nc; i++) {
+            head = head " KB per idle conn, " label(ns[i]) " | vs nginx |"; rule = rule "---|---|"
+        }
+        print head " RSS with " label(maxn) " idle | vs nginx | 200 / established when measured |"
+        print rule "---|---|---|"
+        n = split(cases, cs, " ")
+        for (ci = 1; ci <= n; ci++) {
+            c = cs[ci]
+            m = split(order[c], ts, " ")
+            for (ti = 1; ti <= m; ti++) {
+                t = ts[ti]; k = c SUBSEP t; nk = c SUBSEP "nginx"
+                line = sprintf("| %s | %s | %s |", c, t, mib(before[k SUBSEP maxn]))
+                checks = ""
+                for (i = 1; i <= nc; i++) {
+                    x = k SUBSEP ns[i]
+                    line = line sprintf(" %.1f | %s |", per[x],
+                        (t == "nginx" ? "1.00x" : ratio(per[x], per[nk SUBSEP ns[i]])))
+                    checks = checks (i > 1 ? "; " : "") ok[x] " / " est[x] \
+                        (ok[x] != ns[i] || est[x] != ns[i] ? " of " ns[i] " (SHORT)" : "") \
+                        (closed[x] != 0 ? " (" closed[x] " closed by the server)" : "")
+                }
+                x = k SUBSEP maxn
+                line = line sprintf(" %s | %s | %s |", mib(after[x]),
+                    (t == "nginx" ? "1.00x" : ratio(after[x], after[nk SUBSEP maxn])), checks)
+                print line
+            }
+        }
+    }' "$IDLE_RAW"
+}
+
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || GIT_REV+="+dirty"
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -735,18 +1018,30 @@ REPORT="$TMP/report.md"
     echo "- gateway: $GIT_REV, release build, ${GATEWAY_THREADS:-?} threads when pinned; as started (TLS cases): \`${GW_DESC[inject]:-?}\` and \`${GW_DESC[verify]:-?}\`"
     echo "- gateway features on: key check (verify mode: client sends X-Blnk-Key, checked in constant time) or key injection (inject mode, allow_networks 127.0.0.1/32); X-Request-Id, X-Forwarded-*, security headers; merged config: \`$FEATURES\` (@DIR@ = the gateway's own temp dir)"
     echo "- audit log written (records / requests counted in the table; warm-ups and repeated noisy runs add records):${AUDIT_NOTES:- none}"
-    echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'), $(h2load --version 2>&1 | head -1)"
+    echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'), $(h2load --version 2>&1 | head -1), $(python3 --version 2>&1)"
     echo "- TLS (OpenSSL client): nginx ${TLSINFO[nginx]:-n/a}; gateway ${TLSINFO[gateway-inject]:-n/a}; ECDSA P-256 certificate"
     echo "- nginx proxy: the PERF.md configuration plus ssl_protocols TLSv1.2 TLSv1.3 (as Debian's stock nginx.conf; the built-in default of 1.22 stops at 1.2), in the h2 case http2 on the listener and keepalive 256 in the upstream pool (256 requests in flight; with 64 nginx churns upstream connections and loses about a third), client_body_buffer_size 128k (64 KiB bodies stay in memory)"
-    echo "- pinning: proxy under test on core $PROXY_CPU; wrk/h2load and the upstream nginx on core $LOAD_CPU"
-    echo "- ${RUNS} run(s) x ${DURATION} s per target and case, targets rotating, medians; ratios against nginx from this run"
-    echo "- load: HTTP/1.1 wrk -t1 -c$CONNS; HTTP/2 h2load -t1 -c$H2_CONNS -m$H2_STREAMS; conn-tls: wrk -c$CONNS with 'Connection: close', so every request is a new TCP + TLS connection (the OpenSSL client in wrk offers to resume its previous session); post1k/post64k: POST with a 1 KiB / 64 KiB JSON body over HTTP/1.1 keep-alive TLS"
-    echo "- targets: direct = wrk straight to the upstream (plain only); nginx = nginx reverse proxy injecting the key; gateway-inject = the same job; gateway-verify = client sends the key, the gateway checks it"
-    echo "- CPU/req: utime+stime of the proxy (nginx: master + worker) over the run / requests completed; peak RSS: VmHWM (reset before each run; nginx: master + worker); p50/p99 from wrk (time from request write to response) or h2load's per-request log; busy: share of each core not idle during the run (interrupts and softirqs included, which is where much of the loopback TCP work is counted), in brackets the share of that core that processes other than the proxy, the upstream and the load generator used (noise, e.g. a compiler elsewhere on the machine); a load core near 100% with little noise means the load generator, not the proxy, is the limit"
+    echo "- pinning: proxy under test on core $PROXY_CPU; wrk/h2load/idle_conns.py and the upstream nginx on core $LOAD_CPU"
+    if [ -n "$THRU_CASES" ]; then
+        echo "- ${RUNS} run(s) x ${DURATION} s per target and case, targets rotating, medians; ratios against nginx from this run"
+        echo "- load: HTTP/1.1 wrk -t1 -c$CONNS; HTTP/2 h2load -t1 -c$H2_CONNS -m$H2_STREAMS; conn-tls: wrk -c$CONNS with 'Connection: close', so every request is a new TCP + TLS connection (the OpenSSL client in wrk offers to resume its previous session); post1k/post64k: POST with a 1 KiB / 64 KiB JSON body over HTTP/1.1 keep-alive TLS"
+        echo "- targets: direct = wrk straight to the upstream (plain only); nginx = nginx reverse proxy injecting the key; gateway-inject = the same job; gateway-verify = client sends the key, the gateway checks it"
+        echo "- CPU/req: utime+stime of the proxy (nginx: master + worker) over the run / requests completed; peak RSS: VmHWM (reset before each run; nginx: master + worker); p50/p99 from wrk (time from request write to response) or h2load's per-request log; busy: share of each core not idle during the run (interrupts and softirqs included, which is where much of the loopback TCP work is counted), in brackets the share of that core that processes other than the proxy, the upstream and the load generator used (noise, e.g. a compiler elsewhere on the machine); a load core near 100% with little noise means the load generator, not the proxy, is the limit"
+    fi
+    if [ -n "$IDLE_CASES" ]; then
+        echo "- idle cases (${IDLE_CASES// /, }), one run per target: benches/idle_conns.py (asyncio + ssl, on core $LOAD_CPU) opens connections, $IDLE_CONCURRENCY at a time, sends one HTTP/1.1 keep-alive GET /ledgers on each (with the key header for gateway-verify), reads the response and holds the connection idle, until N are held, for N = ${IDLE_CONNS// /, } in turn (--idle-conns; the connections of a smaller N stay open); RSS = VmRSS summed over the process set (nginx: master + worker), read before (after 8 warm-up connections, opened and closed) and 1 s after the N-th connection is held; KB per idle conn = (RSS with N held - RSS before) / N, in KiB; '200 / established' = requests answered 200 / connections in ESTABLISHED at the proxy's port (ss) when RSS was read, for each N"
+        echo "- idle cases, proxies: nginx worker_connections $((IDLE_MAX + 1024)) and keepalive_timeout ${IDLE_HOLD_TIMEOUT}s; gateway gateway.limits.max_connections $((IDLE_MAX + 1024)) (the largest N + 1024, so the cap is not what is measured) and idle_timeout ${IDLE_HOLD_TIMEOUT}s (so that neither closes a connection while measured); ${NOFILE_NOTE}"
+    fi
     echo
-    fmt_table
-    awk -F'\t' -v lim="$NOISE_LIMIT" 'NR > 1 { n++; o = $14 > $15 ? $14 : $15; if (o > lim) noisy++; if (o > max) max = o }
-        END { if (noisy) printf "\nNOISY: in %d of %d runs other processes used more than %d%% of the proxy or the load core (up to %.0f%%); ratios and p99 from those runs are unreliable: run again on a quiet machine (--wait-quiet, --retry-noisy).\n", noisy, n, lim, max }' "$RAW"
+    if [ -n "$THRU_CASES" ]; then
+        fmt_table
+        awk -F'\t' -v lim="$NOISE_LIMIT" 'NR > 1 { n++; o = $14 > $15 ? $14 : $15; if (o > lim) noisy++; if (o > max) max = o }
+            END { if (noisy) printf "\nNOISY: in %d of %d runs other processes used more than %d%% of the proxy or the load core (up to %.0f%%); ratios and p99 from those runs are unreliable: run again on a quiet machine (--wait-quiet, --retry-noisy).\n", noisy, n, lim, max }' "$RAW"
+    fi
+    if [ -n "$IDLE_CASES" ]; then
+        [ -n "$THRU_CASES" ] && echo
+        fmt_idle_table
+    fi
 } >"$REPORT"
 
 RESULTS_DIR="$TARGET_DIR/bench"
@@ -754,7 +1049,8 @@ mkdir -p "$RESULTS_DIR"
 STAMP=$(date +%Y%m%d-%H%M%S)
 cp "$REPORT" "$RESULTS_DIR/load-$STAMP.md"
 cp "$RAW" "$RESULTS_DIR/load-$STAMP.runs.tsv"
+[ -z "$IDLE_CASES" ] || cp "$IDLE_RAW" "$RESULTS_DIR/load-$STAMP.idle.tsv"
 echo
 cat "$REPORT"
 echo
-log "results: $RESULTS_DIR/load-$STAMP.md (every run: load-$STAMP.runs.tsv)"
+log "results: $RESULTS_DIR/load-$STAMP.md (every run: load-$STAMP.runs.tsv${IDLE_CASES:+, load-$STAMP.idle.tsv})"
