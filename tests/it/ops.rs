@@ -222,6 +222,43 @@ async fn sd_notify_ready_reload_stopping_in_order_with_watchdog() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_core_the_gateway_runs_a_current_thread_runtime_and_serves() {
+    if Command::new("taskset").arg("-V").output().is_err() {
+        eprintln!("skipped: taskset (util-linux) is not installed");
+        return;
+    }
+    let key = new_key("onecore");
+    let blnk = FakeBlnk::start(&key).await;
+    let mut s = start(&blnk, &key, &[], Some(&["taskset", "-c", "0"]));
+    let ready = tokio::task::block_in_place(|| next_message(&s));
+    assert!(ready.starts_with("READY=1"), "{ready}");
+    let port = s.port;
+    let request = format!(
+        "GET /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\nConnection: close\r\n\r\n"
+    );
+    let answer = tokio::task::block_in_place(move || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        std::io::Write::write_all(&mut c, request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        answer
+    });
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(blnk.count(), 1);
+    signal(&s.child, "-TERM");
+    assert_eq!(tokio::task::block_in_place(|| wait_exit(&mut s.child)), 0);
+    let mut err = String::new();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("runtime=current_thread"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_key_never_becomes_ready() {
     let blnk = FakeBlnk::start("unused").await;
     let mut s = start(&blnk, "   ", &[], None);
