@@ -116,15 +116,14 @@ impl Pool {
         loop {
             let (mut sender, pooled) = match pool.checkout(&authority) {
                 Some(sender) => (sender, true),
-                None => (pool.connect(&authority).await?, false),
-            };
-            // A connection handed back at the end of a body may still be settling.
-            if sender.ready().await.is_err() {
-                if pooled {
-                    continue;
+                None => {
+                    let mut fresh = pool.connect(&authority).await?;
+                    if fresh.ready().await.is_err() {
+                        return Err(Reject::UpstreamUnavailable);
+                    }
+                    (fresh, false)
                 }
-                return Err(Reject::UpstreamUnavailable);
-            }
+            };
             match sender.try_send_request(req).await {
                 Ok(res) => {
                     let (parts, inner) = res.into_parts();
@@ -147,15 +146,22 @@ impl Pool {
         }
     }
 
-    /// The newest idle connection to `authority` that is still open and not expired.
+    /// The newest idle connection to `authority` that can take a request now. Closed and expired
+    /// ones are dropped on the way. One that is open but not ready stays: a connection comes back
+    /// when its response has been read, which can be before hyper has finished writing the
+    /// request (Blnk answered a slow upload early), and no request waits for a stranger's upload.
     fn checkout(&self, authority: &Authority) -> Option<SendRequest<RequestBody>> {
+        let now = Instant::now();
         let mut idle = self.lock();
-        while let Some(c) = idle.pop() {
-            if !c.sender.is_closed()
-                && c.since.elapsed() < self.idle_timeout
-                && c.authority == *authority
-            {
-                return Some(c.sender);
+        // Newest first; usually the last entry is taken and nothing else is looked at.
+        let mut i = idle.len();
+        while i > 0 {
+            i -= 1;
+            let c = &idle[i];
+            if c.sender.is_closed() || now.duration_since(c.since) >= self.idle_timeout {
+                idle.remove(i);
+            } else if c.sender.is_ready() && c.authority == *authority {
+                return Some(idle.remove(i).sender);
             }
         }
         None
@@ -179,17 +185,20 @@ impl Pool {
         self: &Arc<Self>,
         authority: &Authority,
     ) -> Result<SendRequest<RequestBody>, Reject> {
-        let stream = match tokio::time::timeout(self.connect_timeout, dial(authority)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, upstream = %authority, "upstream connection failed");
-                return Err(Reject::UpstreamUnavailable);
-            }
-            Err(_) => {
-                tracing::warn!(upstream = %authority, "upstream connection timed out");
-                return Err(Reject::UpstreamUnavailable);
-            }
-        };
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, dial(authority, self.connect_timeout))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, upstream = %authority, "upstream connection failed");
+                    return Err(Reject::UpstreamUnavailable);
+                }
+                Err(_) => {
+                    tracing::warn!(upstream = %authority, "upstream connection timed out");
+                    return Err(Reject::UpstreamUnavailable);
+                }
+            };
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
             tracing::warn!(error = %e, upstream = %authority, "upstream handshake failed");
             Reject::UpstreamUnavailable
@@ -230,16 +239,22 @@ impl Pool {
     }
 }
 
-/// Connects to the first address of `authority` that answers.
-async fn dial(authority: &Authority) -> io::Result<TcpStream> {
+/// Connects to the first address of `authority` that answers, giving each address an equal
+/// share of `budget`, so one that drops packets does not use it all up.
+async fn dial(authority: &Authority, budget: Duration) -> io::Result<TcpStream> {
     let host = authority
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(80);
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port)).await?.collect();
+    let each = budget / u32::try_from(addrs.len().max(1)).unwrap_or(u32::MAX);
     let mut last = None;
-    for addr in tokio::net::lookup_host((host, port)).await? {
-        match TcpStream::connect(addr).await {
+    for addr in addrs {
+        let connected = tokio::time::timeout(each, TcpStream::connect(addr))
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")));
+        match connected {
             Ok(stream) => {
                 stream.set_nodelay(true)?;
                 let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);

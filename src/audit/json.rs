@@ -189,18 +189,39 @@ mod tests {
         }
     }
 
+    fn same_as_humantime(t: SystemTime) {
+        let mut ours = Vec::new();
+        rfc3339_micros(&mut ours, t);
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            humantime::format_rfc3339_micros(t).to_string()
+        );
+    }
+
     #[test]
     fn times_are_written_as_humantime_writes_them() {
+        // 50,000 times from 1970 to beyond 2100, at growing, uneven steps.
         let mut t = UNIX_EPOCH;
-        // Every day from 1970 to past 2100 (leap years, the 2100 non-leap year), at odd times.
         for step in 0..50_000u64 {
-            let mut ours = Vec::new();
-            rfc3339_micros(&mut ours, t);
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                humantime::format_rfc3339_micros(t).to_string()
-            );
+            same_as_humantime(t);
             t += Duration::from_micros(86_400_000_000 + step * 7_919_993);
+        }
+        // The calendar's edges, each at the day's first and last microsecond: leap days of a
+        // year divisible by 4 and by 400, the days around 2100's missing leap day, year ends.
+        let day = |d: u64| UNIX_EPOCH + Duration::from_secs(d * 86_400);
+        for d in [
+            0,       // 1970-01-01
+            789,     // 1972-02-29
+            11_016,  // 2000-02-29
+            11_017,  // 2000-03-01
+            20_818,  // 2026-12-31
+            47_540,  // 2100-02-28
+            47_541,  // 2100-03-01
+            157_053, // 2399-12-31
+            157_113, // 2400-02-29
+        ] {
+            same_as_humantime(day(d));
+            same_as_humantime(day(d + 1) - Duration::from_micros(1));
         }
     }
 }

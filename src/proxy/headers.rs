@@ -81,13 +81,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     strip(headers, |name| HOP_BY_HOP.contains(name));
 }
 
-/// Removes every header whose name contains `_`. Servers that map header names to variables
-/// (CGI, many frameworks) read `X_Blnk_Key` as `X-Blnk-Key`; the gateway's decisions are made on
-/// the hyphenated names only, so the underscored ones never go upstream (nginx's default).
-pub fn strip_underscored(headers: &mut HeaderMap) {
-    strip(headers, underscored);
-}
-
+/// Whether a name contains `_`. Servers that map header names to variables (CGI, many
+/// frameworks) read `X_Blnk_Key` as `X-Blnk-Key`; the gateway's decisions are made on the
+/// hyphenated names only, so the underscored ones never go upstream (nginx's default).
 fn underscored(name: &HeaderName) -> bool {
     name.as_str().contains('_')
 }

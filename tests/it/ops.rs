@@ -229,7 +229,18 @@ async fn on_one_core_the_gateway_runs_a_current_thread_runtime_and_serves() {
     }
     let key = new_key("onecore");
     let blnk = FakeBlnk::start(&key).await;
-    let mut s = start(&blnk, &key, &[], Some(&["taskset", "-c", "0"]));
+    // One CPU this process may use (a container's cpuset need not include CPU 0).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    let cpu: String = allowed
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let mut s = start(&blnk, &key, &[], Some(&["taskset", "-c", &cpu]));
     let ready = tokio::task::block_in_place(|| next_message(&s));
     assert!(ready.starts_with("READY=1"), "{ready}");
     let port = s.port;

@@ -38,12 +38,14 @@ async fn sequential_requests_reuse_one_upstream_connection() {
 #[tokio::test]
 async fn concurrent_requests_open_more_connections_and_all_come_back() {
     let gw = TestGateway::start(Setup::default()).await;
-    // Each answer waits, so the three requests overlap at Blnk.
-    gw.blnk
-        .set_behavior(Behavior::Delay(Duration::from_millis(150)));
-    let mut tasks = Vec::new();
+    // Blnk holds each answer until all three requests are there: they overlap at Blnk.
+    gw.blnk.set_behavior(Behavior::Gather(3));
+    let mut clients = Vec::new();
     for _ in 0..3 {
-        let mut c = gw.h1().await;
+        clients.push(gw.h1().await);
+    }
+    let mut tasks = Vec::new();
+    for mut c in clients {
         let r = req("GET", "/balances")
             .header("x-blnk-key", &gw.key)
             .body(empty())
@@ -79,7 +81,9 @@ async fn concurrent_requests_open_more_connections_and_all_come_back() {
 }
 
 /// An upstream that answers one request per connection with keep-alive framing, then closes the
-/// connection a moment later, as an idle timeout would: after the gateway has pooled it.
+/// connection a moment later, as an idle timeout would: after the gateway has pooled it. (This
+/// exercises the checks at checkout; the hand-back of a request hyper could not send, the
+/// narrower race of a close arriving just as a request is handed over, is not forced here.)
 async fn close_after_each_answer() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -148,7 +152,7 @@ async fn a_response_the_client_abandoned_does_not_return_its_connection() {
         let mut c = gw.h1().await;
         let res = c
             .send_request(
-                req("GET", "/bytes/4194304")
+                req("GET", "/bytes/33554432")
                     .header("x-blnk-key", &gw.key)
                     .body(empty())
                     .unwrap(),
@@ -156,14 +160,14 @@ async fn a_response_the_client_abandoned_does_not_return_its_connection() {
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
-        // The head arrived; the client goes away without reading the 4 MiB body.
+        // The head arrived; the client goes away without reading the 32 MiB body, far more
+        // than the socket buffers on the way hold.
     }
     // hyper cannot reuse a connection with a response half read: it is closed, not pooled.
     wait_for("the upstream connection to close", || {
         gw.blnk.closed_connections() == 1
     })
     .await;
-    assert_eq!(gw.blnk.closed_connections(), 1);
     assert_eq!(gw.state.upstream.idle_connections(), 0);
     let mut c = gw.h1().await;
     let a = send1(

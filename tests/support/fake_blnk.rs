@@ -64,7 +64,13 @@ pub enum Behavior {
     Hangup,
     /// Answer every request with a body of this many bytes.
     Large(usize),
+    /// Hold each answer until this many requests have arrived (at most `GATHER_DEADLINE`), so
+    /// they are at Blnk at the same time, whatever the scheduling.
+    Gather(usize),
 }
+
+/// How long a `Gather` answer waits for the others at most.
+const GATHER_DEADLINE: Duration = Duration::from_secs(10);
 
 struct State {
     key: Mutex<String>,
@@ -74,6 +80,9 @@ struct State {
     closed: std::sync::atomic::AtomicUsize,
     /// Connections accepted, for tests of the gateway's connection pool.
     accepted: std::sync::atomic::AtomicUsize,
+    /// Requests received, and a wake-up for answers held by `Gather`.
+    arrived: std::sync::atomic::AtomicUsize,
+    arrival: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -99,6 +108,8 @@ impl FakeBlnk {
             behavior: Mutex::new(Behavior::Normal),
             closed: std::sync::atomic::AtomicUsize::new(0),
             accepted: std::sync::atomic::AtomicUsize::new(0),
+            arrived: std::sync::atomic::AtomicUsize::new(0),
+            arrival: tokio::sync::Notify::new(),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -203,9 +214,25 @@ async fn handle(
         trailers,
     });
     let behavior = *state.behavior.lock().unwrap();
+    state
+        .arrived
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    state.arrival.notify_waiters();
     match behavior {
         Behavior::Normal => {}
         Behavior::Delay(d) => tokio::time::sleep(d).await,
+        Behavior::Gather(n) => {
+            let _ = tokio::time::timeout(GATHER_DEADLINE, async {
+                loop {
+                    let notified = state.arrival.notified();
+                    if state.arrived.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                        break;
+                    }
+                    notified.await;
+                }
+            })
+            .await;
+        }
         Behavior::Hangup | Behavior::Large(_) => {}
     }
     if let Behavior::Large(n) = behavior {
