@@ -181,3 +181,98 @@ async fn a_response_the_client_abandoned_does_not_return_its_connection() {
     assert_eq!(a.status, 200);
     assert_eq!(gw.blnk.accepted_connections(), 2);
 }
+
+/// An upstream that answers the first request on each connection, then reads the second one
+/// whole and hangs up without answering: a POST that reached Blnk on a pooled connection.
+async fn hang_up_on_the_second_request() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>)
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counter = posts.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                for answered in [true, false] {
+                    buf.clear();
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < head_end + length {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    if head.starts_with("post") {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if answered {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                            .await;
+                    }
+                }
+                // The second request was read whole: hang up without a word.
+            });
+        }
+    });
+    (url, posts, task)
+}
+
+#[tokio::test]
+async fn a_post_written_on_a_pooled_connection_is_never_sent_again() {
+    let (url, posts, upstream) = hang_up_on_the_second_request().await;
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"upstream": url}),
+        ..Setup::default()
+    })
+    .await;
+    let mut c = gw.h1().await;
+    let a = send1(
+        &mut c,
+        req("GET", "/ledgers")
+            .header("x-blnk-key", &gw.key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(gw.state.upstream.idle_connections(), 1);
+    // The POST takes the pooled connection; the upstream reads it and hangs up.
+    let body = http_body_util::Full::new(bytes::Bytes::from_static(
+        br#"{"reference":"ref-pooled","amount":10}"#,
+    ));
+    let a = send1(
+        &mut c,
+        req("POST", "/transactions")
+            .header("x-blnk-key", &gw.key)
+            .body(body)
+            .unwrap(),
+    )
+    .await;
+    a.assert_error(502, "GATEWAY_BAD_UPSTREAM_RESPONSE");
+    assert_eq!(
+        posts.load(Ordering::SeqCst),
+        1,
+        "the POST reached Blnk twice"
+    );
+    upstream.abort();
+}
