@@ -77,6 +77,69 @@ async fn a_record_waits_for_the_flush_interval_then_is_written() {
     assert_eq!(lines(), 2);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_full_batch_is_written_at_once_and_the_rest_at_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let settings = AuditSettings {
+        target: AuditTarget::File(path.clone()),
+        flush_interval: Duration::from_secs(3600),
+        flush_records: 4,
+        fsync: Fsync::Never,
+        ..AuditSettings::default()
+    };
+    let audit = Audit::start(&settings);
+    audit.flush().await.unwrap();
+    // Ten records: two full batches of four are written without the clock moving; the last two
+    // wait for the interval.
+    for id in ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"] {
+        let mut e = entry(&audit, id);
+        e.answered(Decision::Forwarded { status: 200 });
+        drop(e);
+        tokio::task::yield_now().await;
+    }
+    let mut yields = 0;
+    while audit.stats().written < 8 {
+        assert!(
+            yields < MAX_YIELDS,
+            "full batches not written without the interval"
+        );
+        yields += 1;
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        audit.stats().written,
+        8,
+        "a partial batch was written early"
+    );
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let mut yields = 0;
+    while audit.stats().written < 10 {
+        assert!(
+            yields < MAX_YIELDS,
+            "the partial batch not written at the interval"
+        );
+        yields += 1;
+        tokio::task::yield_now().await;
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let ids: Vec<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["request_id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 10);
+    assert!(
+        ids.iter()
+            .zip(0..)
+            .all(|(id, i)| *id == format!("\"r{i}\"")),
+        "{ids:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_full_channel_loses_the_record_counts_it_and_refuses_writes() {
     let (audit, mut records) = Audit::detached(2);
