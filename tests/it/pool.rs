@@ -8,26 +8,31 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::hostile::wait_for;
-use crate::support::client::{empty, req, send1};
+use crate::support::client::{empty, req, send1, Answer, H1};
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
+
+/// `GET path` with the gateway's key, on the client connection `c`.
+async fn get(gw: &TestGateway, c: &mut H1, path: &str) -> Answer {
+    send1(
+        c,
+        req("GET", path)
+            .header("x-blnk-key", &gw.key)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+}
 
 #[tokio::test]
 async fn sequential_requests_reuse_one_upstream_connection() {
     let gw = TestGateway::start(Setup::default()).await;
     let mut c = gw.h1().await;
     for i in 0..5 {
-        let a = send1(
-            &mut c,
-            req("GET", &format!("/ledgers/{i}"))
-                .header("x-blnk-key", &gw.key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let a = get(&gw, &mut c, &format!("/ledgers/{i}")).await;
         assert_eq!(a.status, 200, "{:?}", a.body);
     }
     assert_eq!(gw.blnk.count(), 5);
@@ -67,53 +72,79 @@ async fn concurrent_requests_open_more_connections_and_all_come_back() {
     // Afterwards the pooled connections serve; none is opened.
     gw.blnk.set_behavior(Behavior::Normal);
     for c in &mut clients {
-        let a = send1(
-            c,
-            req("GET", "/balances")
-                .header("x-blnk-key", &gw.key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let a = get(&gw, c, "/balances").await;
         assert_eq!(a.status, 200);
     }
     assert_eq!(gw.blnk.accepted_connections(), 3);
+}
+
+/// A hand-written upstream on 127.0.0.1:0: each connection goes to `serve`, with a counter the
+/// test reads. Returns the upstream URL, the counter and the accept task.
+async fn raw_upstream<F, Fut>(serve: F) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>)
+where
+    F: Fn(TcpStream, Arc<AtomicUsize>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let counter = Arc::new(AtomicUsize::new(0));
+    let shared = counter.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(serve(s, shared.clone()));
+        }
+    });
+    (url, counter, task)
+}
+
+/// Reads one request, head and `Content-Length` body; its head in lower case, or `None` when the
+/// connection ends first.
+async fn read_request(s: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while buf.len() < head_end + length {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(head)
 }
 
 /// An upstream that answers one request per connection with keep-alive framing, then closes the
 /// connection a moment later, as an idle timeout would: after the gateway has pooled it. (This
 /// exercises the checks at checkout; the hand-back of a request hyper could not send, the
 /// narrower race of a close arriving just as a request is handed over, is not forced here.)
+/// The counter counts connections closed.
 async fn close_after_each_answer() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let closed = Arc::new(AtomicUsize::new(0));
-    let counter = closed.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
-                    .await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                drop(s);
-                counter.fetch_add(1, Ordering::SeqCst);
-            });
+    raw_upstream(|mut s, closed| async move {
+        if read_request(&mut s).await.is_none() {
+            return;
         }
-    });
-    (url, closed, task)
+        let _ = s
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(s);
+        closed.fetch_add(1, Ordering::SeqCst);
+    })
+    .await
 }
 
 #[tokio::test]
@@ -126,14 +157,7 @@ async fn a_connection_blnk_closed_while_idle_never_fails_a_request() {
     .await;
     let mut c = gw.h1().await;
     for i in 0..6 {
-        let a = send1(
-            &mut c,
-            req("GET", "/ledgers")
-                .header("x-blnk-key", &gw.key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let a = get(&gw, &mut c, "/ledgers").await;
         assert_eq!(a.status, 200, "{:?}", a.body);
         assert_eq!(&a.body[..], b"{}");
         // The pooled connection is closed by Blnk before the next request takes it.
@@ -170,71 +194,33 @@ async fn a_response_the_client_abandoned_does_not_return_its_connection() {
     .await;
     assert_eq!(gw.state.upstream.idle_connections(), 0);
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = get(&gw, &mut c, "/ledgers").await;
     assert_eq!(a.status, 200);
     assert_eq!(gw.blnk.accepted_connections(), 2);
 }
 
 /// An upstream that answers the first request on each connection, then reads the second one
-/// whole and hangs up without answering: a POST that reached Blnk on a pooled connection.
+/// whole and hangs up without answering: a POST that reached Blnk on a pooled connection. The
+/// counter counts POSTs received.
 async fn hang_up_on_the_second_request() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>)
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let posts = Arc::new(AtomicUsize::new(0));
-    let counter = posts.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
+    raw_upstream(|mut s, posts| async move {
+        for answered in [true, false] {
+            let Some(head) = read_request(&mut s).await else {
                 return;
             };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                for answered in [true, false] {
-                    buf.clear();
-                    let head_end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match s.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    while buf.len() < head_end + length {
-                        match s.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    if head.starts_with("post") {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if answered {
-                        let _ = s
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                            .await;
-                    }
-                }
-                // The second request was read whole: hang up without a word.
-            });
+            if head.starts_with("post") {
+                posts.fetch_add(1, Ordering::SeqCst);
+            }
+            if answered {
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await;
+            }
         }
-    });
-    (url, posts, task)
+        // The second request was read whole: hang up without a word.
+    })
+    .await
 }
 
 #[tokio::test]
@@ -246,14 +232,7 @@ async fn a_post_written_on_a_pooled_connection_is_never_sent_again() {
     })
     .await;
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = get(&gw, &mut c, "/ledgers").await;
     assert_eq!(a.status, 200);
     assert_eq!(gw.state.upstream.idle_connections(), 1);
     // The POST takes the pooled connection; the upstream reads it and hangs up.
