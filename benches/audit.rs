@@ -28,7 +28,7 @@ fn conn() -> Arc<ConnInfo> {
         "10.1.2.3:45678".parse().expect("address"),
         Some(TlsInfo {
             version: "TLSv1.3",
-            alpn_h2: false,
+            alpn: blnk_gateway::server::conn::Alpn::Http11,
             client_cert_sha256: None,
         }),
         Arc::new(ConnClock::default()),

@@ -147,10 +147,7 @@ impl Admin {
         let snap = self.gw.snapshot();
         let upstream = &snap.settings.upstream;
         let uri = format!("{}://{}/health", upstream.scheme, upstream.authority);
-        let Ok(mut req) = Request::builder()
-            .uri(uri)
-            .body(RequestBody::buffered(Bytes::new()))
-        else {
+        let Ok(mut req) = Request::builder().uri(uri).body(RequestBody::empty()) else {
             return false;
         };
         req.headers_mut()
@@ -192,6 +189,18 @@ impl Admin {
         let tracked = gw.rate_limits.tracked();
         let audit = gw.audit.stats();
         gw.metrics.render(&[
+            (
+                "blnk_gateway_buffered_bytes",
+                "Request-body bytes held in memory now (read whole before Blnk sees them).",
+                "gauge",
+                gw.buffers.in_use() as f64,
+            ),
+            (
+                "blnk_gateway_buffered_bytes_limit",
+                "gateway.limits.max_buffered_bytes in force.",
+                "gauge",
+                gw.buffers.total() as f64,
+            ),
             (
                 "blnk_gateway_audit_healthy",
                 "1 while the audit log can be written (or is disabled), 0 while it cannot.",

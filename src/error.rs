@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 use crate::ratelimit::Limited;
@@ -62,6 +62,12 @@ pub enum Reject {
     UnsupportedCoding,
     #[error("write refused: the audit log cannot be written")]
     AuditUnavailable,
+    #[error("no room to buffer the request body")]
+    Busy,
+    #[error("a GET or HEAD request carried a body")]
+    BodyNotAllowed,
+    #[error("request malformed under HTTP/2's rules (RFC 9113 8.2.1, 8.3.1)")]
+    MalformedH2,
 }
 
 impl Reject {
@@ -90,6 +96,9 @@ impl Reject {
             UriTooLong                => (StatusCode::URI_TOO_LONG, "GATEWAY_URI_TOO_LONG"),
             UnsupportedCoding         => (StatusCode::NOT_IMPLEMENTED, "GATEWAY_NOT_IMPLEMENTED"),
             AuditUnavailable          => (StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_AUDIT_UNAVAILABLE"),
+            Busy                      => (StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_BUSY"),
+            BodyNotAllowed            => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
+            MalformedH2               => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
         }
     }
 
@@ -120,6 +129,9 @@ impl Reject {
             UriTooLong                => "Request target too long",
             UnsupportedCoding         => "Transfer coding not supported",
             AuditUnavailable          => "Write requests are suspended while they cannot be recorded",
+            Busy                      => "The gateway is busy; retry shortly",
+            BodyNotAllowed            => "A GET or HEAD request must not carry a body",
+            MalformedH2               => "Malformed request",
         })
     }
 
@@ -135,7 +147,7 @@ impl Reject {
             UnknownResource | InsufficientScope { .. } | BadPath | MethodNotAllowed
             | PayloadTooLarge | BodyTimeout | BadBody | UpstreamUnavailable | UpstreamTimeout
             | UpstreamBroken | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding
-            | AuditUnavailable => false,
+            | AuditUnavailable | Busy | BodyNotAllowed | MalformedH2 => false,
         }
     }
 
@@ -150,6 +162,8 @@ impl Reject {
                 | Reject::BadRequest
                 | Reject::UriTooLong
                 | Reject::UnsupportedCoding
+                | Reject::Busy
+                | Reject::BodyNotAllowed
         )
     }
 
@@ -172,8 +186,15 @@ impl Reject {
         if self.closes_connection() {
             h.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        if let Reject::RateLimited(limited) = self {
-            limited.stamp(h);
+        match self {
+            Reject::RateLimited(limited) => limited.stamp(h),
+            Reject::Busy => {
+                h.insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(crate::limits::BUFFER_RETRY_AFTER_SECS),
+                );
+            }
+            _ => {}
         }
         res
     }
@@ -220,6 +241,9 @@ mod tests {
         Reject::UriTooLong,
         Reject::UnsupportedCoding,
         Reject::AuditUnavailable,
+        Reject::Busy,
+        Reject::BodyNotAllowed,
+        Reject::MalformedH2,
     ];
 
     #[test]

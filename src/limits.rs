@@ -12,11 +12,13 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a keep-alive connection may sit with no request in progress.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Deadline for receiving a whole request body from the client.
+/// Deadline for receiving a whole request body from the client. Blnk sees nothing of a request
+/// before its body is complete, so this is the only deadline a slow upload meets (408).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deadline for a TCP connection to the upstream.
 pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Deadline for the upstream's response head, from the moment the request is sent.
+/// Deadline for the upstream's response head, from the moment the request is sent (after the
+/// body has been read whole).
 pub const UPSTREAM_RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long idle pooled upstream connections are kept.
 pub const UPSTREAM_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -59,6 +61,33 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Longest `X-Request-Id` taken from a client; longer ones are replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Request bodies held in memory at once, across every connection, while they are read whole
+/// before Blnk sees them (`gateway.limits.max_buffered_bytes`). 128 MiB holds 25 bodies of
+/// Blnk's 5 MiB maximum, or over 100,000 of the 1 KiB a transaction takes, while 10,000
+/// connections each promising 5 MiB would otherwise ask for 50 GiB.
+pub const MAX_BUFFERED_BYTES: u64 = 128 * 1024 * 1024;
+/// The first bytes of every body count as small: a request's bytes beyond this offset may use
+/// the budget only up to `max_buffered_bytes` minus [`BUFFER_SMALL_RESERVE_DIVISOR`]'s share, so
+/// large uploads can never take the room that ordinary ledger requests need.
+pub const BUFFER_SMALL_BODY_BYTES: u64 = 64 * 1024;
+/// The share of the budget (one part in this many) kept for the small first bytes of bodies.
+pub const BUFFER_SMALL_RESERVE_DIVISOR: u64 = 4;
+/// How long a body waits for room in the buffer budget before the gateway answers 503.
+pub const BUFFER_WAIT: Duration = Duration::from_secs(1);
+/// `Retry-After` on a 503 for a full buffer budget, in seconds.
+pub const BUFFER_RETRY_AFTER_SECS: u64 = 1;
+/// After an early answer on HTTP/1.1 (413, 401 to an upload, ...), how long the gateway keeps
+/// reading and discarding what the client still sends before it closes, so a client that writes
+/// its whole body before reading sees the answer instead of a reset (nginx's `lingering_time`).
+pub const LINGER_TIME: Duration = Duration::from_secs(10);
+/// Lingering ends early when the client sends nothing for this long (nginx's `lingering_timeout`).
+pub const LINGER_QUIET: Duration = Duration::from_secs(2);
+/// Most bytes read and discarded while lingering on one connection or HTTP/2 stream.
+pub const LINGER_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// HTTP/2 streams drained at once after early answers; past it, a stream is reset at once
+/// (`RST_STREAM(NO_ERROR)`, which some clients report as an error).
+pub const LINGER_MAX_STREAMS: usize = 1024;
 
 /// Rate limiting (`gateway.rate_limit`), defaults and bounds. GCRA quotas: `per_second` is the
 /// sustained rate, `burst` how many may come at once after a quiet spell.
@@ -133,6 +162,7 @@ pub struct Limits {
     pub upstream_response_timeout: Duration,
     pub drain_timeout: Duration,
     pub max_body_bytes: u64,
+    pub max_buffered_bytes: u64,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub max_connections: usize,
@@ -150,6 +180,7 @@ impl Default for Limits {
             upstream_response_timeout: UPSTREAM_RESPONSE_TIMEOUT,
             drain_timeout: DRAIN_TIMEOUT,
             max_body_bytes: BLNK_MAX_BODY_MIB * 1024 * 1024,
+            max_buffered_bytes: MAX_BUFFERED_BYTES,
             max_header_bytes: MAX_HEADER_BYTES,
             max_headers: MAX_HEADERS,
             max_connections: MAX_CONNECTIONS,

@@ -91,6 +91,8 @@ pub struct Metrics {
     pub open_connections: AtomicI64,
     pub tls_handshakes: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
+    /// Requests answered 503 because the request-body buffer budget was full.
+    pub buffer_busy: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -148,8 +150,12 @@ impl Metrics {
                 Scope::Global => (&self.rate_limited, 1),
                 Scope::FailedAuth => (&self.rate_limited, 2),
             },
+            Busy => {
+                self.buffer_busy.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody | BadRequest
-            | UriTooLong | UnsupportedCoding => return,
+            | UriTooLong | UnsupportedCoding | BodyNotAllowed | MalformedH2 => return,
             // Counted by the audit log itself (`blnk_gateway_audit_refused_writes_total`).
             AuditUnavailable => return,
         };
@@ -231,6 +237,13 @@ impl Metrics {
             "Failed or timed-out TLS handshakes.",
             "counter",
             self.tls_handshake_failures.load(Ordering::Relaxed) as f64,
+        );
+        gauge(
+            &mut out,
+            "blnk_gateway_buffer_busy_total",
+            "Requests answered 503 because gateway.limits.max_buffered_bytes was in use.",
+            "counter",
+            self.buffer_busy.load(Ordering::Relaxed) as f64,
         );
         for (name, help, kind, value) in extra {
             gauge(&mut out, name, help, kind, *value);

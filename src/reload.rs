@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
@@ -313,7 +312,7 @@ async fn probe(gw: &Gateway, snap: &Snapshot) -> bool {
     let Ok(mut req) = Request::builder()
         .method(Method::GET)
         .uri(uri)
-        .body(RequestBody::buffered(Bytes::new()))
+        .body(RequestBody::empty())
     else {
         return false;
     };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 
 use std::sync::atomic::AtomicU64;
 
@@ -20,6 +21,7 @@ use crate::clients::ClientTable;
 use crate::config::{Loaded, Settings};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
+use crate::proxy::buffer::BufferBudget;
 use crate::proxy::request_id::RequestIds;
 use crate::ratelimit::{self, ClientQuota, Identity, RateLimitSettings, RateLimits};
 use crate::upstream::UpstreamClient;
@@ -122,6 +124,13 @@ pub struct Gateway {
     /// The audit log. Its file, flush and fsync settings are those at start; `include_query` and
     /// `on_failure` are read from the snapshot per request.
     pub audit: Audit,
+    /// Memory for request bodies read whole (`gateway.limits.max_buffered_bytes` at start).
+    pub buffers: Arc<BufferBudget>,
+    /// Upstream exchanges whose client went away: they run to Blnk's answer, and shutdown waits
+    /// for them within the drain deadline (see `proxy::exchange`).
+    pub exchanges: TaskTracker,
+    /// Room for HTTP/2 request bodies drained after an early answer (see `proxy::early`).
+    pub drains: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -132,7 +141,13 @@ impl Gateway {
         let audit = Audit::start(&loaded.settings.audit);
         let snapshot = Snapshot::from_loaded(loaded);
         let rate_limits = RateLimits::new(&snapshot.rate_limit_settings());
+        let buffers = BufferBudget::new(snapshot.settings.limits.max_buffered_bytes);
         Arc::new(Gateway {
+            buffers,
+            exchanges: TaskTracker::new(),
+            drains: Arc::new(tokio::sync::Semaphore::new(
+                crate::limits::LINGER_MAX_STREAMS,
+            )),
             audit,
             snapshot: ArcSwap::from_pointee(snapshot),
             upstream,

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use crate::error::Reject;
 use crate::limits::{self, Limits};
 use crate::metrics::Metrics;
-use crate::proxy::body::{BodyError, RequestBody};
+use crate::proxy::body::RequestBody;
 
 pub type UpstreamRequest = http::Request<RequestBody>;
 pub type UpstreamResponse = http::Response<UpstreamBody>;
@@ -267,16 +267,9 @@ async fn dial(authority: &Authority, budget: Duration) -> io::Result<TcpStream> 
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
 }
 
-/// Maps a send error to the answer: our own body errors first (the client's fault), then
-/// anything else on an established connection.
+/// Maps a send error to the answer. The request body was read whole before the exchange began,
+/// so every failure here is Blnk's side of the exchange.
 fn classify(e: &hyper::Error) -> Reject {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(body) = err.downcast_ref::<BodyError>() {
-            return body.reject();
-        }
-        source = err.source();
-    }
     tracing::warn!(error = %e, "upstream exchange failed");
     Reject::UpstreamBroken
 }

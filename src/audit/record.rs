@@ -407,7 +407,7 @@ mod tests {
             "[::ffff:10.1.2.3]:443".parse().unwrap(),
             Some(crate::server::conn::TlsInfo {
                 version: "TLSv1.3",
-                alpn_h2: true,
+                alpn: crate::server::conn::Alpn::H2,
                 client_cert_sha256: Some("ab".repeat(32)),
             }),
             Arc::default(),

@@ -139,6 +139,7 @@ pub struct RawLimits {
     #[serde(default, with = "humantime_serde")]
     pub drain_timeout: Option<Duration>,
     pub max_body_bytes: Option<u64>,
+    pub max_buffered_bytes: Option<u64>,
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,
     pub max_connections: Option<usize>,

@@ -368,6 +368,17 @@ fn limits_from(raw: &RawLimits, blnk_body_mb: Option<u64>, problems: &mut Proble
     if max_body_bytes == 0 {
         problems.push("gateway.limits.max_body_bytes", "must be greater than zero");
     }
+    let max_buffered_bytes = raw.max_buffered_bytes.unwrap_or(d.max_buffered_bytes);
+    let large_share =
+        max_buffered_bytes - max_buffered_bytes / limits::BUFFER_SMALL_RESERVE_DIVISOR;
+    if large_share < max_body_bytes {
+        problems.push(
+            "gateway.limits.max_buffered_bytes",
+            format!(
+                "must be at least 4/3 of gateway.limits.max_body_bytes ({max_body_bytes}): a quarter is kept for small bodies, and the rest must hold one body of the largest allowed size"
+            ),
+        );
+    }
     Limits {
         handshake_timeout,
         header_read_timeout,
@@ -377,6 +388,7 @@ fn limits_from(raw: &RawLimits, blnk_body_mb: Option<u64>, problems: &mut Proble
         upstream_response_timeout,
         drain_timeout,
         max_body_bytes,
+        max_buffered_bytes,
         max_header_bytes,
         max_headers,
         max_connections,

@@ -1,37 +1,37 @@
 //! Request and response bodies as they pass through the gateway.
 //!
-//! [`RequestBody`] wraps the client's body on its way upstream: it enforces the size limit while
-//! streaming (a chunked body that grows past it is cut off, aborting the upstream request) and the
-//! body-read deadline (a body dribbled byte by byte ends at the deadline). [`ResponseBody`] is what
+//! [`RequestBody`] is what goes upstream: a body already read whole by `buffer` (Blnk never sees
+//! a body before it is complete), whose frames are handed to hyper as they arrived and whose
+//! share of the buffer budget is given back when hyper has written them. [`ResponseBody`] is what
 //! the client receives: Blnk's streamed body or a local answer; when it ends or is dropped, the
 //! connection learns the request is finished (see `server::conn`) and the request's audit entry is
 //! closed with the bytes sent and how the body ended.
 
-use std::future::Future;
+use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use tokio::time::{Instant, Sleep};
 
+use super::buffer::{Buffered, Charge};
 use crate::audit::{End, Entry};
 use crate::error::Reject;
 use crate::server::conn::ConnClock;
 use crate::upstream::UpstreamBody;
 
-/// Why a request body could not be forwarded; travels through hyper's error chain.
+/// Why a request body could not be read whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     #[error("request body exceeded the size limit")]
     TooLarge,
     #[error("request body not received before the deadline")]
     TimedOut,
-    #[error("request body broken off by the client")]
+    #[error("request body broken off, malformed, or not the declared length")]
     Client,
+    #[error("no room in the buffer budget")]
+    Busy,
 }
 
 impl BodyError {
@@ -40,120 +40,71 @@ impl BodyError {
             BodyError::TooLarge => Reject::PayloadTooLarge,
             BodyError::TimedOut => Reject::BodyTimeout,
             BodyError::Client => Reject::BadBody,
+            BodyError::Busy => Reject::Busy,
         }
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The body sent upstream: the client's body streamed, bounded in size and time, or bytes
-    /// already read (when a request may have to be sent twice during a key rotation).
-    #[project = RequestBodyProj]
-    pub enum RequestBody {
-        Streaming {
-            #[pin]
-            inner: Incoming,
-            remaining: u64,
-            deadline: Instant,
-            sleep: Option<Pin<Box<Sleep>>>,
-            // The audit entry's bytes-in counter.
-            counted: Option<Arc<AtomicU64>>,
-        },
-        Buffered { data: Option<Bytes> },
-    }
+/// The body sent upstream: the frames of a body read whole, with an exact length.
+#[derive(Debug)]
+pub struct RequestBody {
+    chunks: std::vec::IntoIter<Bytes>,
+    remaining: u64,
+    // Given back to the budget when hyper drops the body, after writing it.
+    _charge: Option<Charge>,
 }
 
 impl RequestBody {
-    pub fn new(
-        inner: Incoming,
-        max_bytes: u64,
-        deadline: Instant,
-        counted: Option<Arc<AtomicU64>>,
-    ) -> Self {
-        RequestBody::Streaming {
-            inner,
-            remaining: max_bytes,
-            deadline,
-            sleep: None,
-            counted,
+    pub fn empty() -> Self {
+        RequestBody {
+            chunks: Vec::new().into_iter(),
+            remaining: 0,
+            _charge: None,
         }
     }
 
-    pub fn buffered(data: Bytes) -> Self {
-        RequestBody::Buffered {
-            data: Some(data).filter(|d| !d.is_empty()),
+    /// The body, taking its share of the budget along.
+    pub fn from_buffered(body: Buffered) -> Self {
+        let (chunks, len, charge) = body.into_parts();
+        RequestBody {
+            chunks: chunks.into_iter(),
+            remaining: len,
+            _charge: charge,
         }
     }
 
-    /// Reads the whole body, under the same size limit and deadline as streaming.
-    pub async fn read_all(self) -> Result<Bytes, BodyError> {
-        use http_body_util::BodyExt;
-        Ok(self.collect().await?.to_bytes())
+    /// Another copy of the same bytes (a request sent twice during a key rotation); the
+    /// original keeps the charge.
+    pub fn copy_of(body: &Buffered) -> Self {
+        RequestBody {
+            chunks: body.chunks().to_vec().into_iter(),
+            remaining: body.len(),
+            _charge: None,
+        }
     }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = BodyError;
+    type Error = Infallible;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let (inner, remaining, deadline, sleep, counted) = match self.project() {
-            RequestBodyProj::Buffered { data } => {
-                return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))))
-            }
-            RequestBodyProj::Streaming {
-                inner,
-                remaining,
-                deadline,
-                sleep,
-                counted,
-            } => (inner, remaining, deadline, sleep, counted),
-        };
-        match inner.poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                let Ok(data) = frame.into_data() else {
-                    // Trailers are never forwarded: they could smuggle headers past the rewrite.
-                    return Poll::Ready(None);
-                };
-                let len = data.len() as u64;
-                if len > *remaining {
-                    return Poll::Ready(Some(Err(BodyError::TooLarge)));
-                }
-                *remaining -= len;
-                if let Some(c) = counted {
-                    c.fetch_add(len, Ordering::Relaxed);
-                }
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            Poll::Ready(Some(Err(_))) => Poll::Ready(Some(Err(BodyError::Client))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
-                // The timer is created only for bodies that actually wait, so GETs pay nothing.
-                let deadline = *deadline;
-                let sleep =
-                    sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                ready!(sleep.as_mut().poll(cx));
-                Poll::Ready(Some(Err(BodyError::TimedOut)))
-            }
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let next = self.chunks.next();
+        if let Some(chunk) = &next {
+            self.remaining -= chunk.len() as u64;
         }
+        Poll::Ready(next.map(|d| Ok(Frame::data(d))))
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            RequestBody::Streaming { inner, .. } => inner.is_end_stream(),
-            RequestBody::Buffered { data } => data.is_none(),
-        }
+        self.remaining == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            RequestBody::Streaming { inner, .. } => inner.size_hint(),
-            RequestBody::Buffered { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-        }
+        SizeHint::with_exact(self.remaining)
     }
 }
 

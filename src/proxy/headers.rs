@@ -45,10 +45,15 @@ static FORWARDING: [HeaderName; 4] = [
     HeaderName::from_static("x-forwarded-port"),
 ];
 
-/// Response headers from Blnk that leak internal addresses.
-static LEAKY_RESPONSE: [HeaderName; 2] = [
+/// Response headers from Blnk's own limiter (tollbooth) that never reach clients: two leak
+/// internal addresses, and the other two describe Blnk's limit (keyed on the gateway's address,
+/// effectively off by default) next to the gateway's `RateLimit-*`, so a client would see two
+/// limits that disagree. Blnk's `RateLimit-*` are replaced by the gateway's when it limits.
+static BLNK_LIMITER_RESPONSE: [HeaderName; 4] = [
     HeaderName::from_static("x-rate-limit-request-remote-addr"),
     HeaderName::from_static("x-rate-limit-request-forwarded-for"),
+    HeaderName::from_static("x-rate-limit-limit"),
+    HeaderName::from_static("x-rate-limit-duration"),
 ];
 
 /// HSTS sent on TLS listeners: one year, subdomains left to the operator.
@@ -184,7 +189,7 @@ pub fn never_indexed(mut value: HeaderValue) -> HeaderValue {
 /// Rewrites Blnk's response headers for the client.
 pub fn rewrite_response(headers: &mut HeaderMap, tls: bool, request_id: &HeaderValue) {
     strip(headers, |name| {
-        HOP_BY_HOP.contains(name) || LEAKY_RESPONSE.contains(name)
+        HOP_BY_HOP.contains(name) || BLNK_LIMITER_RESPONSE.contains(name)
     });
     stamp_response(headers, tls, request_id);
 }
@@ -296,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn leaky_response_headers_are_removed() {
+    fn blnk_limiter_headers_are_removed() {
         let mut h = HeaderMap::new();
         h.insert(
             "x-rate-limit-request-remote-addr",
@@ -307,10 +312,14 @@ mod tests {
             HeaderValue::from_static("10.1.1.1"),
         );
         h.insert("x-rate-limit-limit", HeaderValue::from_static("5"));
+        h.insert("x-rate-limit-duration", HeaderValue::from_static("1"));
+        h.insert("ratelimit-limit", HeaderValue::from_static("5"));
         rewrite_response(&mut h, true, &HeaderValue::from_static("rid"));
-        assert!(h.get("x-rate-limit-request-remote-addr").is_none());
-        assert!(h.get("x-rate-limit-request-forwarded-for").is_none());
-        assert_eq!(h["x-rate-limit-limit"], "5");
+        for name in &BLNK_LIMITER_RESPONSE {
+            assert!(h.get(name).is_none(), "{name}");
+        }
+        // Replaced by the gateway's own when it limits (see `ratelimit::headers`), kept otherwise.
+        assert_eq!(h["ratelimit-limit"], "5");
         assert_eq!(h[STRICT_TRANSPORT_SECURITY], "max-age=31536000");
         assert_eq!(h[X_REQUEST_ID], "rid");
         assert_eq!(h[http::header::X_CONTENT_TYPE_OPTIONS], "nosniff");

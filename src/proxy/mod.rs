@@ -2,15 +2,22 @@
 //!
 //! ```text
 //! snapshot -> request id -> audit entry -> method & network -> cool-down -> authenticate
-//!          -> rate limit -> audit health -> body limit -> rewrite headers -> forward (deadlines)
+//!          -> rate limit -> audit health -> body limit -> read the body whole (buffer)
+//!          -> rewrite headers -> forward (deadlines; finished even if the client goes away)
 //!          -> rewrite response
 //! ```
-//! Every early exit is a [`Reject`], turned into a response by `error` in one place. The audit
-//! entry opened at the start travels into the response body, which closes it when the body ends;
-//! if the handler is dropped first (the client went away), the entry closes itself.
+//! Every early exit is a [`Reject`], turned into a response by `error` in one place; a body left
+//! unread by an early exit is disposed of by `early`. Blnk sees a request only once its body is
+//! complete (`buffer`), and once Blnk may have seen it the exchange runs to Blnk's answer
+//! (`exchange`). The audit entry opened at the start travels into the response body, which closes
+//! it when the body ends; if the handler is dropped first (the client went away), the entry
+//! closes itself, or the exchange closes it with Blnk's status.
 
 pub mod auth;
 pub mod body;
+pub mod buffer;
+mod early;
+pub mod exchange;
 pub mod headers;
 pub mod path;
 pub mod request_id;
@@ -18,37 +25,48 @@ mod rotation;
 pub mod route;
 pub mod screen;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use self::body::{RequestBody, ResponseBody};
+use self::buffer::{Buffered, ReadLimits};
+use self::exchange::{Answer, InFlight, Outcome};
 use self::headers::{Forwarding, KeyHeader, X_BLNK_KEY, X_REQUEST_ID};
 use crate::audit::{self, Decision, Entry, RequestHead};
 use crate::config::OnFailure;
 use crate::error::Reject;
 use crate::ratelimit::Identity;
-use crate::server::conn::ConnInfo;
+use crate::server::conn::{ConnClock, ConnInfo};
 use crate::state::{Gateway, Snapshot};
 use crate::upstream::UpstreamResponse;
 
-/// Handles one request. Never fails: every outcome is a response.
+/// A request refused as a stream error: HTTP/2's answer to a malformed request (RFC 9113
+/// section 8.1.1), which hyper sends as `RST_STREAM(PROTOCOL_ERROR)`.
+pub type StreamError = h2::Error;
+
+/// Handles one request. Every outcome is a response, except a malformed HTTP/2 request, which is
+/// a stream error.
 pub async fn handle(
     gw: Arc<Gateway>,
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
-) -> Response<ResponseBody> {
+) -> Result<Response<ResponseBody>, StreamError> {
     let started = Instant::now();
+    let mut unanswered = Unanswered(Some(conn.clock.clone()));
     let snap = gw.snapshot();
     let request_id = gw.request_ids.pick(req.headers().get(X_REQUEST_ID));
     let resource = route::resource(req.uri().path());
     let mut entry = open_entry(&gw, &snap, &conn, &req, &request_id);
-    let res = match forward(&gw, &snap, &conn, req, &request_id, &mut entry).await {
+    let (head, mut body) = req.into_parts();
+    let version = head.version;
+    let res = match forward(&gw, &snap, &conn, head, &mut body, &request_id, &mut entry).await {
         Ok(res) => {
             entry.answered(Decision::Forwarded {
                 status: res.status().as_u16(),
@@ -59,16 +77,34 @@ pub async fn handle(
             tracing::debug!(request_id = ?request_id, reason = reject.reason(), "rejected");
             gw.metrics.rejected(reject);
             entry.answered(Decision::Rejected(reject));
+            if reject == Reject::MalformedH2 && version == Version::HTTP_2 {
+                return Err(h2::Reason::PROTOCOL_ERROR.into());
+            }
+            early::dispose(body, version, &gw.drains);
             local_response(reject, &conn, &request_id)
         }
     };
+    // The response body tells the connection when the exchange is over.
+    unanswered.0 = None;
     gw.metrics.request(
         snap.settings.mode,
         resource,
         res.status().as_u16(),
         started.elapsed(),
     );
-    res.map(|body| body.audited(entry))
+    Ok(res.map(|body| body.audited(entry)))
+}
+
+/// Tells the connection the request is over when the handler ends without a response body that
+/// would (hyper dropped the handler, or the request ended in a stream error).
+struct Unanswered(Option<Arc<ConnClock>>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(clock) = self.0.take() {
+            clock.request_finished();
+        }
+    }
 }
 
 /// The request's audit entry, with the path as the client sent it (before normalisation).
@@ -95,18 +131,20 @@ fn open_entry(
         .begin(conn, settings.mode, settings.audit.include_query, head)
 }
 
+/// Everything between the head and Blnk's answer. `incoming` is left where reading stopped, so
+/// an early answer can dispose of the rest.
 async fn forward(
-    gw: &Gateway,
-    snap: &Snapshot,
+    gw: &Arc<Gateway>,
+    snap: &Arc<Snapshot>,
     conn: &Arc<ConnInfo>,
-    req: Request<Incoming>,
+    mut head: http::request::Parts,
+    incoming: &mut Incoming,
     request_id: &HeaderValue,
     entry: &mut Entry,
 ) -> Result<Response<ResponseBody>, Reject> {
     let settings = &snap.settings;
-    let limits = &settings.limits;
     let now = Instant::now();
-    if matches!(*req.method(), Method::CONNECT | Method::TRACE) {
+    if matches!(head.method, Method::CONNECT | Method::TRACE) {
         return Err(Reject::MethodNotAllowed);
     }
     let peer = conn.peer.ip();
@@ -115,33 +153,30 @@ async fn forward(
     }
     gw.rate_limits.admit(peer)?;
     // Framing, Host and target form first; then decide on exactly the path that is forwarded.
-    let target = screen::request(&req)?;
+    let target = screen::request(&head)?;
     let path_and_query = path::normalise(Some(&target))?;
     let decided = auth::authorize(
         snap,
-        req.method(),
+        &head.method,
         path_and_query.path(),
-        req.headers(),
+        &head.headers,
         now,
         conn,
     );
-    let (fingerprint, client) = auth::identity(snap, &decided, req.headers());
+    let (fingerprint, client) = auth::identity(snap, &decided, &head.headers);
     entry.identify(fingerprint, client);
     let admitted = decided.map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
     let allowance = gw
         .rate_limits
-        .check(&Identity::of(snap, conn, &admitted), req.method())?;
+        .check(&Identity::of(snap, conn, &admitted), &head.method)?;
     if settings.audit.on_failure == OnFailure::RefuseWrites
-        && audit::is_write(req.method())
+        && audit::is_write(&head.method)
         && !gw.audit.admit_write()
     {
         return Err(Reject::AuditUnavailable);
     }
-    if declared_length(req.headers()).is_some_and(|n| n > limits.max_body_bytes) {
-        return Err(Reject::PayloadTooLarge);
-    }
+    let body = read_body(gw, snap, &head, incoming, entry, now).await?;
 
-    let (mut parts, incoming) = req.into_parts();
     let fwd = Forwarding {
         peer: &conn.forwarded_for,
         peer_trusted: conn.peer_trusted(&settings.trusted_proxies),
@@ -149,47 +184,103 @@ async fn forward(
         host: &settings.upstream.host,
         request_id,
     };
-    // The key is set below, per attempt; the rewrite removes every client copy first.
-    headers::rewrite_request(&mut parts.headers, KeyHeader::None, &fwd);
-    parts.uri = upstream_uri(settings, path_and_query)?;
-    parts.version = Version::HTTP_11;
-    let body = RequestBody::new(
-        incoming,
-        limits.max_body_bytes,
-        now + limits.body_read_timeout,
-        entry.body_counter(),
-    );
+    // The key is set by the exchange; the rewrite removes every client copy first.
+    headers::rewrite_request(&mut head.headers, KeyHeader::None, &fwd);
+    set_length(&mut head.headers, &body);
+    head.uri = upstream_uri(settings, path_and_query)?;
+    head.version = Version::HTTP_11;
 
-    entry.sent_upstream();
-    let mut res = match admitted.upstream {
-        auth::Upstream::NoKey => respond(send(gw, snap, parts, body).await?, conn, request_id),
-        auth::Upstream::ClientKey(key) => {
-            parts.headers.insert(X_BLNK_KEY, key);
-            let res = send(gw, snap, parts, body).await?;
-            if res.status() == StatusCode::UNAUTHORIZED {
-                gw.rate_limits.record_failure(peer);
-            }
-            respond(res, conn, request_id)
-        }
-        // Boxed: this path runs only during a rotation, and its state (two attempts and a
-        // buffered body) would otherwise make every request's future larger.
-        auth::Upstream::Master if snap.keys.upstream_uncertain(now) => {
-            Box::pin(rotation::send_either_key(
-                gw, snap, conn, parts, body, request_id, now,
-            ))
-            .await?
-        }
-        auth::Upstream::Master => {
-            parts
-                .headers
-                .insert(X_BLNK_KEY, snap.keys.upstream_key(now).1.clone());
-            respond(send(gw, snap, parts, body).await?, conn, request_id)
-        }
-    };
+    let exchange = exchange(
+        gw.clone(),
+        snap.clone(),
+        admitted.upstream,
+        peer,
+        head,
+        body,
+    );
+    let answer = InFlight::new(exchange, entry, &gw.exchanges).await?;
+    let mut res = answer.respond(conn, request_id);
     if let Some(allowance) = allowance {
         allowance.stamp(res.headers_mut());
     }
     Ok(res)
+}
+
+/// Reads the body whole, or refuses it: too large as declared (before reading), a body on GET or
+/// HEAD, or what `buffer::read` finds.
+async fn read_body(
+    gw: &Gateway,
+    snap: &Snapshot,
+    head: &http::request::Parts,
+    incoming: &mut Incoming,
+    entry: &Entry,
+    now: Instant,
+) -> Result<Buffered, Reject> {
+    let limits = &snap.settings.limits;
+    let declared = declared_length(&head.headers);
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(Reject::PayloadTooLarge);
+    }
+    let bodiless = is_bodiless(&head.method);
+    if bodiless && (declared.is_some_and(|n| n > 0) || head.headers.contains_key(TRANSFER_ENCODING))
+    {
+        return Err(Reject::BodyNotAllowed);
+    }
+    let read_limits = ReadLimits {
+        max_bytes: limits.max_body_bytes,
+        deadline: now + limits.body_read_timeout,
+        declared,
+    };
+    let counted = entry.body_counter();
+    let body = buffer::read(incoming, read_limits, &gw.buffers, counted.as_deref())
+        .await
+        .map_err(|e| e.reject())?;
+    if bodiless && !body.is_empty() {
+        return Err(Reject::BodyNotAllowed);
+    }
+    if head.version == Version::HTTP_2 && declared.is_none() && !body.is_empty() {
+        // hyper ends an HTTP/2 body without an error when the client resets the stream with
+        // NO_ERROR, so a body cut short looks complete when no length was declared. The reset
+        // has been received by then; yielding once lets hyper see it and drop this request
+        // before anything is sent.
+        tokio::task::yield_now().await;
+    }
+    Ok(body)
+}
+
+/// Sends the request with the key `upstream` calls for and waits for Blnk's answer. Owns what it
+/// uses, so it can finish on its own (see `exchange`).
+async fn exchange(
+    gw: Arc<Gateway>,
+    snap: Arc<Snapshot>,
+    upstream: auth::Upstream,
+    peer: IpAddr,
+    mut head: http::request::Parts,
+    body: Buffered,
+) -> Outcome {
+    let now = Instant::now();
+    match upstream {
+        auth::Upstream::NoKey => {}
+        auth::Upstream::ClientKey(key) => {
+            head.headers.insert(X_BLNK_KEY, key);
+            let res = send(&gw, &snap, head, RequestBody::from_buffered(body)).await?;
+            if res.status() == StatusCode::UNAUTHORIZED {
+                gw.rate_limits.record_failure(peer);
+            }
+            return Ok(Answer::Streaming(res));
+        }
+        // Boxed: this path runs only during a rotation, and its state (two attempts) would
+        // otherwise make every exchange larger.
+        auth::Upstream::Master if snap.keys.upstream_uncertain(now) => {
+            return Box::pin(rotation::send_either_key(&gw, &snap, head, body, now)).await;
+        }
+        auth::Upstream::Master => {
+            let key = snap.keys.upstream_key(now).1.clone();
+            head.headers.insert(X_BLNK_KEY, key);
+        }
+    }
+    let res = send(&gw, &snap, head, RequestBody::from_buffered(body)).await?;
+    Ok(Answer::Streaming(res))
 }
 
 async fn send(
@@ -206,15 +297,20 @@ async fn send(
         .await
 }
 
-/// Blnk's response, with its headers rewritten for the client.
-fn respond(
-    res: UpstreamResponse,
-    conn: &Arc<ConnInfo>,
-    request_id: &HeaderValue,
-) -> Response<ResponseBody> {
-    let (mut parts, body) = res.into_parts();
-    headers::rewrite_response(&mut parts.headers, conn.tls.is_some(), request_id);
-    Response::from_parts(parts, ResponseBody::upstream(body, conn.clock.clone()))
+/// GET and HEAD carry no body through the gateway, whatever the framing: RFC 9110 gives a body
+/// there no meaning, Blnk reads none, and a body that two hops read differently is how requests
+/// are smuggled.
+fn is_bodiless(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
+}
+
+/// The body goes upstream with its exact length, whatever framing the client used; a request
+/// without a body goes without a length, as it came.
+fn set_length(headers: &mut http::HeaderMap, body: &Buffered) {
+    if body.is_empty() && !headers.contains_key(CONTENT_LENGTH) {
+        return;
+    }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
 }
 
 fn upstream_uri(

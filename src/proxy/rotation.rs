@@ -1,23 +1,22 @@
 //! Sending a request while Blnk may hold either master key (see `crate::keys`).
 //!
-//! The body is read first (within the usual size limit and deadline) so the request can be sent a
-//! second time. Blnk checks the key before any handler runs, so a 401 `AUTH_INVALID_API_KEY`
-//! means Blnk did nothing: only then is the request sent once more, with the other key. This path
-//! is taken only during a rotation, until Blnk is seen accepting the new key.
-
-use std::sync::Arc;
+//! The body has been read whole (see `buffer`), so the request can be sent a second time. Blnk
+//! checks the key before any handler runs, so a 401 `AUTH_INVALID_API_KEY` means Blnk did
+//! nothing: only then is the request sent once more, with the other key. This path is taken only
+//! during a rotation, until Blnk is seen accepting the new key.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use tokio::time::Instant;
 
-use super::body::{RequestBody, ResponseBody};
-use super::headers::{self, X_BLNK_KEY};
+use super::body::RequestBody;
+use super::buffer::Buffered;
+use super::exchange::{Answer, Outcome};
+use super::headers::X_BLNK_KEY;
 use crate::error::Reject;
 use crate::keys::Which;
 use crate::limits::MAX_REFUSAL_BODY_BYTES;
-use crate::server::conn::ConnInfo;
 use crate::state::{Gateway, Snapshot};
 use crate::upstream::UpstreamResponse;
 
@@ -37,34 +36,29 @@ enum Attempt {
 pub(super) async fn send_either_key(
     gw: &Gateway,
     snap: &Snapshot,
-    conn: &Arc<ConnInfo>,
     parts: http::request::Parts,
-    body: RequestBody,
-    request_id: &HeaderValue,
+    body: Buffered,
     now: Instant,
-) -> Result<Response<ResponseBody>, Reject> {
-    let body = body.read_all().await.map_err(|e| e.reject())?;
+) -> Outcome {
     let (which, key) = snap.keys.upstream_key(now);
-    let refused = match attempt(gw, snap, &parts, key, body.clone()).await? {
+    let refused = match attempt(gw, snap, &parts, key, &body).await? {
         Attempt::Answered(res) => {
             note_accepted(snap, which);
-            return Ok(super::respond(res, conn, request_id));
+            return Ok(Answer::Streaming(res));
         }
-        Attempt::Read(res_parts, res_body) => {
-            return Ok(buffered(res_parts, res_body, conn, request_id))
-        }
+        Attempt::Read(res_parts, res_body) => return Ok(Answer::Read(res_parts, res_body)),
         Attempt::Refused(res_parts, res_body) => (res_parts, res_body),
     };
     let Some((other, other_key)) = snap.keys.other_upstream_key(which, now) else {
-        return Ok(buffered(refused.0, refused.1, conn, request_id));
+        return Ok(Answer::Read(refused.0, refused.1));
     };
-    match attempt(gw, snap, &parts, other_key, body).await? {
+    match attempt(gw, snap, &parts, other_key, &body).await? {
         Attempt::Answered(res) => {
             note_accepted(snap, other);
-            Ok(super::respond(res, conn, request_id))
+            Ok(Answer::Streaming(res))
         }
         Attempt::Read(res_parts, res_body) | Attempt::Refused(res_parts, res_body) => {
-            Ok(buffered(res_parts, res_body, conn, request_id))
+            Ok(Answer::Read(res_parts, res_body))
         }
     }
 }
@@ -74,9 +68,9 @@ async fn attempt(
     snap: &Snapshot,
     parts: &http::request::Parts,
     key: &HeaderValue,
-    body: Bytes,
+    body: &Buffered,
 ) -> Result<Attempt, Reject> {
-    let mut req = http::Request::new(RequestBody::buffered(body));
+    let mut req = http::Request::new(RequestBody::copy_of(body));
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = parts.uri.clone();
     *req.version_mut() = parts.version;
@@ -115,15 +109,4 @@ fn note_accepted(snap: &Snapshot, which: Which) {
         };
         tracing::info!(key_fingerprint = %key.fingerprint(), ?which, "Blnk accepts this master key");
     }
-}
-
-/// A response of Blnk's that was read whole, passed on as Blnk sent it.
-fn buffered(
-    mut parts: http::response::Parts,
-    body: Bytes,
-    conn: &Arc<ConnInfo>,
-    request_id: &HeaderValue,
-) -> Response<ResponseBody> {
-    headers::rewrite_response(&mut parts.headers, conn.tls.is_some(), request_id);
-    Response::from_parts(parts, ResponseBody::local(body, conn.clock.clone()))
 }

@@ -11,25 +11,50 @@
 //!   `Transfer-Encoding` whose last coding is not `chunked`; a coding other than `chunked` before
 //!   it gets 501 and `chunked` twice gets 400, since the gateway cannot undo either.
 //!
-//! Every refusal closes the connection (see `error`). This module does not decide who may pass
-//! (`auth`) or which headers go upstream (`headers`).
+//! - **HTTP/2**: a header value with leading or trailing whitespace (RFC 9113 section 8.2.1) and an
+//!   `:authority` with userinfo (section 8.3.1) make the request malformed: a stream error, never
+//!   forwarded. (The h2 crate itself refuses a `content-length` that disagrees with the DATA.)
+//!
+//! Every HTTP/1.1 refusal closes the connection (see `error`). This module does not decide who
+//! may pass (`auth`) or which headers go upstream (`headers`).
 
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::uri::{Authority, PathAndQuery};
-use http::{Request, Uri, Version};
+use http::{Uri, Version};
 
 use crate::error::Reject;
 use crate::limits;
 
 /// Checks the request and returns its target in origin form, for `path::normalise`.
-pub fn request<B>(req: &Request<B>) -> Result<PathAndQuery, Reject> {
-    transfer_coding(req.headers())?;
-    host(req.version(), req.headers())?;
-    let target = origin_form(req.uri())?;
+pub fn request(req: &http::request::Parts) -> Result<PathAndQuery, Reject> {
+    if req.version == Version::HTTP_2 {
+        h2_wellformed(req)?;
+    }
+    transfer_coding(&req.headers)?;
+    host(req.version, &req.headers)?;
+    let target = origin_form(&req.uri)?;
     if target.as_str().len() > limits::MAX_URI_BYTES {
         return Err(Reject::UriTooLong);
     }
     Ok(target)
+}
+
+/// What RFC 9113 calls malformed and the h2 crate lets through.
+fn h2_wellformed(req: &http::request::Parts) -> Result<(), Reject> {
+    let padded = |v: &[u8]| {
+        matches!(v.first(), Some(b' ' | b'\t')) || matches!(v.last(), Some(b' ' | b'\t'))
+    };
+    if req.headers.values().any(|v| padded(v.as_bytes())) {
+        return Err(Reject::MalformedH2);
+    }
+    if req
+        .uri
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        return Err(Reject::MalformedH2);
+    }
+    Ok(())
 }
 
 /// `Transfer-Encoding`, once hyper has accepted it: exactly one coding, `chunked`.
@@ -117,6 +142,28 @@ mod tests {
         assert_eq!(te(&["gzip, chunked"]), Err(Reject::UnsupportedCoding));
         assert_eq!(te(&["gzip", "chunked"]), Err(Reject::UnsupportedCoding));
         assert_eq!(te(&["chunked, chunked"]), Err(Reject::BadRequest));
+    }
+
+    #[test]
+    fn http2_values_with_surrounding_whitespace_and_userinfo_are_malformed() {
+        let req = |authority: &str, value: &str| {
+            let (mut parts, ()) = http::Request::builder()
+                .version(Version::HTTP_2)
+                .uri(format!("https://{authority}/ledgers"))
+                .body(())
+                .unwrap()
+                .into_parts();
+            parts
+                .headers
+                .insert("x-test", http::HeaderValue::from_str(value).unwrap());
+            request(&parts)
+        };
+        assert!(req("gw.example", "ok").is_ok());
+        assert!(req("gw.example", "in side").is_ok());
+        assert_eq!(req("gw.example", " lead"), Err(Reject::MalformedH2));
+        assert_eq!(req("gw.example", "trail\t"), Err(Reject::MalformedH2));
+        assert_eq!(req("user@gw.example", "ok"), Err(Reject::MalformedH2));
+        assert_eq!(req("user:pw@gw.example", "ok"), Err(Reject::MalformedH2));
     }
 
     #[test]

@@ -8,6 +8,14 @@
 //! checked only when the I/O would otherwise wait, so a busy connection pays one clock read per
 //! read or write.
 //!
+//! When the gateway closes an HTTP/1.1 connection while the client may still be sending (an early
+//! answer to an upload, a refused request), closing at once would reset the connection and the
+//! client could lose the answer before reading it. So `poll_shutdown` first ends the write side,
+//! then lingers: it reads and discards what the client still sends until the client closes, goes
+//! quiet for `LINGER_QUIET`, or `LINGER_TIME` or `LINGER_MAX_BYTES` is reached (nginx's
+//! `lingering_close`). A TLS peer that closes without `close_notify` reads as a plain end of
+//! stream: HTTP's own framing already tells a complete request from a cut one.
+//!
 //! On HTTP/2 (recognised by its preface, whatever ALPN said) only requests and responses are
 //! progress: HEADERS, CONTINUATION and DATA frames, followed in both directions by their 9-byte
 //! frame headers. PING, SETTINGS and WINDOW_UPDATE are not, so a client that keeps a connection
@@ -21,7 +29,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -29,11 +37,22 @@ use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::limits;
+
+/// The application protocol agreed in the TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    H2,
+    Http11,
+    /// The client offered none the gateway speaks.
+    None,
+}
+
 /// Facts about the TLS session, when there is one.
 #[derive(Debug, Clone)]
 pub struct TlsInfo {
     pub version: &'static str,
-    pub alpn_h2: bool,
+    pub alpn: Alpn,
     /// SHA-256 of the client certificate (DER), hex, when one was presented.
     pub client_cert_sha256: Option<String>,
 }
@@ -113,7 +132,20 @@ pin_project_lite::pin_project! {
         head_started: Option<(Instant, u64)>,
         sleep: Pin<Box<Sleep>>,
         armed_for: Instant,
+        // The client closed its sending side.
+        read_eof: bool,
+        // The gateway's sending side is closed, and when lingering began, with the bytes read.
+        write_shut: bool,
+        linger: Option<Linger>,
     }
+}
+
+/// Lingering after the gateway closed its side: since when, the last byte, the bytes read.
+#[derive(Debug, Clone, Copy)]
+struct Linger {
+    started: Instant,
+    last: Instant,
+    read: u64,
 }
 
 impl<IO> Watched<IO> {
@@ -136,6 +168,9 @@ impl<IO> Watched<IO> {
             head_started: Some((now, 0)),
             sleep: Box::pin(tokio::time::sleep_until(first)),
             armed_for: first,
+            read_eof: false,
+            write_shut: false,
+            linger: None,
         }
     }
 }
@@ -156,6 +191,57 @@ impl<IO> WatchedProj<'_, IO> {
     /// Called when the I/O would wait: arms the timer for the current deadline and polls it.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let deadline = self.deadline();
+        self.poll_until(cx, deadline)
+    }
+
+    /// Reads and discards what the client still sends, until it closes or a bound is reached
+    /// (see the module docs). Never an error: the connection is over either way.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>
+    where
+        IO: AsyncRead,
+    {
+        let now = Instant::now();
+        let mut linger = self.linger.unwrap_or(Linger {
+            started: now,
+            last: now,
+            read: 0,
+        });
+        let mut scratch = [0u8; 4096];
+        let mut reads = 0;
+        let waiting = loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match self.io.as_mut().poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    linger.read += buf.filled().len() as u64;
+                    linger.last = Instant::now();
+                    if linger.read >= limits::LINGER_MAX_BYTES {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => break true,
+            }
+            reads += 1;
+            if reads == LINGER_READS_PER_POLL {
+                // A fast sender: let other connections run, then come back.
+                cx.waker().wake_by_ref();
+                break false;
+            }
+        };
+        *self.linger = Some(linger);
+        if !waiting {
+            return Poll::Pending;
+        }
+        let deadline =
+            (linger.last + limits::LINGER_QUIET).min(linger.started + limits::LINGER_TIME);
+        match self.poll_until(cx, deadline) {
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_until(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<io::Result<()>> {
         if deadline != *self.armed_for {
             self.sleep.as_mut().reset(deadline);
             *self.armed_for = deadline;
@@ -179,8 +265,15 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
         let mut this = self.project();
         let before = buf.filled().len();
         match this.io.as_mut().poll_read(cx, buf) {
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                *this.read_eof = true;
+                Poll::Ready(Ok(()))
+            }
             Poll::Ready(Ok(())) => {
                 let new = &buf.filled()[before..];
+                if new.is_empty() && buf.remaining() > 0 {
+                    *this.read_eof = true;
+                }
                 if !new.is_empty() {
                     let seen = this.wire.read(new);
                     let now = Instant::now();
@@ -201,7 +294,7 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
     }
 }
 
-impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
+impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -261,9 +354,20 @@ impl<IO: AsyncWrite> AsyncWrite for Watched<IO> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().io.poll_shutdown(cx)
+        let mut this = self.project();
+        if !*this.write_shut {
+            ready!(this.io.as_mut().poll_shutdown(cx))?;
+            *this.write_shut = true;
+        }
+        if *this.read_eof || !matches!(this.wire, Wire::Http1) {
+            return Poll::Ready(Ok(()));
+        }
+        this.poll_linger(cx)
     }
 }
+
+/// Reads of 4 KiB a lingering connection does before it yields to the others.
+const LINGER_READS_PER_POLL: usize = 64;
 
 /// The HTTP/2 client preface, by which an HTTP/2 connection is recognised.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

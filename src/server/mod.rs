@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use self::conn::{ConnClock, ConnInfo, TlsInfo, Watched};
+use self::conn::{Alpn, ConnClock, ConnInfo, TlsInfo, Watched};
 use crate::limits::{self, Limits};
 use crate::metrics::Metrics;
 use crate::state::Gateway;
@@ -77,10 +77,15 @@ pub async fn run(
 
     let pending = graceful.count();
     tracing::info!(connections = pending, "stopped accepting; draining");
-    match tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await {
-        Ok(()) => Drain::Clean,
-        Err(_) => Drain::TimedOut {
-            remaining: permits_in_use(&permits, limits.max_connections),
+    let deadline = tokio::time::Instant::now() + limits.drain_timeout;
+    let connections = tokio::time::timeout_at(deadline, graceful.shutdown()).await;
+    // Exchanges whose clients went away still wait for Blnk's answer, to record it.
+    gw.exchanges.close();
+    let exchanges = tokio::time::timeout_at(deadline, gw.exchanges.wait()).await;
+    match (connections, exchanges) {
+        (Ok(()), Ok(())) => Drain::Clean,
+        _ => Drain::TimedOut {
+            remaining: permits_in_use(&permits, limits.max_connections) + gw.exchanges.len(),
         },
     }
 }
@@ -160,9 +165,14 @@ fn tls_info(session: &rustls::ServerConnection) -> TlsInfo {
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|cert| crate::hex::encode(&Sha256::digest(cert.as_ref())));
+    let alpn = match session.alpn_protocol() {
+        Some(b"h2") => Alpn::H2,
+        Some(b"http/1.1") => Alpn::Http11,
+        _ => Alpn::None,
+    };
     TlsInfo {
         version,
-        alpn_h2: session.alpn_protocol() == Some(b"h2"),
+        alpn,
         client_cert_sha256,
     }
 }
@@ -184,22 +194,25 @@ async fn serve_http<IO>(
         limits.header_read_timeout,
         limits.idle_timeout,
     );
+    let alpn = tls.as_ref().map(|t| t.alpn);
     let info = Arc::new(ConnInfo::new(peer, tls, clock));
     let service = service_fn(move |req| {
         // Counted before the future first runs, so the connection's deadline switches at once.
         info.clock.request_started();
-        let (gw, info) = (gw.clone(), info.clone());
-        async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(gw, info, req).await) }
+        crate::proxy::handle(gw.clone(), info.clone(), req)
     });
-    let builder = http_builder(limits);
+    let builder = http_builder(limits, alpn);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
-/// HTTP/1.1 and HTTP/2 settings from the limits.
-fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+/// HTTP/1.1 and HTTP/2 settings from the limits. The protocol ALPN agreed on is the only one the
+/// connection speaks (HTTP/1.1 bytes on an `h2` connection, or a preface on an `http/1.1` one,
+/// are connection errors); without ALPN (plaintext, or a client that offered none) the preface
+/// decides.
+fn http_builder(limits: &Limits, alpn: Option<Alpn>) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -209,7 +222,9 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(limits.max_headers)
         .keep_alive(true)
-        .half_close(false);
+        // A client may send a complete request and shut down its side (`shutdown(SHUT_WR)`) while
+        // it waits for the answer: it still gets the answer, and the request its record.
+        .half_close(true);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -218,5 +233,9 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_pending_accept_reset_streams(limits::H2_MAX_PENDING_ACCEPT_RESETS)
         .max_local_error_reset_streams(limits::H2_MAX_PENDING_ACCEPT_RESETS * 50)
         .keep_alive_interval(None);
-    builder
+    match alpn {
+        Some(Alpn::H2) => builder.http2_only(),
+        Some(Alpn::Http11) => builder.http1_only(),
+        Some(Alpn::None) | None => builder,
+    }
 }

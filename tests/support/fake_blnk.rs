@@ -1,6 +1,6 @@
 //! A fake Blnk Core for tests: secure mode as Blnk does it, and a record of every request.
 //!
-//! Reproduces what the gateway depends on (../shared/BLNK.md): the exempt routes, the FIRST
+//! Reproduces what the gateway depends on (docs/blnk.md): the exempt routes, the FIRST
 //! `X-Blnk-Key` value compared with the master key, Blnk's 401 bodies, and the response headers
 //! that leak internal addresses. The key can be changed mid-run, and a [`Behavior`] makes it slow
 //! or broken on purpose.
@@ -67,6 +67,8 @@ pub enum Behavior {
     /// Hold each answer until this many requests have arrived (at most `GATHER_DEADLINE`), so
     /// they are at Blnk at the same time, whatever the scheduling.
     Gather(usize),
+    /// Hold every answer until the test calls `release` (at most `GATHER_DEADLINE`).
+    Hold,
 }
 
 /// How long a `Gather` answer waits for the others at most.
@@ -83,6 +85,8 @@ struct State {
     /// Requests received, and a wake-up for answers held by `Gather`.
     arrived: std::sync::atomic::AtomicUsize,
     arrival: tokio::sync::Notify,
+    /// Answers held by `Hold` go once this is set.
+    released: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -110,6 +114,7 @@ impl FakeBlnk {
             accepted: std::sync::atomic::AtomicUsize::new(0),
             arrived: std::sync::atomic::AtomicUsize::new(0),
             arrival: tokio::sync::Notify::new(),
+            released: std::sync::atomic::AtomicBool::new(false),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -164,6 +169,14 @@ impl FakeBlnk {
 
     pub fn set_behavior(&self, b: Behavior) {
         *self.state.behavior.lock().unwrap() = b;
+    }
+
+    /// Lets every answer held by `Behavior::Hold` go.
+    pub fn release(&self) {
+        self.state
+            .released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.state.arrival.notify_waiters();
     }
 
     /// How many connections the gateway has opened to this fake.
@@ -233,6 +246,18 @@ async fn handle(
             })
             .await;
         }
+        Behavior::Hold => {
+            let _ = tokio::time::timeout(GATHER_DEADLINE, async {
+                loop {
+                    let notified = state.arrival.notified();
+                    if state.released.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    notified.await;
+                }
+            })
+            .await;
+        }
         Behavior::Hangup | Behavior::Large(_) => {}
     }
     if let Behavior::Large(n) = behavior {
@@ -282,7 +307,12 @@ async fn handle(
     };
     let h = res.headers_mut();
     h.insert("content-type", "application/json".parse().unwrap());
+    // Every header Blnk's limiter (tollbooth) adds.
     h.insert("x-rate-limit-limit", "5000000".parse().unwrap());
+    h.insert("x-rate-limit-duration", "1".parse().unwrap());
+    h.insert("ratelimit-limit", "5000000".parse().unwrap());
+    h.insert("ratelimit-remaining", "4999999".parse().unwrap());
+    h.insert("ratelimit-reset", "1".parse().unwrap());
     h.insert(
         "x-rate-limit-request-remote-addr",
         "10.9.8.7".parse().unwrap(),

@@ -22,7 +22,7 @@ fn conn() -> Arc<ConnInfo> {
         "[::ffff:10.1.2.3]:4567".parse().unwrap(),
         Some(TlsInfo {
             version: "TLSv1.3",
-            alpn_h2: true,
+            alpn: crate::server::conn::Alpn::H2,
             client_cert_sha256: Some("ab".repeat(32)),
         }),
         Arc::new(ConnClock::default()),

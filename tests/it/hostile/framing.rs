@@ -7,7 +7,8 @@
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    assert_all_complete, assert_none_complete, exchange, plain_default, read_reply, still_serves,
+    assert_all_complete, assert_nothing_reached_blnk, exchange, plain_default, read_reply,
+    still_serves,
 };
 
 /// `POST /ledgers` with the right key, the given framing headers and raw body bytes, followed by
@@ -220,7 +221,7 @@ async fn malformed_chunks_abort_the_upstream_request_with_400() {
         assert_eq!(reply.responses[0].code(), "GATEWAY_BAD_REQUEST", "{body:?}");
     }
     // Blnk may have seen a request start; none ever completed, and nothing was smuggled.
-    assert_none_complete(&gw);
+    assert_nothing_reached_blnk(&gw);
     assert!(gw.blnk.requests().iter().all(|r| r.target == "/ledgers"));
 }
 

@@ -6,7 +6,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::{assert_none_complete, wait_for, QUIET};
+use super::{assert_nothing_reached_blnk, wait_for, QUIET};
 use crate::support::client::{empty, req, send2};
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
@@ -307,7 +307,7 @@ async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
             "{frames:?}"
         );
     }
-    assert_none_complete(&gw);
+    assert_nothing_reached_blnk(&gw);
     others_served(&gw).await;
 }
 

@@ -30,7 +30,7 @@ use crate::support::gateway::{Setup, TestGateway};
 
 /// How long a reader waits for more bytes before deciding the gateway keeps the connection open.
 /// Only a failing case waits this long: a passing one ends with the gateway's close.
-const QUIET: Duration = Duration::from_secs(3);
+pub const QUIET: Duration = Duration::from_secs(3);
 /// Upper bound on any wait for an event in these tests.
 const EVENT_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -225,9 +225,8 @@ pub fn assert_all_complete(gw: &TestGateway) {
     }
 }
 
-/// No request reached Blnk complete: it saw nothing, or only a request the gateway aborted.
-pub fn assert_none_complete(gw: &TestGateway) {
-    for r in gw.blnk.requests() {
-        assert!(!r.complete, "Blnk received a complete request: {r:?}");
-    }
+/// Nothing reached Blnk: not a request, not a connection (bodies are read whole first).
+pub fn assert_nothing_reached_blnk(gw: &TestGateway) {
+    assert_eq!(gw.blnk.count(), 0, "{:?}", gw.blnk.requests());
+    assert_eq!(gw.blnk.accepted_connections(), 0);
 }

@@ -4,7 +4,9 @@
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use super::{assert_none_complete, exchange, plain, plain_default, read_reply, still_serves};
+use super::{
+    assert_nothing_reached_blnk, exchange, plain, plain_default, read_reply, still_serves,
+};
 
 #[tokio::test]
 async fn a_long_request_target_is_414_and_a_longer_head_431() {
@@ -74,7 +76,7 @@ async fn a_body_over_the_limit_is_413_declared_or_growing_and_blnk_gets_no_compl
         .await;
     let reply = read_reply(&mut tcp).await;
     reply.assert_refused(413);
-    assert_none_complete(&gw);
+    assert_nothing_reached_blnk(&gw);
 }
 
 #[tokio::test]

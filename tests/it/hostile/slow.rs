@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{assert_none_complete, dribble, plain, read_reply, still_serves, wait_for};
+use super::{assert_nothing_reached_blnk, dribble, plain, read_reply, still_serves, wait_for};
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
 
@@ -99,12 +99,13 @@ async fn a_body_dribbled_byte_by_byte_is_408_at_the_body_deadline() {
         gw.key
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
-    let sent = dribble(&mut tcp, &[b'x'; 100], PACE).await;
+    // The gateway answers at the deadline and lingers: the client may finish dribbling (its bytes
+    // are read and dropped) and still reads the answer.
+    dribble(&mut tcp, &[b'x'; 100], PACE).await;
     let reply = read_reply(&mut tcp).await;
-    assert!(sent < 100);
     reply.assert_refused(408);
     assert_eq!(reply.responses[0].code(), "GATEWAY_REQUEST_TIMEOUT");
-    assert_none_complete(&gw);
+    assert_nothing_reached_blnk(&gw);
 }
 
 #[tokio::test]
