@@ -6,7 +6,7 @@
 #   benches/load.sh --cases idle-tls   # memory per idle TLS connection only (about a minute)
 #   benches/load.sh --help     # every option
 #
-# Method (shared/PERF.md, so the figures compare with the baseline there):
+# Method (docs/performance.md, so the figures compare with the baseline there):
 # - upstream: nginx, one worker, access_log off, answering 200 {"status":"ok"} only when
 #   X-Blnk-Key is the right key (401 otherwise), so every run also proves the key arrived;
 # - nginx as the reverse proxy to beat: keep-alive upstream pool, proxy_set_header X-Blnk-Key,
@@ -338,7 +338,7 @@ EOF
     UPSTREAM_PID=$STARTED_PID
 }
 
-# The reverse proxy of PERF.md. Additions, all documented in the output: `http2` and an
+# The reverse proxy of the baseline (docs/performance.md). Additions, all documented in the output: `http2` and an
 # upstream pool of 256 for the HTTP/2 case only; `ssl_protocols TLSv1.2 TLSv1.3` as in Debian's
 # stock nginx.conf (nginx 1.22's built-in default stops at TLS 1.2, the gateway negotiates 1.3),
 # so both do the same TLS work; and client_body_buffer_size 128k so a 64 KiB body is kept in
@@ -1020,7 +1020,7 @@ REPORT="$TMP/report.md"
     echo "- audit log written (records / requests counted in the table; warm-ups and repeated noisy runs add records):${AUDIT_NOTES:- none}"
     echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'), $(h2load --version 2>&1 | head -1), $(python3 --version 2>&1)"
     echo "- TLS (OpenSSL client): nginx ${TLSINFO[nginx]:-n/a}; gateway ${TLSINFO[gateway-inject]:-n/a}; ECDSA P-256 certificate"
-    echo "- nginx proxy: the PERF.md configuration plus ssl_protocols TLSv1.2 TLSv1.3 (as Debian's stock nginx.conf; the built-in default of 1.22 stops at 1.2), in the h2 case http2 on the listener and keepalive 256 in the upstream pool (256 requests in flight; with 64 nginx churns upstream connections and loses about a third), client_body_buffer_size 128k (64 KiB bodies stay in memory)"
+    echo "- nginx proxy: the baseline configuration (docs/performance.md) plus ssl_protocols TLSv1.2 TLSv1.3 (as Debian's stock nginx.conf; the built-in default of 1.22 stops at 1.2), in the h2 case http2 on the listener and keepalive 256 in the upstream pool (256 requests in flight; with 64 nginx churns upstream connections and loses about a third), client_body_buffer_size 128k (64 KiB bodies stay in memory)"
     echo "- pinning: proxy under test on core $PROXY_CPU; wrk/h2load/idle_conns.py and the upstream nginx on core $LOAD_CPU"
     if [ -n "$THRU_CASES" ]; then
         echo "- ${RUNS} run(s) x ${DURATION} s per target and case, targets rotating, medians; ratios against nginx from this run"

@@ -10,7 +10,7 @@
 //! not a byte of it was written, which happens when a pooled connection turns out closed (Blnk
 //! closed it while idle); only then is it sent on another connection, which Blnk cannot tell from
 //! a first attempt. Everything else fails to the caller, which answers 502 or 504 (see `error`);
-//! a POST that may have reached Blnk is never sent twice (BLNK.md section 6).
+//! a POST that may have reached Blnk is never sent twice (docs/blnk.md section 6).
 
 use std::io;
 use std::pin::Pin;

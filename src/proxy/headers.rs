@@ -60,7 +60,7 @@ static BLNK_LIMITER_RESPONSE: [HeaderName; 4] = [
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
 /// Hardening for an API that serves JSON only (OWASP REST security), the same set Blnk sends
-/// (BLNK.md section 5). Added when absent, so the gateway's own answers carry them too and
+/// (docs/blnk.md section 5). Added when absent, so the gateway's own answers carry them too and
 /// Blnk's own values win.
 static API_HARDENING: [(HeaderName, HeaderValue); 4] = [
     (

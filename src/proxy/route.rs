@@ -1,6 +1,6 @@
 //! Blnk's route table, as far as the gateway needs it: which scope resource a path belongs to.
 //!
-//! Mirrors `api/middleware/scope.go` (BLNK.md section 3): the resource is the FIRST path segment,
+//! Mirrors `api/middleware/scope.go` (docs/blnk.md section 3): the resource is the FIRST path segment,
 //! with three aliases. Paths whose first segment names no resource (`/balances-snapshots`,
 //! `/backup-s3`, `/<entity-id>/metadata`) are master-key-only in Blnk. Used for metrics labels now
 //! and for client-key scopes later; always applied to the path exactly as it is forwarded.

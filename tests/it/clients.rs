@@ -9,7 +9,7 @@ use crate::support::gateway::{Setup, TestGateway};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 
-/// Where Blnk's scope check sends a route (BLNK.md section 4).
+/// Where Blnk's scope check sends a route (docs/blnk.md section 4).
 #[derive(Clone, Copy, Debug)]
 enum Owner {
     Resource(&'static str),
@@ -170,7 +170,7 @@ const ROUTES: &[(&str, &str, Owner)] = &[
     ("DELETE", "/api-keys/key_1", Resource("api-keys")),
 ];
 
-/// Blnk's decision for an API key with `scopes` (written from BLNK.md, independently of the
+/// Blnk's decision for an API key with `scopes` (written from docs/blnk.md, independently of the
 /// gateway's code): Ok, or (status, code, message).
 fn blnk_decides(method: &str, owner: Owner, scopes: &[&str]) -> Result<(), (u16, String, String)> {
     let action = match method {
