@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use blnk_gateway::audit::chain::Chain;
 use blnk_gateway::audit::{Audit, Decision, End, RequestHead};
-use blnk_gateway::config::Mode;
+use blnk_gateway::conn::{Alpn, ConnClock, ConnInfo, TlsInfo};
 use blnk_gateway::limits::AUDIT_CHANNEL_CAPACITY;
+use blnk_gateway::mode::Mode;
 use blnk_gateway::secret::Fingerprint;
-use blnk_gateway::server::conn::{ConnClock, ConnInfo, TlsInfo};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Version};
@@ -28,8 +28,8 @@ fn conn() -> Arc<ConnInfo> {
         "10.1.2.3:45678".parse().expect("address"),
         Some(TlsInfo {
             version: "TLSv1.3",
-            alpn: blnk_gateway::server::conn::Alpn::Http11,
-            client_cert_sha256: None,
+            alpn: Alpn::Http11,
+            client_cert: None,
         }),
         Arc::new(ConnClock::default()),
     ))

@@ -15,10 +15,10 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use blnk_gateway::proxy::headers::{
+use blnk_gateway::proxy::rewrite::{
     rewrite_request, rewrite_response, strip_hop_by_hop, Forwarding, KeyHeader,
 };
-use blnk_gateway::proxy::request_id::RequestIds;
+use blnk_gateway::request_id::RequestIds;
 use blnk_gateway::secret::KeyDigest;
 
 /// A 48-character key, as `openssl rand -hex 24` makes (the load benchmark's key).

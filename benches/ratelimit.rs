@@ -11,12 +11,12 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use blnk_gateway::config::{quota, ClientQuota, Identity, RateLimitSettings};
 use blnk_gateway::limits::{
     RATE_LIMIT_MAX_BURST, RATE_LIMIT_MAX_PER_SECOND, RATE_LIMIT_MAX_TRACKED,
 };
-use blnk_gateway::ratelimit::{
-    quota, Allowance, ClientQuota, Identity, RateLimitSettings, RateLimits,
-};
+use blnk_gateway::quota::Allowance;
+use blnk_gateway::ratelimit::RateLimits;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, Method};
 

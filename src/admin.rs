@@ -7,7 +7,6 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -18,15 +17,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::limits;
-use crate::proxy::body::RequestBody;
-use crate::server::conn::{ConnClock, Watched};
-use crate::state::Gateway;
-
-/// How long a readiness answer is reused, so scrapers cannot turn into load on Blnk.
-const READY_CACHE: Duration = Duration::from_secs(1);
-/// Connections the admin listener serves at once.
-const MAX_ADMIN_CONNECTIONS: usize = 64;
+use crate::body::RequestBody;
+use crate::conn::ConnClock;
+use crate::gateway::Gateway;
+use crate::limits::{self, ADMIN_MAX_CONNECTIONS, READY_CACHE};
+use crate::metrics;
+use crate::server::Watched;
 
 pub struct Admin {
     gw: Arc<Gateway>,
@@ -43,7 +39,7 @@ impl Admin {
 
     /// Serves until the process ends; accept errors back off and continue.
     pub async fn run(self: Arc<Self>, listener: TcpListener) {
-        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS));
+        let permits = Arc::new(tokio::sync::Semaphore::new(ADMIN_MAX_CONNECTIONS));
         loop {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
@@ -123,7 +119,7 @@ impl Admin {
                 *res.body_mut() = Full::new(Bytes::from(self.metrics()));
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    header::HeaderValue::from_static(metrics::CONTENT_TYPE),
                 );
                 res
             }
@@ -155,7 +151,7 @@ impl Admin {
         let Ok(res) = self
             .gw
             .upstream
-            .send(req, snap.settings.limits.upstream_response_timeout)
+            .send(req, snap.settings.limits.upstream())
             .await
         else {
             return false;
@@ -173,106 +169,14 @@ impl Admin {
         }
     }
 
+    /// Every part's numbers, each from the part that owns them.
     fn metrics(&self) -> String {
         let gw = &self.gw;
-        let reloads = gw
-            .reloads
-            .reloads
-            .load(std::sync::atomic::Ordering::Relaxed) as f64;
-        let failures = gw
-            .reloads
-            .failures
-            .load(std::sync::atomic::Ordering::Relaxed) as f64;
-        let key_age = gw.key_loaded_at.load().elapsed().as_secs_f64();
-        let snap = gw.snapshot();
-        let previous = f64::from(u8::from(snap.keys.previous.is_some()));
-        let tracked = gw.rate_limits.tracked();
-        let audit = gw.audit.stats();
-        gw.metrics.render(&[
-            (
-                "blnk_gateway_buffered_bytes",
-                "Request-body bytes held in memory now (read whole before Blnk sees them).",
-                "gauge",
-                gw.buffers.in_use() as f64,
-            ),
-            (
-                "blnk_gateway_buffered_bytes_limit",
-                "gateway.limits.max_buffered_bytes in force.",
-                "gauge",
-                gw.buffers.total() as f64,
-            ),
-            (
-                "blnk_gateway_audit_healthy",
-                "1 while the audit log can be written (or is disabled), 0 while it cannot.",
-                "gauge",
-                f64::from(u8::from(audit.healthy || !audit.enabled)),
-            ),
-            (
-                "blnk_gateway_audit_records_written_total",
-                "Audit records written to the log.",
-                "counter",
-                audit.written as f64,
-            ),
-            (
-                "blnk_gateway_audit_records_lost_total",
-                "Audit records that will never be written; each loss is also a gap record in the log.",
-                "counter",
-                audit.lost as f64,
-            ),
-            (
-                "blnk_gateway_audit_write_errors_total",
-                "Failed opens, writes and syncs of the audit log.",
-                "counter",
-                audit.write_errors as f64,
-            ),
-            (
-                "blnk_gateway_audit_refused_writes_total",
-                "Write requests answered 503 because the audit log could not be written.",
-                "counter",
-                audit.refused_writes as f64,
-            ),
-            (
-                "blnk_gateway_reloads_total",
-                "Configuration reloads applied.",
-                "counter",
-                reloads,
-            ),
-            (
-                "blnk_gateway_reload_failures_total",
-                "Reloads refused; the previous configuration kept serving.",
-                "counter",
-                failures,
-            ),
-            (
-                "blnk_gateway_key_age_seconds",
-                "Seconds since the current master key was loaded.",
-                "gauge",
-                key_age,
-            ),
-            (
-                "blnk_gateway_key_rotation_in_progress",
-                "1 while a previous master key is still valid.",
-                "gauge",
-                previous,
-            ),
-            (
-                "blnk_gateway_rate_limit_tracked_clients",
-                "Client identities with a bucket of their own (capped at max_tracked).",
-                "gauge",
-                tracked.clients as f64,
-            ),
-            (
-                "blnk_gateway_rate_limit_tracked_sources",
-                "Source addresses with failed authentications being counted.",
-                "gauge",
-                tracked.sources as f64,
-            ),
-            (
-                "blnk_gateway_rate_limit_cooling_down",
-                "Source addresses refused until their failed-auth cool-down ends.",
-                "gauge",
-                tracked.cooling_down as f64,
-            ),
+        metrics::render(vec![
+            Box::new(metrics::Collect(gw.metrics.clone())),
+            Box::new(gw.gauges()),
+            Box::new(gw.audit.stats()),
+            Box::new(gw.rate_limits.tracked()),
         ])
     }
 }

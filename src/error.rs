@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
-use crate::ratelimit::Limited;
+use crate::quota::Limited;
+use crate::route::{Action, Resource};
 
 /// Why the gateway answered instead of Blnk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -33,8 +34,8 @@ pub enum Reject {
     UnknownResource,
     #[error("client key lacks the scope for this route")]
     InsufficientScope {
-        resource: &'static str,
-        action: &'static str,
+        resource: Resource,
+        action: Option<Action>,
     },
     #[error("request path refused (encoded slash, control byte, not a path)")]
     BadPath,
@@ -52,6 +53,10 @@ pub enum Reject {
     UpstreamTimeout,
     #[error("upstream broke the exchange")]
     UpstreamBroken,
+    #[error(
+        "every connection to the upstream is in use (gateway.limits.upstream_max_connections)"
+    )]
+    UpstreamSaturated,
     #[error("rate limit reached ({:?})", .0.scope)]
     RateLimited(Limited),
     #[error("request target, Host or framing headers malformed")]
@@ -91,6 +96,7 @@ impl Reject {
             UpstreamUnavailable       => (StatusCode::BAD_GATEWAY, "GATEWAY_UPSTREAM_UNAVAILABLE"),
             UpstreamTimeout           => (StatusCode::GATEWAY_TIMEOUT, "GATEWAY_UPSTREAM_TIMEOUT"),
             UpstreamBroken            => (StatusCode::BAD_GATEWAY, "GATEWAY_BAD_UPSTREAM_RESPONSE"),
+            UpstreamSaturated         => (StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_UPSTREAM_BUSY"),
             RateLimited(_)            => (StatusCode::TOO_MANY_REQUESTS, "GEN_RATE_LIMITED"),
             BadRequest                => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
             UriTooLong                => (StatusCode::URI_TOO_LONG, "GATEWAY_URI_TOO_LONG"),
@@ -114,7 +120,11 @@ impl Reject {
             NetworkNotAllowed         => "Requests from this network are not allowed",
             UnknownResource           => "Unknown resource type",
             InsufficientScope { resource, action } => {
-                return Cow::Owned(format!("Insufficient permissions for {resource}:{action}"));
+                let action = action.map_or("unknown", Action::as_str);
+                return Cow::Owned(format!(
+                    "Insufficient permissions for {}:{action}",
+                    resource.as_str()
+                ));
             }
             BadPath                   => "Request path is not acceptable",
             MethodNotAllowed          => "Method not allowed",
@@ -124,6 +134,7 @@ impl Reject {
             UpstreamUnavailable       => "Ledger service unavailable",
             UpstreamTimeout           => "Ledger service did not answer in time",
             UpstreamBroken            => "Ledger service gave an invalid response",
+            UpstreamSaturated         => "The ledger service is busy; retry shortly",
             RateLimited(_)            => "You have reached maximum request limit.",
             BadRequest                => "Malformed request",
             UriTooLong                => "Request target too long",
@@ -146,7 +157,7 @@ impl Reject {
             | NetworkNotAllowed => true,
             UnknownResource | InsufficientScope { .. } | BadPath | MethodNotAllowed
             | PayloadTooLarge | BodyTimeout | BadBody | UpstreamUnavailable | UpstreamTimeout
-            | UpstreamBroken | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding
+            | UpstreamBroken | UpstreamSaturated | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding
             | AuditUnavailable | Busy | BodyNotAllowed | MalformedH2 => false,
         }
     }
@@ -188,7 +199,7 @@ impl Reject {
         }
         match self {
             Reject::RateLimited(limited) => limited.stamp(h),
-            Reject::Busy => {
+            Reject::Busy | Reject::UpstreamSaturated => {
                 h.insert(
                     RETRY_AFTER,
                     HeaderValue::from(crate::limits::BUFFER_RETRY_AFTER_SECS),
@@ -210,7 +221,7 @@ fn error_body(code: &str, message: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::Scope;
+    use crate::quota::Scope;
 
     const ALL: &[Reject] = &[
         Reject::MissingKey,
@@ -221,8 +232,8 @@ mod tests {
         Reject::CertificateMismatch,
         Reject::UnknownResource,
         Reject::InsufficientScope {
-            resource: "ledgers",
-            action: "write",
+            resource: Resource::Ledgers,
+            action: Some(Action::Write),
         },
         Reject::BadPath,
         Reject::MethodNotAllowed,
@@ -232,6 +243,7 @@ mod tests {
         Reject::UpstreamUnavailable,
         Reject::UpstreamTimeout,
         Reject::UpstreamBroken,
+        Reject::UpstreamSaturated,
         Reject::RateLimited(Limited {
             scope: Scope::Client,
             limit: 10,

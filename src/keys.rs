@@ -45,6 +45,8 @@ pub struct KeyRing {
     pub current: Arc<SecretKey>,
     pub source: SecretSource,
     pub previous: Option<Arc<Previous>>,
+    /// When `current` was first loaded (its age is a metric; a rotation policy alerts on it).
+    pub loaded_at: Instant,
     /// True once Blnk is known (or assumed, with no rotation going on) to accept `current`.
     upstream_on_current: Arc<AtomicBool>,
 }
@@ -55,6 +57,7 @@ impl KeyRing {
             current: Arc::new(current),
             source,
             previous: None,
+            loaded_at: Instant::now(),
             upstream_on_current: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -74,6 +77,7 @@ impl KeyRing {
                 current: self.current.clone(),
                 source,
                 previous: self.previous.clone(),
+                loaded_at: self.loaded_at,
                 upstream_on_current: self.upstream_on_current.clone(),
             };
         }
@@ -88,6 +92,7 @@ impl KeyRing {
                 expires_at: now + grace,
                 uses: AtomicU64::new(0),
             })),
+            loaded_at: now,
             upstream_on_current: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -99,6 +104,7 @@ impl KeyRing {
             current: self.current.clone(),
             source: self.source.clone(),
             previous: None,
+            loaded_at: self.loaded_at,
             upstream_on_current: Arc::new(AtomicBool::new(true)),
         }
     }

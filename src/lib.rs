@@ -3,41 +3,46 @@
 //! A TLS-terminating, secure-mode gateway in front of a self-hosted Blnk ledger.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`serve`, `check`, `audit verify`); `main.rs` only calls it.
-//! - [`config`]: reads a blnk.json-style file and the environment, validates it into
-//!   [`config::Settings`], finds the master key.
-//! - [`secret`]: the key type that cannot leak, fingerprints, constant-time comparison.
-//! - [`clients`]: scoped client keys for inject mode: the file, the scopes, the decision.
-//! - [`keys`]: the current and previous master keys during a rotation, and which Blnk accepts.
-//! - [`tls`]: rustls server configuration and the explicit development certificate.
-//! - [`state`]: the immutable [`state::Snapshot`] a request reads, swapped whole on reload.
-//! - [`server`]: accept loop, connection cap, handshake and connection deadlines, drain.
-//! - [`reload`]: file watching, SIGHUP, the rotation's grace timer and probe.
-//! - [`proxy`]: the per-request path: authenticate, rate limit, rewrite headers, forward, respond.
-//! - [`ratelimit`]: per-client, global and failed-authentication limits (governor's GCRA), capped
-//!   in memory, reconfigurable without losing buckets.
-//! - [`upstream`]: the pooled HTTP/1.1 client to Blnk and its failure classes.
-//! - [`audit`]: the hash-chained audit log of every request: records, the writer task, verify.
-//! - [`error`]: every response the gateway makes on its own, in Blnk's error shape.
-//! - [`metrics`]: counters and histograms, rendered in Prometheus text format.
-//! - [`limits`]: every bound, named, with its default.
-//! - [`signal`]: SIGTERM and SIGINT.
-//! - [`systemd`]: sd_notify readiness, the watchdog, socket activation.
-//! - [`admin`]: the admin listener: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! The modules form layers. A module may use any module of its own layer or of a layer below,
+//! never one above; no two modules use each other, and no files form an import cycle (a module
+//! directory's children never use their parent: `mod.rs` only declares and re-exports).
+//! `tests/layers.rs` reads this table and checks the code against it.
+//!
+//! | layer | modules | owns |
+//! |---|---|---|
+//! | Edge | `cli`, `app`, `admin`, `reload`, `systemd`, `signal` | the process: command line, the one serve path, admin listener, reloads, systemd, signals |
+//! | Serve | `server` | accept, connection cap, TLS handshake, HTTP/1.1 and HTTP/2 connections, their deadlines, drain |
+//! | Pipeline | `proxy`, `gateway`, `upstream` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk |
+//! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
+//! | Policy | `clients`, `ratelimit`, `audit`, `keys` | who may do what, how often, and the record of it |
+//! | Config | `config`, `secret` | file + environment -> validated settings, every problem named; the key type that cannot leak |
+//! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies |
+//!
+//! Each module's `//!` header says what it owns and what it does not.
 
 pub mod admin;
+pub mod app;
 pub mod audit;
+pub mod body;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod conn;
+pub mod crypto;
 pub mod error;
-pub mod hex;
+pub mod gateway;
+pub mod headers;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod mode;
 pub mod proxy;
+pub mod quota;
 pub mod ratelimit;
 pub mod reload;
+pub mod request_id;
+pub mod route;
 pub mod secret;
 pub mod server;
 pub mod signal;

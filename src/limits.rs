@@ -1,8 +1,9 @@
 //! Every bound the gateway enforces, with its name and its default, in one place.
 //!
 //! The values here are the defaults of `gateway.limits.*`; the validated, possibly overridden
-//! values live in [`Limits`], which the hot path reads from the current snapshot. Nothing else in
-//! the crate writes a timeout or a size as a literal.
+//! values live in [`Limits`] (those that follow a reload, read from the current snapshot) and in
+//! `config::Process` (those read once at start). Nothing else in the crate writes a timeout or a
+//! size as a literal.
 
 use std::time::Duration;
 
@@ -20,10 +21,17 @@ pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Deadline for the upstream's response head, from the moment the request is sent (after the
 /// body has been read whole).
 pub const UPSTREAM_RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
+/// TCP keep-alive probes on upstream connections start after this long without traffic.
+pub const UPSTREAM_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// How long idle pooled upstream connections are kept.
 pub const UPSTREAM_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How many idle upstream connections are kept per upstream.
 pub const UPSTREAM_POOL_MAX_IDLE: usize = 256;
+/// Most connections open to Blnk at once, idle or busy (`gateway.limits.upstream_max_connections`).
+/// A request that finds none free waits up to `upstream_connect_timeout`, then gets 503. Blnk has
+/// no connection limit of its own; 256 is well above what one Blnk with Postgres serves at once.
+pub const UPSTREAM_MAX_CONNECTIONS: usize = 256;
+pub const UPSTREAM_MAX_CONNECTIONS_BOUNDS: (usize, usize) = (1, 100_000);
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,18 +50,28 @@ pub const MAX_REFUSAL_BODY_BYTES: usize = 64 * 1024;
 
 /// Blnk's own default request body cap (`server.max_request_body_size_mb`), in MiB.
 pub const BLNK_MAX_BODY_MIB: u64 = 5;
-/// Largest request head (request line plus headers) accepted, in bytes.
+/// Largest request head (request line plus headers) accepted, in bytes, and the values
+/// `gateway.limits.max_header_bytes` may take.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Largest number of request header fields accepted.
+pub const MAX_HEADER_BYTES_BOUNDS: (usize, usize) = (1024, 1024 * 1024);
+/// Largest number of request header fields accepted, and the values it may be set to.
 pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADERS_BOUNDS: (usize, usize) = (8, 1000);
 /// Largest number of client connections served at once; further accepts wait.
 pub const MAX_CONNECTIONS: usize = 10_000;
+pub const MAX_CONNECTIONS_BOUNDS: (usize, usize) = (1, 1_000_000);
 /// Largest number of concurrent HTTP/2 streams per connection.
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+pub const H2_MAX_CONCURRENT_STREAMS_BOUNDS: (usize, usize) = (1, 1000);
 /// Largest HTTP/2 header list (HPACK-decoded), in bytes.
 pub const H2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 /// HTTP/2 streams a client may reset before the gateway sends GOAWAY (rapid reset).
 pub const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
+/// How long a readiness answer of the admin listener is reused, so scrapers cannot turn into
+/// load on Blnk.
+pub const READY_CACHE: Duration = Duration::from_secs(1);
+/// Connections the admin listener serves at once.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 /// How long to back off after a failed `accept` (EMFILE and friends).
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest request target (path and query, or absolute form) accepted; longer ones get 414.
@@ -147,26 +165,54 @@ pub const AUDIT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest path, and separately longest query, kept in an audit record; longer ones are cut and
 /// marked `path_truncated`.
 pub const AUDIT_MAX_PATH_BYTES: usize = 2048;
+/// Longest `gateway.audit.flush_interval` or `fsync_interval` accepted: a record must not wait
+/// for minutes in memory.
+pub const AUDIT_MAX_INTERVAL: Duration = Duration::from_secs(60);
+/// Largest `gateway.audit.max_pending_records` accepted.
+pub const AUDIT_MAX_PENDING_LIMIT: usize = 1_000_000;
 /// Longest line `audit verify` reads, and the most read back from an existing log at start; no
 /// record the gateway writes comes near it.
 pub const AUDIT_MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// The validated limits in force. Built by config validation, read from the snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The validated limits that follow a reload, read from the snapshot per connection or request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
+    #[serde(with = "humantime_serde")]
     pub handshake_timeout: Duration,
+    #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
     pub upstream_connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
     pub upstream_response_timeout: Duration,
+    #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
     pub max_body_bytes: u64,
-    pub max_buffered_bytes: u64,
     pub max_header_bytes: usize,
     pub max_headers: usize,
-    pub max_connections: usize,
     pub h2_max_concurrent_streams: u32,
+}
+
+/// The deadlines of one exchange with Blnk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamDeadlines {
+    /// For a connection: a new one's TCP connect, or waiting for one to be free.
+    pub connect: Duration,
+    /// For the response head, from when the request is handed to a connection.
+    pub response: Duration,
+}
+
+impl Limits {
+    pub fn upstream(&self) -> UpstreamDeadlines {
+        UpstreamDeadlines {
+            connect: self.upstream_connect_timeout,
+            response: self.upstream_response_timeout,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -180,10 +226,8 @@ impl Default for Limits {
             upstream_response_timeout: UPSTREAM_RESPONSE_TIMEOUT,
             drain_timeout: DRAIN_TIMEOUT,
             max_body_bytes: BLNK_MAX_BODY_MIB * 1024 * 1024,
-            max_buffered_bytes: MAX_BUFFERED_BYTES,
             max_header_bytes: MAX_HEADER_BYTES,
             max_headers: MAX_HEADERS,
-            max_connections: MAX_CONNECTIONS,
             h2_max_concurrent_streams: H2_MAX_CONCURRENT_STREAMS,
         }
     }

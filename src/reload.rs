@@ -21,13 +21,15 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::config::{self, Env, Mode, Problems, Purpose, Settings};
+use crate::body::RequestBody;
+use crate::config::{self, Env, Problems, Purpose, Settings};
+use crate::gateway::Gateway;
+use crate::headers::X_BLNK_KEY;
 use crate::keys::Previous;
 use crate::limits;
-use crate::proxy::body::RequestBody;
-use crate::proxy::headers::X_BLNK_KEY;
+use crate::mode::Mode;
 use crate::secret::RECOMMENDED_MIN_KEY_LEN;
-use crate::state::{Gateway, Snapshot};
+use crate::state::{self, Loaded, Snapshot};
 use crate::systemd::Notifier;
 
 /// The probe: a cheap authenticated read that Blnk answers 401 to a key it does not hold.
@@ -79,9 +81,21 @@ impl Reloader {
     }
 
     /// Loads everything again and swaps it in, or keeps the current snapshot on any problem.
-    pub fn reload(self: &Arc<Self>, trigger: &str) -> Outcome {
+    /// The files are read and parsed on tokio's blocking pool, never on a runtime thread.
+    pub async fn reload(self: &Arc<Self>, trigger: &str) -> Outcome {
         self.systemd.reloading();
-        let outcome = self.try_reload(trigger);
+        let (path, env) = (self.config_path.clone(), self.env.clone());
+        let loaded = tokio::task::spawn_blocking(move || state::load(&path, &env, Purpose::Serve))
+            .await
+            .unwrap_or_else(|e| {
+                let mut p = Problems::default();
+                p.push("reload", format!("the loading task failed: {e}"));
+                Err(p)
+            });
+        let outcome = match loaded {
+            Ok(loaded) => self.apply(loaded, trigger),
+            Err(problems) => Outcome::Rejected(problems.to_string()),
+        };
         self.systemd
             .reloaded(matches!(outcome, Outcome::Applied { .. }));
         match &outcome {
@@ -99,11 +113,8 @@ impl Reloader {
         outcome
     }
 
-    fn try_reload(self: &Arc<Self>, trigger: &str) -> Outcome {
-        let loaded = match config::load(&self.config_path, &self.env, Purpose::Serve) {
-            Ok(l) => l,
-            Err(problems) => return Outcome::Rejected(problems.to_string()),
-        };
+    /// Swaps in what was loaded, unless it is a key too short to be a whole key file.
+    fn apply(self: &Arc<Self>, mut loaded: Loaded, trigger: &str) -> Outcome {
         let guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.gw.snapshot();
         let rotated = !old.keys.current.digest().matches(loaded.key.digest());
@@ -119,6 +130,8 @@ impl Reloader {
             tracing::warn!("{w}");
         }
         log_changes(&old.settings, &loaded.settings);
+        // What is read once at start stays as it is until a restart.
+        loaded.settings.process = old.settings.process.clone();
         let next = old.next(loaded, Instant::now());
         self.refresh_watch_list(&next);
         let new_previous = next.keys.previous.clone();
@@ -132,7 +145,6 @@ impl Reloader {
         self.gw.swap(next);
         drop(guard);
         if rotated {
-            self.gw.key_loaded_at.store(Arc::new(Instant::now()));
             self.start_rotation(old.keys.current.fingerprint().to_string(), new_previous);
         }
         Outcome::Applied {
@@ -240,7 +252,7 @@ impl Reloader {
                         .await
                         .is_ok()
                 {}
-                me.reload("file change");
+                me.reload("file change").await;
             }
         });
         Ok(watcher)
@@ -259,7 +271,7 @@ impl Reloader {
         };
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                me.reload("SIGHUP");
+                me.reload("SIGHUP").await;
                 if let Err(e) = me.gw.audit.reopen().await {
                     tracing::error!(error = %e, "audit log not reopened on SIGHUP");
                 }
@@ -320,73 +332,23 @@ async fn probe(gw: &Gateway, snap: &Snapshot) -> bool {
         .insert(http::header::HOST, upstream.host.clone());
     req.headers_mut()
         .insert(X_BLNK_KEY, snap.keys.current.header_value().clone());
-    match gw
-        .upstream
-        .send(req, snap.settings.limits.upstream_response_timeout)
-        .await
-    {
+    match gw.upstream.send(req, snap.settings.limits.upstream()).await {
         Ok(res) => res.status() != StatusCode::UNAUTHORIZED,
         Err(_) => false,
     }
 }
 
-/// Logs which settings changed, by name; values that need a restart are called out.
+/// Logs which settings changed, by key path, as the settings' types name them: what follows a
+/// reload, and what needs a restart (`config::Process`).
 fn log_changes(old: &Settings, new: &Settings) {
-    if old.listen != new.listen {
-        tracing::warn!(old = %old.listen, new = %new.listen, "gateway.listen changed: needs a restart; still listening on the old address");
-    }
-    if old.limits.max_connections != new.limits.max_connections
-        || old.limits.upstream_connect_timeout != new.limits.upstream_connect_timeout
-    {
+    let restart = config::changed("", &old.process, &new.process);
+    if !restart.is_empty() {
         tracing::warn!(
-            "gateway.limits.max_connections and upstream_connect_timeout need a restart to change"
+            keys = ?restart,
+            "these settings need a restart to change; the running values stay in force until then"
         );
     }
-    let (a, b) = (&old.audit, &new.audit);
-    let writer = |s: &config::AuditSettings| {
-        (
-            s.enabled,
-            s.target.clone(),
-            s.flush_interval,
-            s.flush_records,
-            s.fsync,
-            s.fsync_interval,
-            s.max_pending_records,
-        )
-    };
-    if writer(a) != writer(b) {
-        tracing::warn!("gateway.audit: include_query and on_failure apply now; enabled, path, flush, fsync and max_pending_records need a restart");
-    }
-    let mut changed = Vec::new();
-    let fields: [(&str, bool); 10] = [
-        (
-            "gateway.upstream",
-            old.upstream.authority != new.upstream.authority,
-        ),
-        ("gateway.mode", old.mode != new.mode),
-        ("gateway.tls", old.tls != new.tls),
-        (
-            "gateway.allow_networks",
-            old.allow_networks != new.allow_networks,
-        ),
-        (
-            "gateway.trusted_proxies",
-            old.trusted_proxies != new.trusted_proxies,
-        ),
-        (
-            "gateway.pass_through_unknown_keys",
-            old.pass_through_unknown_keys != new.pass_through_unknown_keys,
-        ),
-        ("gateway.limits", old.limits != new.limits),
-        ("gateway.rotation", old.rotation != new.rotation),
-        ("server.secure", old.blnk_secure != new.blnk_secure),
-        ("gateway.audit", old.audit != new.audit),
-    ];
-    for (name, differs) in fields {
-        if differs {
-            changed.push(name);
-        }
-    }
+    let changed = config::changed("gateway", old, new);
     if !changed.is_empty() {
         tracing::info!(changed = ?changed, "settings changed");
     }

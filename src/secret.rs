@@ -59,7 +59,8 @@ impl Fingerprint {
     pub fn of(bytes: &[u8]) -> Self {
         let bytes = Self::bytes_of(bytes);
         let mut hex = [0u8; FINGERPRINT_HEX_LEN];
-        crate::hex::encode_to_slice(&bytes, &mut hex);
+        // FINGERPRINT_HEX_LEN is twice FINGERPRINT_BYTES, so this cannot fail.
+        let _ = hex::encode_to_slice(bytes, &mut hex);
         Fingerprint { bytes, hex }
     }
 

@@ -17,17 +17,12 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{Problems, Purpose, TlsFiles};
+use crate::config::{io_reason, Problems, Purpose, TlsFiles};
 
 /// ALPN protocols offered, in order of preference.
 pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 /// Names the development certificate is valid for.
 const DEV_CERT_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
-
-/// The crypto provider used everywhere in the process.
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// Loads the TLS configuration named by `settings`, recording problems by key path.
 pub fn load(
@@ -93,7 +88,7 @@ pub fn build(
     key: PrivateKeyDer<'static>,
     client_roots: Option<RootCertStore>,
 ) -> Result<Arc<ServerConfig>, String> {
-    let provider = provider();
+    let provider = crate::crypto::provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("protocol versions: {e}"))?;
@@ -138,7 +133,7 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
 
 fn pem_reason(e: rustls_pki_types::pem::Error) -> String {
     match e {
-        rustls_pki_types::pem::Error::Io(io) => crate::config::io_reason(&io),
+        rustls_pki_types::pem::Error::Io(io) => io_reason(&io),
         rustls_pki_types::pem::Error::NoItemsFound => "no PEM private key in the file".into(),
         other => format!("not valid PEM ({other:?})"),
     }

@@ -4,7 +4,10 @@
 //! body has been read to its end ([`UpstreamBody`] hands it back), so no task is spawned per
 //! request to watch for that. Idle connections are reused newest first (the warmest), dropped
 //! when Blnk closed them, and closed after `UPSTREAM_POOL_IDLE_TIMEOUT`; at most
-//! `UPSTREAM_POOL_MAX_IDLE` are kept.
+//! `UPSTREAM_POOL_MAX_IDLE` are kept. At most `gateway.limits.upstream_max_connections` are open
+//! at once, idle or busy (a permit lives as long as the connection's task): a request that finds
+//! none free waits for one to come back or close, up to `upstream_connect_timeout`, then gets 503
+//! `GATEWAY_UPSTREAM_BUSY`.
 //!
 //! A request that may have been written is never sent again. hyper hands a request back only if
 //! not a byte of it was written, which happens when a pooled connection turns out closed (Blnk
@@ -26,18 +29,16 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::body::RequestBody;
 use crate::error::Reject;
-use crate::limits::{self, Limits};
+use crate::limits::{self, UpstreamDeadlines as Deadlines};
 use crate::metrics::Metrics;
-use crate::proxy::body::RequestBody;
 
 pub type UpstreamRequest = http::Request<RequestBody>;
 pub type UpstreamResponse = http::Response<UpstreamBody>;
-
-/// TCP keep-alive probes on upstream connections start after this long without traffic.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// The upstream client; cheap to clone, one pool per process.
 #[derive(Clone, Debug)]
@@ -47,28 +48,35 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    pub fn new(limits: &Limits, metrics: Arc<Metrics>) -> Self {
+    /// A pool of at most `max_connections` connections.
+    pub fn new(max_connections: usize, metrics: Arc<Metrics>) -> Self {
         let pool = Arc::new(Pool {
             idle: Mutex::new(Vec::new()),
             max_idle: limits::UPSTREAM_POOL_MAX_IDLE,
             idle_timeout: limits::UPSTREAM_POOL_IDLE_TIMEOUT,
-            connect_timeout: limits.upstream_connect_timeout,
+            permits: Arc::new(Semaphore::new(max_connections)),
+            returned: Notify::new(),
             reaper: AtomicBool::new(false),
         });
         UpstreamClient { pool, metrics }
     }
 
-    /// Sends one request and waits for the response head, under `deadline`. The request's URI
+    /// Sends one request and waits for the response head, under `deadlines`. The request's URI
     /// names the upstream (scheme and authority) and the target.
     pub async fn send(
         &self,
         req: UpstreamRequest,
-        deadline: Duration,
+        deadlines: Deadlines,
     ) -> Result<UpstreamResponse, Reject> {
         let started = Instant::now();
-        let result = tokio::time::timeout(deadline, Pool::send(&self.pool, req)).await;
+        let result = Pool::send(&self.pool, req, deadlines).await;
         self.metrics.upstream_duration.observe(started.elapsed());
-        result.unwrap_or(Err(Reject::UpstreamTimeout))
+        result
+    }
+
+    /// Connections open to Blnk now, idle or busy.
+    pub fn open_connections(&self, max: usize) -> usize {
+        max.saturating_sub(self.pool.permits.available_permits())
     }
 
     /// Idle connections in the pool (for tests).
@@ -83,7 +91,10 @@ struct Pool {
     idle: Mutex<Vec<Idle>>,
     max_idle: usize,
     idle_timeout: Duration,
-    connect_timeout: Duration,
+    /// One per open connection, held by the connection's task.
+    permits: Arc<Semaphore>,
+    /// Woken when a connection comes back to the pool.
+    returned: Notify,
     /// Whether the task that closes expired idle connections has been started.
     reaper: AtomicBool,
 }
@@ -100,7 +111,11 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn send(pool: &Arc<Pool>, mut req: UpstreamRequest) -> Result<UpstreamResponse, Reject> {
+    async fn send(
+        pool: &Arc<Pool>,
+        mut req: UpstreamRequest,
+        deadlines: Deadlines,
+    ) -> Result<UpstreamResponse, Reject> {
         let authority = req
             .uri()
             .authority()
@@ -114,17 +129,9 @@ impl Pool {
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         *req.uri_mut() = http::Uri::from(target);
         loop {
-            let (mut sender, pooled) = match pool.checkout(&authority) {
-                Some(sender) => (sender, true),
-                None => {
-                    let mut fresh = pool.connect(&authority).await?;
-                    if fresh.ready().await.is_err() {
-                        return Err(Reject::UpstreamUnavailable);
-                    }
-                    (fresh, false)
-                }
-            };
-            match sender.try_send_request(req).await {
+            let (mut sender, pooled) = pool.sender(&authority, deadlines.connect).await?;
+            let sent = tokio::time::timeout(deadlines.response, sender.try_send_request(req));
+            match sent.await.map_err(|_| Reject::UpstreamTimeout)? {
                 Ok(res) => {
                     let (parts, inner) = res.into_parts();
                     let body = UpstreamBody {
@@ -142,6 +149,47 @@ impl Pool {
                     Some(unsent) if pooled => req = unsent,
                     _ => return Err(classify(&e.into_error())),
                 },
+            }
+        }
+    }
+
+    /// A connection ready for a request: an idle one, else a new one if the cap allows, else
+    /// the first to come back or make room, waiting at most `wait`. True when it was pooled.
+    async fn sender(
+        self: &Arc<Self>,
+        authority: &Authority,
+        wait: Duration,
+    ) -> Result<(SendRequest<RequestBody>, bool), Reject> {
+        let until = Instant::now() + wait;
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(sender) = self.checkout(authority) {
+                return Ok((sender, true));
+            }
+            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                let mut fresh = self.connect(authority, permit, until).await?;
+                if fresh.ready().await.is_err() {
+                    return Err(Reject::UpstreamUnavailable);
+                }
+                return Ok((fresh, false));
+            }
+            let room = self.permits.clone().acquire_owned();
+            tokio::select! {
+                () = &mut returned => {}
+                permit = room => {
+                    let permit = permit.map_err(|_| Reject::UpstreamUnavailable)?;
+                    let mut fresh = self.connect(authority, permit, until).await?;
+                    if fresh.ready().await.is_err() {
+                        return Err(Reject::UpstreamUnavailable);
+                    }
+                    return Ok((fresh, false));
+                }
+                () = tokio::time::sleep_until(until) => {
+                    tracing::warn!(upstream = %authority, "every connection to Blnk is in use (gateway.limits.upstream_max_connections)");
+                    return Err(Reject::UpstreamSaturated);
+                }
             }
         }
     }
@@ -171,41 +219,52 @@ impl Pool {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.lock();
-        if idle.len() < self.max_idle {
+        {
+            let mut idle = self.lock();
+            if idle.len() >= self.max_idle {
+                return;
+            }
             idle.push(Idle {
                 sender,
                 authority,
                 since: Instant::now(),
             });
         }
+        self.returned.notify_one();
     }
 
+    /// Opens a connection holding `permit` until its task ends, connecting before `until`.
     async fn connect(
         self: &Arc<Self>,
         authority: &Authority,
+        permit: OwnedSemaphorePermit,
+        until: Instant,
     ) -> Result<SendRequest<RequestBody>, Reject> {
-        let stream =
-            match tokio::time::timeout(self.connect_timeout, dial(authority, self.connect_timeout))
-                .await
-            {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, upstream = %authority, "upstream connection failed");
-                    return Err(Reject::UpstreamUnavailable);
-                }
-                Err(_) => {
-                    tracing::warn!(upstream = %authority, "upstream connection timed out");
-                    return Err(Reject::UpstreamUnavailable);
-                }
-            };
+        let budget = until.saturating_duration_since(Instant::now());
+        let stream = match tokio::time::timeout(budget, dial(authority, budget)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, upstream = %authority, "upstream connection failed");
+                return Err(Reject::UpstreamUnavailable);
+            }
+            Err(_) => {
+                tracing::warn!(upstream = %authority, "upstream connection timed out");
+                return Err(Reject::UpstreamUnavailable);
+            }
+        };
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
             tracing::warn!(error = %e, upstream = %authority, "upstream handshake failed");
             Reject::UpstreamUnavailable
         })?;
+        let pool = Arc::downgrade(self);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+            drop(permit);
+            // Room for a new connection: wake a request waiting for one.
+            if let Some(pool) = pool.upgrade() {
+                pool.returned.notify_one();
             }
         });
         self.start_reaper();
@@ -257,7 +316,8 @@ async fn dial(authority: &Authority, budget: Duration) -> io::Result<TcpStream> 
         match connected {
             Ok(stream) => {
                 stream.set_nodelay(true)?;
-                let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+                let keepalive =
+                    socket2::TcpKeepalive::new().with_time(limits::UPSTREAM_TCP_KEEPALIVE);
                 socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
                 return Ok(stream);
             }

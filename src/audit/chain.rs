@@ -122,12 +122,24 @@ pub fn digest(line: &[u8]) -> Digest {
     Sha256::digest(line).into()
 }
 
-pub use crate::hex::encode as hex;
-use crate::hex::encode_into as hex_into;
+/// A digest as 64 lower-case hex characters.
+pub fn hex(d: &Digest) -> String {
+    hex::encode(d)
+}
 
-/// A digest from 64 lower-case hex characters.
+fn hex_into(buf: &mut Vec<u8>, d: &Digest) {
+    let mut text = [0u8; 64];
+    // 32 bytes always fit 64 digits.
+    if hex::encode_to_slice(d, &mut text).is_ok() {
+        buf.extend_from_slice(&text);
+    }
+}
+
+/// A digest from 64 lower-case hex characters (as the writer writes them; nothing else).
 pub fn unhex(s: &str) -> Option<Digest> {
-    crate::hex::decode(s)
+    let lower = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let mut out = [0u8; 32];
+    (lower && hex::decode_to_slice(s, &mut out).is_ok()).then_some(out)
 }
 
 /// The chain fields of one line, as read back.

@@ -8,11 +8,11 @@
 //! every `AUDIT_RETRY_INTERVAL`, with its records kept in memory up to `max_pending_records`
 //! (oldest dropped beyond, and reported by a `gap` record once writing works again). Opening the
 //! file reads its last line back, so a restart continues the chain of the file it finds.
-//! This module does not build records (`record`) nor frame them (`chain`).
+//! This module does not build records (`entry`) nor frame them (`chain`); opening and writing
+//! the file itself is `file`.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -21,16 +21,17 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::chain::{self, Chain, Resume};
-use super::record::{Body, Rfc3339};
-use super::{AuditError, Control, RequestRecord, Status};
-use crate::config::{AuditSettings, AuditTarget, Fsync, OnFailure};
-use crate::limits::{AUDIT_CHANNEL_CAPACITY, AUDIT_MAX_LINE_BYTES, AUDIT_RETRY_INTERVAL};
+use super::file::{open_blocking, write_batch, Sink};
+use super::line::{Body, RequestRecord, Rfc3339};
+use super::status::{AuditError, Control, Status};
+use crate::config::{AuditWriter, Fsync};
+use crate::limits::{AUDIT_CHANNEL_CAPACITY, AUDIT_RETRY_INTERVAL};
 
 /// Written in genesis and continue records.
 const GATEWAY: &str = concat!("blnk-gateway/", env!("CARGO_PKG_VERSION"));
 
 pub(super) struct Writer {
-    settings: AuditSettings,
+    settings: AuditWriter,
     status: Arc<Status>,
     records: mpsc::Receiver<RequestRecord>,
     control: mpsc::Receiver<Control>,
@@ -74,14 +75,9 @@ impl Header {
     }
 }
 
-enum Sink {
-    File { file: File, regular: bool },
-    Stdout(io::Stdout),
-}
-
 impl Writer {
     pub(super) fn new(
-        settings: AuditSettings,
+        settings: AuditWriter,
         status: Arc<Status>,
         records: mpsc::Receiver<RequestRecord>,
         control: mpsc::Receiver<Control>,
@@ -388,15 +384,11 @@ impl Writer {
     fn failed(&mut self, e: &io::Error) -> AuditError {
         self.status.write_errors.fetch_add(1, Ordering::Relaxed);
         if self.status.healthy.swap(false, Ordering::Relaxed) {
-            let effect = match self.settings.on_failure {
-                OnFailure::RefuseWrites => "write requests get 503 until it recovers",
-                OnFailure::FailOpen => "requests are still served (on_failure = fail_open)",
-            };
             tracing::error!(
                 path = %self.settings.target,
                 error = %e,
                 retry_every = ?AUDIT_RETRY_INTERVAL,
-                "audit log cannot be written; {effect}"
+                "audit log cannot be written; write requests get 503 until it recovers, unless gateway.audit.on_failure is fail_open"
             );
         }
         AuditError::Io(e.to_string())
@@ -408,71 +400,6 @@ impl Writer {
             tracing::info!(path = %self.settings.target, "audit log writable again");
         }
     }
-}
-
-/// Writes one batch. On a regular file a failed write or sync is cut back off the file, so it
-/// never keeps half a batch; the batch is written again whole later.
-fn write_batch(sink: &mut Sink, buf: &[u8], sync: bool) -> io::Result<()> {
-    match sink {
-        Sink::Stdout(out) => {
-            let mut out = out.lock();
-            out.write_all(buf)?;
-            out.flush()
-        }
-        Sink::File {
-            file,
-            regular: false,
-        } => file.write_all(buf),
-        Sink::File {
-            file,
-            regular: true,
-        } => {
-            let start = file.metadata()?.len();
-            let written =
-                file.write_all(buf)
-                    .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-            if written.is_err() && file.metadata().is_ok_and(|m| m.len() > start) {
-                let _ = file.set_len(start);
-            }
-            written
-        }
-    }
-}
-
-/// Opens the target for appending and reads how its content ends.
-fn open_blocking(target: &AuditTarget) -> io::Result<(Sink, Resume)> {
-    let path = match target {
-        AuditTarget::Stdout => return Ok((Sink::Stdout(io::stdout()), Resume::Fresh)),
-        AuditTarget::File(p) => p,
-    };
-    let mut options = OpenOptions::new();
-    options.read(true).append(true).create(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
-    let mut file = options.open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok((
-            Sink::File {
-                file,
-                regular: false,
-            },
-            Resume::Fresh,
-        ));
-    }
-    let len = meta.len();
-    let n = len.min(AUDIT_MAX_LINE_BYTES as u64 + 1);
-    let mut tail = vec![0; usize::try_from(n).unwrap_or(0)];
-    file.seek(SeekFrom::Start(len - n))?;
-    file.read_exact(&mut tail)?;
-    let resume = chain::resume(&tail, n == len);
-    Ok((
-        Sink::File {
-            file,
-            regular: true,
-        },
-        resume,
-    ))
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use crate::clients::file::{self, ClientRate, ClientsFile};
+use crate::clients::file::{self, ClientsFile};
 use crate::clients::now_unix;
+use crate::clients::ClientRate;
 use crate::config::Problems;
 
 /// How long `keys list` waits for the gateway's admin listener (last-use times).

@@ -16,11 +16,10 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
-use crate::admin::Admin;
-use crate::config::{self, Env, Loaded, Purpose, Settings};
-use crate::reload::Reloader;
+use crate::app::{self, Listeners, Options};
+use crate::config::{Env, Process, Purpose};
 use crate::server::Drain;
-use crate::state::Gateway;
+use crate::state::{self, Loaded};
 use crate::systemd::Notifier;
 use crate::EXIT_CONFIG;
 
@@ -101,7 +100,7 @@ fn init_logging(format: LogFormat) {
 }
 
 fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
-    match config::load(path, env, purpose) {
+    match state::load(path, env, purpose) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
@@ -120,15 +119,18 @@ fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
 
 fn describe(loaded: &Loaded) -> String {
     let s = &loaded.settings;
-    let audit = if s.audit.enabled {
-        format!("{} on_failure={}", s.audit.target, s.audit.on_failure)
+    let audit = if s.process.audit.enabled {
+        format!(
+            "{} on_failure={}",
+            s.process.audit.target, s.audit.on_failure
+        )
     } else {
         "off".to_string()
     };
     format!(
         "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={}",
         s.mode,
-        s.listen,
+        s.process.listen,
         if s.tls.is_some() { "on" } else { "off" },
         s.upstream.scheme,
         s.upstream.authority,
@@ -186,46 +188,34 @@ fn serve(path: &Path) -> ExitCode {
     };
     runtime.block_on(async move {
         let systemd = Arc::new(Notifier::from_env(&env));
-        let (listener, admin_listener) = match bind(&loaded.settings).await {
+        let listeners = match bind(&loaded.settings.process).await {
             Ok(l) => l,
             Err(code) => return code,
         };
         tracing::info!("{} runtime={shape}", describe(&loaded));
-        let gw = Gateway::new(loaded);
-        let reloader = Reloader::new(gw.clone(), path.to_path_buf(), env, systemd.clone());
-        let _watcher = reloader
-            .spawn_watcher()
-            .map_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP"))
-            .ok();
-        reloader.spawn_sighup();
-        if let Some(admin) = admin_listener {
-            tokio::spawn(Admin::new(gw.clone()).run(admin));
-        }
-        systemd.ready();
-        systemd.spawn_watchdog();
-        let shutdown = async {
-            crate::signal::shutdown().await;
-            systemd.stopping();
+        let options = Options {
+            config_path: path.to_path_buf(),
+            env,
+            systemd,
+            watch_files: true,
         };
-        match crate::server::run(gw.clone(), listener, shutdown).await {
+        let running = match app::start(loaded, listeners, options, crate::signal::shutdown()) {
+            Ok(r) => r,
+            Err(e) => return fail("the listener", e),
+        };
+        match running.finished().await {
             Drain::Clean => tracing::info!("drained cleanly; exiting"),
             Drain::TimedOut { remaining } => tracing::warn!(
                 remaining,
                 "drain deadline passed; closing the remaining connections"
             ),
         }
-        // The last records: bounded, so a hung disk cannot keep the process alive.
-        match tokio::time::timeout(crate::limits::AUDIT_CLOSE_TIMEOUT, gw.audit.close()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "audit log not closed cleanly"),
-            Err(_) => tracing::error!("audit log not closed in time; its last records may be lost"),
-        }
         ExitCode::SUCCESS
     })
 }
 
 /// The client listener (inherited from systemd when socket-activated) and the admin listener.
-async fn bind(settings: &Settings) -> Result<(TcpListener, Option<TcpListener>), ExitCode> {
+async fn bind(settings: &Process) -> Result<Listeners, ExitCode> {
     let listener = match crate::systemd::inherited_listener() {
         Ok(Some(std_listener)) => {
             let l = TcpListener::from_std(std_listener).map_err(|e| fail("inherited socket", e))?;
@@ -247,7 +237,10 @@ async fn bind(settings: &Settings) -> Result<(TcpListener, Option<TcpListener>),
         }
         None => None,
     };
-    Ok((listener, admin))
+    Ok(Listeners {
+        client: listener,
+        admin,
+    })
 }
 
 fn fail(what: &str, e: std::io::Error) -> ExitCode {

@@ -20,8 +20,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::scope::Scope;
-use super::{Client, ClientTable, ID_LEN, KEY_PREFIX, SECRET_LEN};
+use super::table::{Client, ClientRate, ClientTable, ID_LEN, KEY_PREFIX, SECRET_LEN};
 use crate::config::Problems;
+use crate::conn::CertHash;
 use crate::secret::KeyDigest;
 
 /// Largest clients file read.
@@ -57,14 +58,6 @@ pub struct RawClient {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
-}
-
-/// A per-key quota, applied by the rate limiter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientRate {
-    pub per_second: u32,
-    pub burst: u32,
 }
 
 /// Reads a clients file as it is, for the CLI. A missing file is an empty one.
@@ -139,12 +132,14 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
     if !is_hex(&raw.id, ID_LEN) {
         errs.push(format!("id must be {ID_LEN} lowercase hex digits"));
     }
+    let mut bytes = [0u8; 32];
     let digest = match raw
         .hash
         .strip_prefix("sha256:")
-        .and_then(crate::hex::decode::<32>)
+        .filter(|h| is_hex(h, 64))
+        .and_then(|h| hex::decode_to_slice(h, &mut bytes).ok())
     {
-        Some(bytes) => Some(KeyDigest::from_bytes(bytes)),
+        Some(()) => Some(KeyDigest::from_bytes(bytes)),
         None => {
             errs.push("hash must be sha256:<64 lowercase hex digits>".into());
             None
@@ -176,14 +171,16 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
             )),
         }
     }
-    if let Some(fp) = &raw.client_cert_sha256 {
-        if !is_hex(fp, 64) {
+    let client_cert = raw.client_cert_sha256.as_deref().and_then(|fp| {
+        let parsed = is_hex(fp, 64).then(|| CertHash::parse(fp)).flatten();
+        if parsed.is_none() {
             errs.push("client_cert_sha256 must be 64 lowercase hex digits".into());
         }
-    }
+        parsed
+    });
     if raw
         .rate_limit
-        .is_some_and(|r| crate::ratelimit::quota(f64::from(r.per_second), r.burst).is_none())
+        .is_some_and(|r| crate::config::quota(f64::from(r.per_second), r.burst).is_none())
     {
         errs.push(format!(
             "rate_limit: per_second must be between 1 and {} and burst between 1 and {}",
@@ -200,7 +197,7 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
             expires_at,
             disabled: raw.disabled,
             allow_networks,
-            client_cert_sha256: raw.client_cert_sha256.clone(),
+            client_cert,
             rate_limit: raw.rate_limit,
             last_used: Arc::new(AtomicU64::new(0)),
         }),
@@ -221,33 +218,31 @@ pub fn format_time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
-use crate::hex::encode as hex;
-
 /// A new key and the record that describes it. The key exists only in the return value.
 pub fn generate(
     existing: &ClientsFile,
     name: &str,
     scopes: Vec<String>,
 ) -> Result<(String, RawClient), String> {
-    let random = crate::tls::provider().secure_random;
     let mut id_bytes = [0u8; ID_LEN / 2];
     let mut secret = zeroize::Zeroizing::new([0u8; SECRET_LEN / 2]);
+    let no_random = |_| "no random source".to_string();
     for _ in 0..16 {
-        random
-            .fill(&mut id_bytes)
-            .map_err(|_| "no random source".to_string())?;
-        if !existing.clients.iter().any(|c| c.id == hex(&id_bytes)) {
+        crate::crypto::fill_random(&mut id_bytes).map_err(no_random)?;
+        if !existing
+            .clients
+            .iter()
+            .any(|c| c.id == hex::encode(id_bytes))
+        {
             break;
         }
     }
-    random
-        .fill(secret.as_mut())
-        .map_err(|_| "no random source".to_string())?;
-    let id = hex(&id_bytes);
+    crate::crypto::fill_random(secret.as_mut()).map_err(no_random)?;
+    let id = hex::encode(id_bytes);
     if existing.clients.iter().any(|c| c.id == id) {
         return Err("could not find a free id".into());
     }
-    let key = format!("{KEY_PREFIX}{id}_{}", hex(secret.as_ref()));
+    let key = format!("{KEY_PREFIX}{id}_{}", hex::encode(secret.as_ref()));
     let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
         sha2::Sha256::default(),
         key.as_bytes(),
@@ -255,10 +250,10 @@ pub fn generate(
     let record = RawClient {
         id,
         name: name.to_string(),
-        hash: format!("sha256:{}", hex(&digest)),
+        hash: format!("sha256:{}", hex::encode(digest)),
         scopes,
         expires_at: None,
-        created_at: Some(format_time(super::now_unix())),
+        created_at: Some(format_time(super::table::now_unix())),
         rate_limit: None,
         allow_networks: Vec::new(),
         client_cert_sha256: None,
@@ -314,22 +309,22 @@ mod tests {
             generate(&ClientsFile::default(), "svc", vec!["ledgers:read".into()]).unwrap();
         assert!(key.starts_with("bgw_"));
         assert_eq!(
-            super::super::key_id(key.as_bytes()),
+            super::super::table::key_id(key.as_bytes()),
             Some(record.id.as_str())
         );
         let text = serde_json::to_string(&record).unwrap();
         assert!(!text.contains(&key[KEY_PREFIX.len() + ID_LEN + 1..]));
         let table = ClientTable::new(vec![validate(&record).unwrap()]);
-        let p = super::super::Presented {
+        let p = super::super::table::Presented {
             key: key.as_bytes(),
             peer: "127.0.0.1".parse().unwrap(),
-            client_cert_sha256: None,
+            client_cert: None,
         };
         assert_eq!(table.authenticate(&p, 0).unwrap().name, "svc");
         let mut wrong = key.clone();
         wrong.pop();
         wrong.push(if key.ends_with('0') { '1' } else { '0' });
-        let p = super::super::Presented {
+        let p = super::super::table::Presented {
             key: wrong.as_bytes(),
             ..p
         };

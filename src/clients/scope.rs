@@ -6,60 +6,20 @@
 //! write and delete, on every ledger-data resource) and `admin` (the routes only Blnk's master key
 //! may use). The decision mirrors Blnk: the action comes from the method (GET/HEAD read;
 //! POST/PUT/PATCH write; DELETE delete; others denied), the resource from the first segment of the
-//! normalised path (see `proxy::route`).
+//! normalised path (see `route`).
 
 use std::fmt;
 
 use http::Method;
 
 use crate::error::Reject;
-use crate::proxy::route::{self, RESOURCES, SYSTEM, UNKNOWN};
-
-/// Resources holding ledger data: what `data:read` and `data:write` cover.
-pub const DATA_RESOURCES: &[&str] = &[
-    "ledgers",
-    "balances",
-    "accounts",
-    "identities",
-    "transactions",
-    "balance-monitors",
-    "search",
-    "reconciliation",
-];
-/// Resources Blnk's scoped keys may hold but that the gateway files under `admin` too.
-const ADMIN_RESOURCES: &[&str] = &["hooks", "api-keys", "backup", "metadata"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Read,
-    Write,
-    Delete,
-}
-
-impl Action {
-    pub fn of(method: &Method) -> Option<Action> {
-        match *method {
-            Method::GET | Method::HEAD => Some(Action::Read),
-            Method::POST | Method::PUT | Method::PATCH => Some(Action::Write),
-            Method::DELETE => Some(Action::Delete),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Read => "read",
-            Action::Write => "write",
-            Action::Delete => "delete",
-        }
-    }
-}
+use crate::route::{Action, Resource};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// `resource:action`; `None` stands for `*`.
     Grant {
-        resource: Option<&'static str>,
+        resource: Option<Resource>,
         action: Option<Action>,
     },
     DataRead,
@@ -82,8 +42,13 @@ impl Scope {
         };
         let resource = match res {
             "*" => None,
-            r => Some(*RESOURCES.iter().find(|x| **x == r).ok_or_else(|| {
-                format!("{r:?} is not a Blnk resource ({})", RESOURCES.join(", "))
+            r => Some(Resource::named(r).ok_or_else(|| {
+                let names: Vec<&str> = Resource::ALL
+                    .into_iter()
+                    .filter(|r| r.is_blnk())
+                    .map(Resource::as_str)
+                    .collect();
+                format!("{r:?} is not a Blnk resource ({})", names.join(", "))
             })?),
         };
         let action = match act {
@@ -96,15 +61,15 @@ impl Scope {
         Ok(Scope::Grant { resource, action })
     }
 
-    fn grants(&self, resource: &str, action: Action) -> bool {
+    fn grants(&self, resource: Resource, action: Action) -> bool {
         match self {
             Scope::Grant {
                 resource: r,
                 action: a,
             } => r.is_none_or(|r| r == resource) && a.is_none_or(|a| a == action),
-            Scope::DataRead => action == Action::Read && DATA_RESOURCES.contains(&resource),
-            Scope::DataWrite => action != Action::Read && DATA_RESOURCES.contains(&resource),
-            Scope::Admin => ADMIN_RESOURCES.contains(&resource),
+            Scope::DataRead => action == Action::Read && resource.is_data(),
+            Scope::DataWrite => action != Action::Read && resource.is_data(),
+            Scope::Admin => !resource.is_data(),
         }
     }
 }
@@ -116,7 +81,7 @@ impl fmt::Display for Scope {
                 write!(
                     f,
                     "{}:{}",
-                    resource.unwrap_or("*"),
+                    resource.map_or("*", Resource::as_str),
                     action.map_or("*", Action::as_str)
                 )
             }
@@ -127,41 +92,24 @@ impl fmt::Display for Scope {
     }
 }
 
-/// May a client with `scopes` make this request? `path` is the normalised, forwarded path.
-pub fn decide(method: &Method, path: &str, scopes: &[Scope]) -> Result<(), Reject> {
-    let resource = route::resource(path);
-    if resource == SYSTEM {
-        return Ok(());
-    }
-    let Some(action) = Action::of(method) else {
-        return Err(Reject::InsufficientScope {
-            resource,
-            action: "unknown",
-        });
-    };
+/// May a client with `scopes` make this request to `resource`, the resource of the normalised,
+/// forwarded path?
+pub fn decide(method: &Method, resource: Resource, scopes: &[Scope]) -> Result<(), Reject> {
+    let action = Action::of(method);
+    let refused = Reject::InsufficientScope { resource, action };
     let admin = scopes.contains(&Scope::Admin);
-    if resource == UNKNOWN {
+    match resource {
+        Resource::System => Ok(()),
+        _ if action.is_none() => Err(refused),
         // /balances-snapshots, /backup-s3, /<entity-id>/metadata: master key only in Blnk.
-        return if admin {
-            Ok(())
-        } else {
-            Err(Reject::UnknownResource)
-        };
-    }
-    if resource == "hooks" && !admin {
+        Resource::Unknown if admin => Ok(()),
+        Resource::Unknown => Err(Reject::UnknownResource),
         // Blnk checks the master key explicitly on hook management.
-        return Err(Reject::InsufficientScope {
-            resource,
-            action: action.as_str(),
-        });
-    }
-    if scopes.iter().any(|s| s.grants(resource, action)) {
-        Ok(())
-    } else {
-        Err(Reject::InsufficientScope {
-            resource,
-            action: action.as_str(),
-        })
+        Resource::Hooks if !admin => Err(refused),
+        _ => match action {
+            Some(action) if scopes.iter().any(|s| s.grants(resource, action)) => Ok(()),
+            _ => Err(refused),
+        },
     }
 }
 
@@ -195,12 +143,12 @@ mod tests {
     #[test]
     fn coarse_scopes_cover_data_but_not_admin() {
         let read = scopes(&["data:read"]);
-        assert!(decide(&Method::GET, "/transactions/t1", &read).is_ok());
-        assert!(decide(&Method::POST, "/transactions", &read).is_err());
+        assert!(decide(&Method::GET, Resource::Transactions, &read).is_ok());
+        assert!(decide(&Method::POST, Resource::Transactions, &read).is_err());
         let write = scopes(&["data:write"]);
-        assert!(decide(&Method::DELETE, "/identities/i1", &write).is_ok());
-        assert!(decide(&Method::GET, "/identities/i1", &write).is_err());
-        assert!(decide(&Method::GET, "/backup", &read).is_err());
-        assert!(decide(&Method::GET, "/api-keys", &read).is_err());
+        assert!(decide(&Method::DELETE, Resource::Identities, &write).is_ok());
+        assert!(decide(&Method::GET, Resource::Identities, &write).is_err());
+        assert!(decide(&Method::GET, Resource::Backup, &read).is_err());
+        assert!(decide(&Method::GET, Resource::ApiKeys, &read).is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! Validation of `gateway.audit` into [`AuditSettings`].
+//! Validation of `gateway.audit` into [`AuditWriter`] (the file and its durability, read once at
+//! start) and [`AuditPolicy`] (what each request does, which follows a reload).
 //!
 //! The audit log is on unless `enabled: false` says otherwise: the gateway's promise is a record
 //! of every request, so leaving out the section must not silently drop it. Without a `path` the
@@ -9,12 +10,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Serialize;
+
+use super::problems::Problems;
 use super::raw::{Fsync, OnFailure, RawAudit};
-use super::Problems;
 use crate::limits;
 
 /// Where records go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub enum AuditTarget {
     Stdout,
     File(PathBuf),
@@ -29,48 +33,59 @@ impl std::fmt::Display for AuditTarget {
     }
 }
 
-/// The validated `gateway.audit`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditSettings {
+impl From<AuditTarget> for String {
+    fn from(t: AuditTarget) -> String {
+        t.to_string()
+    }
+}
+
+/// The audit log's file and durability: read once, when the writer starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditWriter {
     pub enabled: bool,
+    #[serde(rename = "path")]
     pub target: AuditTarget,
-    pub include_query: bool,
+    #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
     pub flush_records: usize,
     pub fsync: Fsync,
+    #[serde(with = "humantime_serde")]
     pub fsync_interval: Duration,
-    pub on_failure: OnFailure,
     pub max_pending_records: usize,
 }
 
-impl Default for AuditSettings {
+/// What each request does about the audit log: follows a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct AuditPolicy {
+    pub include_query: bool,
+    pub on_failure: OnFailure,
+}
+
+impl Default for AuditWriter {
     fn default() -> Self {
-        AuditSettings {
+        AuditWriter {
             enabled: true,
             target: AuditTarget::Stdout,
-            include_query: false,
             flush_interval: limits::AUDIT_FLUSH_INTERVAL,
             flush_records: limits::AUDIT_FLUSH_RECORDS,
             fsync: Fsync::default(),
             fsync_interval: limits::AUDIT_FSYNC_INTERVAL,
-            on_failure: OnFailure::default(),
             max_pending_records: limits::AUDIT_MAX_PENDING_RECORDS,
         }
     }
 }
 
-/// Intervals longer than this are refused: a record must not wait for minutes in memory.
-const MAX_INTERVAL: Duration = Duration::from_secs(60);
-/// Largest `max_pending_records` accepted.
-const MAX_PENDING_LIMIT: usize = 1_000_000;
+use crate::limits::{
+    AUDIT_MAX_INTERVAL as MAX_INTERVAL, AUDIT_MAX_PENDING_LIMIT as MAX_PENDING_LIMIT,
+};
 
 pub(super) fn validate(
     raw: &RawAudit,
     base: &Path,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
-) -> AuditSettings {
-    let d = AuditSettings::default();
+) -> (AuditWriter, AuditPolicy) {
+    let d = AuditWriter::default();
     let enabled = raw.enabled.unwrap_or(true);
     if !enabled {
         warnings.push("gateway.audit.enabled is false: requests are not recorded".into());
@@ -131,17 +146,20 @@ pub(super) fn validate(
         Some(n) => n,
         None => d.flush_records.min(max_pending_records),
     };
-    AuditSettings {
+    let writer = AuditWriter {
         enabled,
         target,
-        include_query: raw.include_query,
         flush_interval,
         flush_records,
         fsync: raw.fsync.unwrap_or_default(),
         fsync_interval,
-        on_failure: raw.on_failure.unwrap_or_default(),
         max_pending_records,
-    }
+    };
+    let policy = AuditPolicy {
+        include_query: raw.include_query,
+        on_failure: raw.on_failure.unwrap_or_default(),
+    };
+    (writer, policy)
 }
 
 fn check_path(path: &Path, problems: &mut Problems) {
@@ -166,7 +184,7 @@ fn check_path(path: &Path, problems: &mut Problems) {
 mod tests {
     use super::*;
 
-    fn run(raw: RawAudit) -> (AuditSettings, Problems, Vec<String>) {
+    fn run(raw: RawAudit) -> ((AuditWriter, AuditPolicy), Problems, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let mut problems = Problems::default();
         let mut warnings = Vec::new();
@@ -178,7 +196,7 @@ mod tests {
     fn on_by_default_to_stdout_with_a_warning() {
         let (s, problems, warnings) = run(RawAudit::default());
         assert!(problems.is_empty());
-        assert_eq!(s, AuditSettings::default());
+        assert_eq!(s, (AuditWriter::default(), AuditPolicy::default()));
         assert!(warnings.iter().any(|w| w.contains("standard output")));
     }
 

@@ -13,8 +13,9 @@ use figment::providers::{Format, Json, Serialized};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
+use super::env::Env;
+use super::problems::Problems;
 use super::raw::RawConfig;
-use super::{Env, Problems};
 
 /// Prefix of the gateway's own environment overrides.
 pub const GATEWAY_ENV_PREFIX: &str = "BLNK_GATEWAY_";
@@ -90,7 +91,7 @@ pub fn load_raw(path: &Path, env: &Env) -> Result<RawConfig, Problems> {
         Err(e) => {
             problems.push(
                 "config",
-                format!("{}: {}", path.display(), super::io_reason(&e)),
+                format!("{}: {}", path.display(), super::problems::io_reason(&e)),
             );
             return Err(problems);
         }

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use governor::Quota;
 
-use super::raw::{Mode, RawQuota, RawRateLimit};
-use super::Problems;
+use super::identity::Identity;
+use super::problems::Problems;
+use super::quota::{self, ClientQuota, RateLimitSettings};
+use super::raw::{RawQuota, RawRateLimit};
 use crate::limits;
-use crate::ratelimit::{self, ClientQuota, Identity, RateLimitSettings};
+use crate::mode::Mode;
 
 const KEY: &str = "gateway.rate_limit";
 
@@ -144,7 +146,7 @@ fn clients(
 fn quota(path: &str, raw: RawQuota, default: Quota, problems: &mut Problems) -> Quota {
     let period = match raw.per_second {
         None => default.replenish_interval(),
-        Some(ps) => ratelimit::period(ps).unwrap_or_else(|| {
+        Some(ps) => quota::period(ps).unwrap_or_else(|| {
             problems.push(
                 format!("{path}.per_second"),
                 format!(
@@ -158,7 +160,7 @@ fn quota(path: &str, raw: RawQuota, default: Quota, problems: &mut Problems) -> 
     };
     let burst = match raw.burst {
         None => default.burst_size(),
-        Some(b) => ratelimit::burst(b).unwrap_or_else(|| {
+        Some(b) => quota::burst(b).unwrap_or_else(|| {
             problems.push(
                 format!("{path}.burst"),
                 format!("must be between 1 and {}", limits::RATE_LIMIT_MAX_BURST),

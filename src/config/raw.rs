@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::mode::Mode;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
     #[serde(default)]
@@ -49,25 +51,6 @@ impl<'de> Deserialize<'de> for RawSecret {
 impl fmt::Debug for RawSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RawSecret(<redacted>)")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Clients send the master key; the gateway checks it before Blnk sees the request.
-    #[default]
-    Verify,
-    /// Clients authenticate to the gateway; the gateway injects the master key.
-    Inject,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Verify => "verify",
-            Mode::Inject => "inject",
-        })
     }
 }
 
@@ -143,6 +126,7 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,
     pub max_connections: Option<usize>,
+    pub upstream_max_connections: Option<usize>,
     pub h2_max_concurrent_streams: Option<u32>,
 }
 
@@ -231,7 +215,7 @@ pub struct RawAudit {
 }
 
 /// When the audit writer calls fsync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fsync {
     /// After every batch it writes.
@@ -244,7 +228,7 @@ pub enum Fsync {
 }
 
 /// What the gateway does while the audit log cannot be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     /// Answer POST, PUT, PATCH, DELETE (every method but GET, HEAD, OPTIONS) with 503; serve reads.

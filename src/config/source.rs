@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use super::env::Env;
+use super::problems::Problems;
 use super::raw::RawConfig;
-use super::{Env, Problems};
 use crate::secret::{SecretKey, RECOMMENDED_MIN_KEY_LEN};
 
 pub const SECRET_FILE_ENV: &str = "BLNK_SERVER_SECRET_KEY_FILE";
@@ -155,11 +156,11 @@ pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
     if path.as_os_str().is_empty() {
         return Err("the path is empty".into());
     }
-    let file = std::fs::File::open(path).map_err(|e| super::io_reason(&e))?;
+    let file = std::fs::File::open(path).map_err(|e| super::problems::io_reason(&e))?;
     let mut buf = Zeroizing::new(Vec::with_capacity(128));
     file.take(MAX_KEY_FILE_BYTES + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| super::io_reason(&e))?;
+        .map_err(|e| super::problems::io_reason(&e))?;
     if buf.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(format!(
             "larger than {MAX_KEY_FILE_BYTES} bytes, not a key file"

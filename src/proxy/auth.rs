@@ -12,13 +12,15 @@ use http::{HeaderMap, HeaderValue, Method};
 use ipnet::IpNet;
 use tokio::time::Instant;
 
-use super::headers::X_BLNK_KEY;
 use crate::clients::{scope, Client, Presented};
-use crate::config::Mode;
+use crate::config::Identity;
+use crate::conn::ConnInfo;
 use crate::error::Reject;
+use crate::headers::X_BLNK_KEY;
 use crate::keys::Which;
+use crate::mode::Mode;
+use crate::route::Resource;
 use crate::secret::Fingerprint;
-use crate::server::conn::ConnInfo;
 use crate::state::Snapshot;
 
 /// Which key goes upstream, once a request is admitted.
@@ -57,24 +59,17 @@ pub fn is_exempt(method: &Method, path: &str) -> bool {
         && matches!(path, "/" | "/health" | "/metrics")
 }
 
-pub fn network_allowed(networks: &[IpNet], peer: IpAddr) -> bool {
-    networks.is_empty() || networks.iter().any(|n| n.contains(&canonical(peer)))
-}
-
 /// IPv4-mapped IPv6 peers (dual-stack listeners) are matched as IPv4.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
+pub fn network_allowed(networks: &[IpNet], peer: IpAddr) -> bool {
+    networks.is_empty() || networks.iter().any(|n| n.contains(&peer.to_canonical()))
 }
 
 /// Decides whether the request may go upstream and with which key. `path` is the normalised
-/// path that will be forwarded.
+/// path that will be forwarded, `resource` its scope resource.
 pub fn authorize<'a>(
     snap: &'a Snapshot,
     method: &Method,
-    path: &str,
+    (path, resource): (&str, Resource),
     headers: &HeaderMap,
     now: Instant,
     conn: &ConnInfo,
@@ -86,13 +81,10 @@ pub fn authorize<'a>(
             let presented = Presented {
                 key: single_key(headers)?.as_bytes(),
                 peer: conn.peer.ip(),
-                client_cert_sha256: conn
-                    .tls
-                    .as_ref()
-                    .and_then(|t| t.client_cert_sha256.as_deref()),
+                client_cert: conn.client_cert(),
             };
             let client = table.authenticate(&presented, crate::clients::now_unix())?;
-            scope::decide(method, path, &client.scopes)?;
+            scope::decide(method, resource, &client.scopes)?;
             Ok(Admission {
                 upstream: Upstream::Master,
                 client: Some(client),
@@ -147,6 +139,28 @@ pub fn identity<'a>(
     };
     let fingerprint = known.or_else(|| presented.map(|k| Fingerprint::of(k.as_bytes())));
     (fingerprint, client)
+}
+
+/// Who an admitted request counts against for rate limiting. A scoped client key: its id.
+/// Verify mode: the presented key's fingerprint (the current master key's, precomputed, for either
+/// master key during a rotation). Inject mode: the client certificate when there is one.
+/// Otherwise (exempt routes, network-authenticated clients) the peer address.
+pub fn rate_identity(snap: &Snapshot, conn: &ConnInfo, admitted: &Admission<'_>) -> Identity {
+    if let Some(id) = admitted.client.and_then(|c| Identity::client(&c.id)) {
+        return id;
+    }
+    let peer = || Identity::ip(conn.peer.ip());
+    match (snap.settings.mode, &admitted.upstream) {
+        (Mode::Verify, Upstream::Master) => Identity::key(snap.keys.current.fingerprint()),
+        (Mode::Verify, Upstream::ClientKey(v)) => {
+            Identity::Key(Fingerprint::bytes_of(v.as_bytes()))
+        }
+        (Mode::Verify, Upstream::NoKey) => peer(),
+        (Mode::Inject, _) => conn
+            .client_cert()
+            .map(|c| Identity::cert(c.bytes()))
+            .unwrap_or_else(peer),
+    }
 }
 
 /// Exactly one non-empty key value with no list separator.

@@ -20,11 +20,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use tokio_util::task::TaskTracker;
 
-use super::body::ResponseBody;
-use super::headers;
+use super::response::ResponseBody;
+use super::rewrite;
 use crate::audit::{Decision, End, Entry};
+use crate::conn::ConnInfo;
 use crate::error::Reject;
-use crate::server::conn::ConnInfo;
 use crate::upstream::UpstreamResponse;
 
 /// Blnk's answer, as the exchange left it.
@@ -50,11 +50,11 @@ impl Answer {
         match self {
             Answer::Streaming(res) => {
                 let (mut parts, body) = res.into_parts();
-                headers::rewrite_response(&mut parts.headers, tls, request_id);
+                rewrite::rewrite_response(&mut parts.headers, tls, request_id);
                 Response::from_parts(parts, ResponseBody::upstream(body, conn.clock.clone()))
             }
             Answer::Read(mut parts, body) => {
-                headers::rewrite_response(&mut parts.headers, tls, request_id);
+                rewrite::rewrite_response(&mut parts.headers, tls, request_id);
                 Response::from_parts(parts, ResponseBody::local(body, conn.clock.clone()))
             }
         }

@@ -14,15 +14,12 @@
 //! closes itself, or the exchange closes it with Blnk's status.
 
 pub mod auth;
-pub mod body;
-pub mod buffer;
 mod early;
 pub mod exchange;
-pub mod headers;
 pub mod path;
-pub mod request_id;
+pub mod response;
+pub mod rewrite;
 mod rotation;
-pub mod route;
 pub mod screen;
 
 use std::net::IpAddr;
@@ -35,16 +32,18 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use self::body::{RequestBody, ResponseBody};
-use self::buffer::{Buffered, ReadLimits};
 use self::exchange::{Answer, InFlight, Outcome};
-use self::headers::{Forwarding, KeyHeader, X_BLNK_KEY, X_REQUEST_ID};
+use self::response::ResponseBody;
+use self::rewrite::{Forwarding, KeyHeader};
 use crate::audit::{self, Decision, Entry, RequestHead};
+use crate::body::{self as request_body, Buffered, ReadLimits, RequestBody};
 use crate::config::OnFailure;
+use crate::conn::{ConnClock, ConnInfo};
 use crate::error::Reject;
-use crate::ratelimit::Identity;
-use crate::server::conn::{ConnClock, ConnInfo};
-use crate::state::{Gateway, Snapshot};
+use crate::gateway::Gateway;
+use crate::headers::{X_BLNK_KEY, X_REQUEST_ID};
+use crate::route::Resource;
+use crate::state::Snapshot;
 use crate::upstream::UpstreamResponse;
 
 /// A request refused as a stream error: HTTP/2's answer to a malformed request (RFC 9113
@@ -62,11 +61,19 @@ pub async fn handle(
     let mut unanswered = Unanswered(Some(conn.clock.clone()));
     let snap = gw.snapshot();
     let request_id = gw.request_ids.pick(req.headers().get(X_REQUEST_ID));
-    let resource = route::resource(req.uri().path());
     let mut entry = open_entry(&gw, &snap, &conn, &req, &request_id);
     let (head, mut body) = req.into_parts();
     let version = head.version;
-    let res = match forward(&gw, &snap, &conn, head, &mut body, &request_id, &mut entry).await {
+    let mut resource = Resource::Unknown;
+    let forwarded = forward(
+        &gw,
+        &snap,
+        &conn,
+        (head, &mut body),
+        &request_id,
+        (&mut entry, &mut resource),
+    );
+    let res = match forwarded.await {
         Ok(res) => {
             entry.answered(Decision::Forwarded {
                 status: res.status().as_u16(),
@@ -133,14 +140,15 @@ fn open_entry(
 
 /// Everything between the head and Blnk's answer. `incoming` is left where reading stopped, so
 /// an early answer can dispose of the rest.
+/// Everything between the head and Blnk's answer. `incoming` is left where reading stopped, so
+/// an early answer can dispose of the rest; `resource` is set once the path is normalised.
 async fn forward(
     gw: &Arc<Gateway>,
     snap: &Arc<Snapshot>,
     conn: &Arc<ConnInfo>,
-    mut head: http::request::Parts,
-    incoming: &mut Incoming,
+    (mut head, incoming): (http::request::Parts, &mut Incoming),
     request_id: &HeaderValue,
-    entry: &mut Entry,
+    (entry, resource): (&mut Entry, &mut Resource),
 ) -> Result<Response<ResponseBody>, Reject> {
     let settings = &snap.settings;
     let now = Instant::now();
@@ -155,10 +163,12 @@ async fn forward(
     // Framing, Host and target form first; then decide on exactly the path that is forwarded.
     let target = screen::request(&head)?;
     let path_and_query = path::normalise(Some(&target))?;
+    *resource = Resource::of(path_and_query.path());
+    entry.resource(*resource);
     let decided = auth::authorize(
         snap,
         &head.method,
-        path_and_query.path(),
+        (path_and_query.path(), *resource),
         &head.headers,
         now,
         conn,
@@ -168,7 +178,7 @@ async fn forward(
     let admitted = decided.map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
     let allowance = gw
         .rate_limits
-        .check(&Identity::of(snap, conn, &admitted), &head.method)?;
+        .check(&auth::rate_identity(snap, conn, &admitted), &head.method)?;
     if settings.audit.on_failure == OnFailure::RefuseWrites
         && audit::is_write(&head.method)
         && !gw.audit.admit_write()
@@ -185,7 +195,7 @@ async fn forward(
         request_id,
     };
     // The key is set by the exchange; the rewrite removes every client copy first.
-    headers::rewrite_request(&mut head.headers, KeyHeader::None, &fwd);
+    rewrite::rewrite_request(&mut head.headers, KeyHeader::None, &fwd);
     set_length(&mut head.headers, &body);
     head.uri = upstream_uri(settings, path_and_query)?;
     head.version = Version::HTTP_11;
@@ -232,7 +242,7 @@ async fn read_body(
         declared,
     };
     let counted = entry.body_counter();
-    let body = buffer::read(incoming, read_limits, &gw.buffers, counted.as_deref())
+    let body = request_body::read(incoming, read_limits, &gw.buffers, counted.as_deref())
         .await
         .map_err(|e| e.reject())?;
     if bodiless && !body.is_empty() {
@@ -292,7 +302,7 @@ async fn send(
     gw.upstream
         .send(
             Request::from_parts(parts, body),
-            snap.settings.limits.upstream_response_timeout,
+            snap.settings.limits.upstream(),
         )
         .await
 }
@@ -341,6 +351,6 @@ fn local_response(
     request_id: &HeaderValue,
 ) -> Response<ResponseBody> {
     let (mut parts, body): (_, Bytes) = reject.respond().into_parts();
-    headers::stamp_response(&mut parts.headers, conn.tls.is_some(), request_id);
+    rewrite::stamp_response(&mut parts.headers, conn.tls.is_some(), request_id);
     Response::from_parts(parts, ResponseBody::local(body, conn.clock.clone()))
 }

@@ -10,14 +10,14 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use tokio::time::Instant;
 
-use super::body::RequestBody;
-use super::buffer::Buffered;
 use super::exchange::{Answer, Outcome};
-use super::headers::X_BLNK_KEY;
+use crate::body::{Buffered, RequestBody};
 use crate::error::Reject;
+use crate::gateway::Gateway;
+use crate::headers::X_BLNK_KEY;
 use crate::keys::Which;
 use crate::limits::MAX_REFUSAL_BODY_BYTES;
-use crate::state::{Gateway, Snapshot};
+use crate::state::Snapshot;
 use crate::upstream::UpstreamResponse;
 
 /// Blnk's answer to a key it does not hold.
@@ -77,10 +77,7 @@ async fn attempt(
     *req.headers_mut() = parts.headers.clone();
     req.headers_mut().insert(X_BLNK_KEY, key.clone());
     let limits = &snap.settings.limits;
-    let res = gw
-        .upstream
-        .send(req, limits.upstream_response_timeout)
-        .await?;
+    let res = gw.upstream.send(req, limits.upstream()).await?;
     if res.status() != StatusCode::UNAUTHORIZED {
         return Ok(Attempt::Answered(res));
     }

@@ -5,7 +5,10 @@
 //! gateway state and a shutdown future, and returns when every connection has drained or the
 //! drain deadline has passed.
 
-pub mod conn;
+mod watched;
+mod wire;
+
+pub use self::watched::Watched;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,10 +24,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use self::conn::{Alpn, ConnClock, ConnInfo, TlsInfo, Watched};
+use crate::conn::{Alpn, CertHash, ConnClock, ConnInfo, TlsInfo};
+use crate::gateway::Gateway;
 use crate::limits::{self, Limits};
 use crate::metrics::Metrics;
-use crate::state::Gateway;
 
 /// How a drain ended, for the log and the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +42,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Drain {
-    let limits = gw.snapshot().settings.limits.clone();
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let max_connections = gw.snapshot().settings.process.max_connections;
+    let permits = Arc::new(Semaphore::new(max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -77,7 +80,9 @@ pub async fn run(
 
     let pending = graceful.count();
     tracing::info!(connections = pending, "stopped accepting; draining");
-    let deadline = tokio::time::Instant::now() + limits.drain_timeout;
+    // The drain deadline in force when the signal came.
+    let drain_timeout = gw.snapshot().settings.limits.drain_timeout;
+    let deadline = tokio::time::Instant::now() + drain_timeout;
     let connections = tokio::time::timeout_at(deadline, graceful.shutdown()).await;
     // Exchanges whose clients went away still wait for Blnk's answer, to record it.
     gw.exchanges.close();
@@ -85,7 +90,7 @@ pub async fn run(
     match (connections, exchanges) {
         (Ok(()), Ok(())) => Drain::Clean,
         _ => Drain::TimedOut {
-            remaining: permits_in_use(&permits, limits.max_connections) + gw.exchanges.len(),
+            remaining: permits_in_use(&permits, max_connections) + gw.exchanges.len(),
         },
     }
 }
@@ -161,10 +166,10 @@ fn tls_info(session: &rustls::ServerConnection) -> TlsInfo {
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
         _ => "unknown",
     };
-    let client_cert_sha256 = session
+    let client_cert = session
         .peer_certificates()
         .and_then(|c| c.first())
-        .map(|cert| crate::hex::encode(&Sha256::digest(cert.as_ref())));
+        .map(|cert| CertHash::new(Sha256::digest(cert.as_ref()).into()));
     let alpn = match session.alpn_protocol() {
         Some(b"h2") => Alpn::H2,
         Some(b"http/1.1") => Alpn::Http11,
@@ -173,7 +178,7 @@ fn tls_info(session: &rustls::ServerConnection) -> TlsInfo {
     TlsInfo {
         version,
         alpn,
-        client_cert_sha256,
+        client_cert,
     }
 }
 

@@ -38,6 +38,7 @@ const FIELDS: &[&str] = &[
     "path",
     "path_truncated",
     "query",
+    "resource",
     "decision",
     "reason",
     "sent_upstream",

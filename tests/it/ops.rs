@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use blnk_gateway::admin::Admin;
 use serde_json::json;
 
 use crate::support::client::{empty, req, send1};
@@ -379,7 +378,8 @@ fn parse_metrics(text: &str) -> Vec<(String, f64)> {
             .parse()
             .unwrap_or_else(|_| panic!("bad value in {line:?}"));
         let name = series.split('{').next().unwrap();
-        let family = ["_bucket", "_sum", "_count"]
+        // OpenMetrics names a counter's family without its `_total`.
+        let family = ["_bucket", "_sum", "_count", "_total"]
             .iter()
             .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
         assert!(
@@ -401,13 +401,11 @@ fn sample(samples: &[(String, f64)], series: &str) -> f64 {
 #[tokio::test]
 async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
     let gw = TestGateway::start(Setup {
-        gateway: json!({"admin_listen": "127.0.0.1:0"}),
+        admin: true,
         ..Setup::default()
     })
     .await;
-    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin_addr = admin_listener.local_addr().unwrap();
-    tokio::spawn(Admin::new(gw.state.clone()).run(admin_listener));
+    let admin_addr = gw.admin_addr.unwrap();
     let mut admin =
         crate::support::client::h1(tokio::net::TcpStream::connect(admin_addr).await.unwrap()).await;
 
@@ -482,15 +480,14 @@ async fn readyz_is_503_when_blnk_is_down() {
     let gw = TestGateway::start_with(
         Setup {
             gateway: json!({"upstream": format!("http://{free}")}),
+            admin: true,
             ..Setup::default()
         },
         key,
         blnk,
     )
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(Admin::new(gw.state.clone()).run(listener));
+    let addr = gw.admin_addr.unwrap();
     let mut admin =
         crate::support::client::h1(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
     let a = send1(&mut admin, req("GET", "/readyz").body(empty()).unwrap()).await;

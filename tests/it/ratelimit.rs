@@ -213,7 +213,8 @@ async fn a_client_certificate_is_an_identity_with_its_own_quota() {
     edit_config(&gw, |g| {
         g["rate_limit"] =
             json!({"clients": [{"id": format!("cert:{sha256}"), "per_second": 0.001, "burst": 2}]});
-    });
+    })
+    .await;
     for remaining in ["1", "0"] {
         let a = get(&mut c, "").await;
         assert_eq!(header(&a, "ratelimit-limit"), "2");
@@ -223,12 +224,12 @@ async fn a_client_certificate_is_an_identity_with_its_own_quota() {
 }
 
 /// Rewrites the `gateway` section of the test's config file, then reloads it as SIGHUP does.
-fn edit_config(gw: &TestGateway, edit: impl FnOnce(&mut Value)) {
+async fn edit_config(gw: &TestGateway, edit: impl FnOnce(&mut Value)) {
     let mut doc: Value = serde_json::from_slice(&std::fs::read(&gw.config_path).unwrap()).unwrap();
     edit(&mut doc["gateway"]);
     std::fs::write(&gw.config_path, serde_json::to_vec(&doc).unwrap()).unwrap();
     assert!(matches!(
-        gw.reloader.reload("test"),
+        gw.reloader.reload("test").await,
         Outcome::Applied { .. }
     ));
 }
@@ -291,12 +292,12 @@ async fn a_reload_with_unchanged_quotas_keeps_the_buckets() {
         .await
         .assert_error(429, "GEN_RATE_LIMITED");
     // The same quotas, other settings changed: still limited.
-    edit_config(&gw, |g| g["limits"] = json!({"max_headers": 50}));
+    edit_config(&gw, |g| g["limits"] = json!({"max_headers": 50})).await;
     get(&mut c, &gw.key)
         .await
         .assert_error(429, "GEN_RATE_LIMITED");
     // A new per-client quota starts with a full bucket.
-    edit_config(&gw, |g| g["rate_limit"]["per_client"] = slow(5));
+    edit_config(&gw, |g| g["rate_limit"]["per_client"] = slow(5)).await;
     let a = get(&mut c, &gw.key).await;
     assert_eq!(a.status, 200);
     assert_eq!(header(&a, "ratelimit-limit"), "5");

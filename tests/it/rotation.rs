@@ -159,7 +159,7 @@ async fn race_rotations_under_load_fail_no_request() {
             gw.write_key(&next)
         }
         assert_eq!(
-            gw.reloader.reload("test"),
+            gw.reloader.reload("test").await,
             Outcome::Applied { key_rotated: true }
         );
         retired.lock().unwrap().extend(leaving);
@@ -229,7 +229,7 @@ async fn inject_mode_carries_clients_across_blnks_restart() {
     let next = new_key("inject-rotated");
     gw.write_key(&next);
     assert_eq!(
-        gw.reloader.reload("test"),
+        gw.reloader.reload("test").await,
         Outcome::Applied { key_rotated: true }
     );
     wait_for(sent.load(Ordering::Relaxed) + 50).await;
@@ -320,7 +320,7 @@ async fn broken_files_at_reload_change_nothing() {
     for (name, break_it) in breakages {
         break_it();
         assert!(
-            matches!(gw.reloader.reload("test"), Outcome::Rejected(_)),
+            matches!(gw.reloader.reload("test").await, Outcome::Rejected(_)),
             "{name}"
         );
         assert_eq!(gw.fingerprint(), fp, "{name}");
@@ -350,7 +350,7 @@ async fn broken_files_at_reload_change_nothing() {
     .await;
     a.assert_error(401, "AUTH_MISSING_API_KEY");
     assert_eq!(
-        gw.reloader.reload("test"),
+        gw.reloader.reload("test").await,
         Outcome::Applied { key_rotated: false }
     );
 }
@@ -366,7 +366,7 @@ async fn zero_grace_retires_the_old_key_at_once() {
     gw.write_key(&next);
     gw.blnk.set_key(&next);
     assert_eq!(
-        gw.reloader.reload("test"),
+        gw.reloader.reload("test").await,
         Outcome::Applied { key_rotated: true }
     );
     let mut c = gw.h1().await;

@@ -1,5 +1,5 @@
 //! A gateway started in-process for one test, with its own certificates, config file and fake
-//! Blnk, listening on 127.0.0.1:0.
+//! Blnk, listening on 127.0.0.1:0, through the same `app::start` as `blnk-gateway serve`.
 
 #![allow(dead_code)]
 
@@ -7,14 +7,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use blnk_gateway::config::{self, Env, Purpose};
+use blnk_gateway::app::{self, Listeners, Options, Running};
+use blnk_gateway::config::{Env, Purpose};
+use blnk_gateway::gateway::Gateway;
 use blnk_gateway::reload::Reloader;
 use blnk_gateway::server::Drain;
-use blnk_gateway::state::Gateway;
+use blnk_gateway::state;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::certs::{self, Certs};
 use super::fake_blnk::FakeBlnk;
@@ -75,6 +76,8 @@ impl AuditLog {
 
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The admin listener, when `Setup::admin` asked for one.
+    pub admin_addr: Option<SocketAddr>,
     pub blnk: FakeBlnk,
     pub key: String,
     pub certs: Certs,
@@ -82,9 +85,8 @@ pub struct TestGateway {
     pub config_path: PathBuf,
     pub state: Arc<Gateway>,
     pub reloader: Arc<Reloader>,
-    _watcher: Option<notify::RecommendedWatcher>,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Drain>>,
+    running: Option<Running>,
 }
 
 /// What to put in the config. `gateway` is merged over the defaults below.
@@ -98,6 +100,8 @@ pub struct Setup {
     pub k8s_secret: bool,
     /// Extra files (name, content) written next to the config before it is loaded.
     pub files: Vec<(String, String)>,
+    /// Serve the admin listener on 127.0.0.1:0.
+    pub admin: bool,
 }
 
 impl Default for Setup {
@@ -108,6 +112,7 @@ impl Default for Setup {
             watch: false,
             k8s_secret: false,
             files: Vec::new(),
+            admin: false,
         }
     }
 }
@@ -180,40 +185,37 @@ impl TestGateway {
         }
         let config_path = dir.path().join("blnk.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-        let loaded = config::load(&config_path, &Env::default(), Purpose::Serve)
+        let loaded = state::load(&config_path, &Env::default(), Purpose::Serve)
             .unwrap_or_else(|p| panic!("test config rejected:\n{p}"));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Gateway::new(loaded);
-        let reloader = Reloader::new(
-            state.clone(),
-            config_path.clone(),
-            Env::default(),
-            Arc::new(blnk_gateway::systemd::Notifier::disabled()),
-        );
-        let watcher = setup
-            .watch
-            .then(|| reloader.spawn_watcher().expect("watch files"));
+        let client = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = match setup.admin {
+            true => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
+        let options = Options {
+            config_path: config_path.clone(),
+            env: Env::default(),
+            systemd: Arc::new(blnk_gateway::systemd::Notifier::disabled()),
+            watch_files: setup.watch,
+        };
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(blnk_gateway::server::run(
-            state.clone(),
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let listeners = Listeners { client, admin };
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let running = app::start(loaded, listeners, options, shutdown).unwrap();
         TestGateway {
-            addr,
+            addr: running.addr,
+            admin_addr: running.admin_addr,
             blnk,
             key,
             certs,
             dir,
             config_path,
-            state,
-            reloader,
-            _watcher: watcher,
+            state: running.gateway.clone(),
+            reloader: running.reloader.clone(),
             shutdown: Some(tx),
-            task: Some(task),
+            running: Some(running),
         }
     }
 
@@ -270,8 +272,8 @@ impl TestGateway {
         self.dir.path().join(AUDIT_FILE)
     }
 
-    /// Stops the gateway (every connection drained, so every record handed over), has the audit
-    /// writer write what it holds, and reads the log.
+    /// Stops the gateway (every connection drained, so every record handed over; the audit log
+    /// closed, so every record written), and reads the log.
     pub async fn stop_and_read_audit(self) -> AuditLog {
         let path = self.audit_path();
         self.stop_and_read_audit_at(&path).await
@@ -285,8 +287,7 @@ impl TestGateway {
         if let Some(tx) = me.shutdown.take() {
             let _ = tx.send(());
         }
-        me.task.take().unwrap().await.unwrap();
-        state.audit.flush().await.unwrap();
+        me.running.take().unwrap().finished().await;
         let text = std::fs::read_to_string(&path).unwrap();
         AuditLog {
             lines: text.lines().map(str::to_string).collect(),
@@ -301,7 +302,7 @@ impl TestGateway {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task.take().unwrap().await.unwrap()
+        self.running.take().unwrap().finished().await
     }
 
     pub fn trigger_shutdown(&mut self) {
@@ -311,6 +312,6 @@ impl TestGateway {
     }
 
     pub async fn join(mut self) -> Drain {
-        self.task.take().unwrap().await.unwrap()
+        self.running.take().unwrap().finished().await
     }
 }

@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use crate::audit::chain::Chain;
 use crate::audit::{Audit, Decision, Entry, RequestHead, RequestRecord};
-use crate::config::{AuditSettings, AuditTarget, Fsync, Mode};
+use crate::config::{AuditTarget, AuditWriter, Fsync};
+use crate::conn::{Alpn, CertHash, ConnClock, ConnInfo, TlsInfo};
 use crate::error::Reject;
-use crate::server::conn::{ConnClock, ConnInfo, TlsInfo};
+use crate::mode::Mode;
 
 /// Yields this many times at most while waiting for the writer's blocking write.
 const MAX_YIELDS: usize = 1_000_000;
@@ -22,8 +23,8 @@ fn conn() -> Arc<ConnInfo> {
         "[::ffff:10.1.2.3]:4567".parse().unwrap(),
         Some(TlsInfo {
             version: "TLSv1.3",
-            alpn: crate::server::conn::Alpn::H2,
-            client_cert_sha256: Some("ab".repeat(32)),
+            alpn: Alpn::H2,
+            client_cert: Some(CertHash::new([0xab; 32])),
         }),
         Arc::new(ConnClock::default()),
     ))
@@ -51,11 +52,11 @@ fn json(record: &RequestRecord) -> Value {
 async fn a_record_waits_for_the_flush_interval_then_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
-    let settings = AuditSettings {
+    let settings = AuditWriter {
         target: AuditTarget::File(path.clone()),
         flush_interval: Duration::from_millis(50),
         fsync: Fsync::Never,
-        ..AuditSettings::default()
+        ..AuditWriter::default()
     };
     let audit = Audit::start(&settings);
     audit.flush().await.unwrap();
@@ -81,12 +82,12 @@ async fn a_record_waits_for_the_flush_interval_then_is_written() {
 async fn a_full_batch_is_written_at_once_and_the_rest_at_the_interval() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
-    let settings = AuditSettings {
+    let settings = AuditWriter {
         target: AuditTarget::File(path.clone()),
         flush_interval: Duration::from_secs(3600),
         flush_records: 4,
         fsync: Fsync::Never,
-        ..AuditSettings::default()
+        ..AuditWriter::default()
     };
     let audit = Audit::start(&settings);
     audit.flush().await.unwrap();
@@ -198,35 +199,4 @@ async fn entries_record_what_happened_and_close_once() {
         )
     );
     assert!(records.try_recv().is_err(), "closed twice");
-}
-
-#[tokio::test]
-async fn the_response_body_closes_the_entry_with_how_it_ended() {
-    use http_body_util::BodyExt;
-
-    use crate::proxy::body::ResponseBody;
-
-    let (audit, mut records) = Audit::detached(8);
-    let clock = Arc::new(ConnClock::default());
-    let body = |id| {
-        let mut e = entry(&audit, id);
-        e.answered(Decision::Forwarded { status: 200 });
-        ResponseBody::local(bytes::Bytes::from_static(b"hello"), clock.clone()).audited(e)
-    };
-    // Dropped before it was sent: the client went away mid-response.
-    drop(body("dropped"));
-    let r = json(&records.recv().await.unwrap());
-    assert_eq!(
-        (&r["end"], &r["bytes_out"]),
-        (&Value::from("client_gone"), &Value::from(0))
-    );
-    // Sent to the end.
-    let sent = body("sent").collect().await.unwrap().to_bytes();
-    assert_eq!(&sent[..], b"hello");
-    let r = json(&records.recv().await.unwrap());
-    assert_eq!(
-        (&r["end"], &r["bytes_out"], &r["upstream_status"]),
-        (&Value::from("complete"), &Value::from(5), &Value::from(200))
-    );
-    assert!(records.try_recv().is_err());
 }

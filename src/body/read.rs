@@ -1,129 +1,39 @@
-//! Request bodies read whole before Blnk sees them, from one memory budget for the process.
-//!
-//! Blnk's handlers act on the first complete JSON object of a body without reading to its end.
-//! A body streamed to Blnk could therefore move money and then be cut off, turn out malformed or
-//! time out, and the client would be told that its request failed. So the gateway reads every
-//! body completely (well framed, within `max_body_bytes` and `body_read_timeout`) before it opens
-//! an upstream exchange; a body that fails gets the gateway's own answer (400, 408, 413, 503) and
-//! Blnk sees nothing of the request. nginx does the same by default (`proxy_request_buffering`).
-//!
-//! Memory comes from one [`BufferBudget`] of `max_buffered_bytes`, charged as bytes arrive rather
-//! than as declared, so a client that promises 5 MiB holds only what it has sent. Bytes past the
-//! first `BUFFER_SMALL_BODY_BYTES` of a body may use only the budget less a reserved quarter, so
-//! large uploads cannot take the room that ordinary ledger requests (a few hundred bytes) need. A
-//! body that finds no room waits up to `BUFFER_WAIT`, then gets 503 with `Retry-After`.
-//!
-//! This module does not decide what a failed body's answer looks like (`error` does).
+//! Reading a request body whole: complete, well framed, within its size limit and deadline,
+//! every byte charged to the [`BufferBudget`] as it arrives. What a body that fails looks like to
+//! the client is `error`'s decision ([`BodyError::reject`]).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::body::BodyError;
-use crate::limits::{self, BUFFER_SMALL_BODY_BYTES, BUFFER_SMALL_RESERVE_DIVISOR};
+use super::budget::{BufferBudget, Charge};
+use crate::error::Reject;
+use crate::limits;
 
-/// The bytes of request bodies held in memory across the process, and the ceiling on them.
-#[derive(Debug)]
-pub struct BufferBudget {
-    used: AtomicU64,
-    total: u64,
-    /// What bytes past a body's first `BUFFER_SMALL_BODY_BYTES` may fill the budget to.
-    large_ceiling: u64,
-    waiters: AtomicUsize,
-    freed: Notify,
+/// Why a request body could not be read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body exceeded the size limit")]
+    TooLarge,
+    #[error("request body not received before the deadline")]
+    TimedOut,
+    #[error("request body broken off, malformed, or not the declared length")]
+    Client,
+    #[error("no room in the buffer budget")]
+    Busy,
 }
 
-impl BufferBudget {
-    pub fn new(total: u64) -> Arc<Self> {
-        Arc::new(BufferBudget {
-            used: AtomicU64::new(0),
-            total,
-            large_ceiling: total - total / BUFFER_SMALL_RESERVE_DIVISOR,
-            waiters: AtomicUsize::new(0),
-            freed: Notify::new(),
-        })
-    }
-
-    /// Bytes held now.
-    pub fn in_use(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
-    fn try_take(&self, n: u64, ceiling: u64) -> bool {
-        let mut current = self.used.load(Ordering::Relaxed);
-        loop {
-            let Some(next) = current.checked_add(n).filter(|next| *next <= ceiling) else {
-                return false;
-            };
-            match self.used.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => current = now,
-            }
-        }
-    }
-
-    /// Takes `n` bytes under `ceiling`, waiting for room until `until`.
-    async fn take(&self, n: u64, ceiling: u64, until: Instant) -> bool {
-        if self.try_take(n, ceiling) {
-            return true;
-        }
-        self.waiters.fetch_add(1, Ordering::AcqRel);
-        let _waiting = Waiting(&self.waiters);
-        loop {
-            let notified = self.freed.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a release between the two is not missed.
-            notified.as_mut().enable();
-            if self.try_take(n, ceiling) {
-                return true;
-            }
-            if tokio::time::timeout_at(until, notified).await.is_err() {
-                return false;
-            }
-        }
-    }
-
-    fn release(&self, n: u64) {
-        self.used.fetch_sub(n, Ordering::AcqRel);
-        if self.waiters.load(Ordering::Acquire) > 0 {
-            self.freed.notify_waiters();
-        }
-    }
-}
-
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Bytes taken from the budget, given back when dropped.
-#[derive(Debug)]
-pub struct Charge {
-    budget: Arc<BufferBudget>,
-    bytes: u64,
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        if self.bytes > 0 {
-            self.budget.release(self.bytes);
+impl BodyError {
+    pub fn reject(self) -> Reject {
+        match self {
+            BodyError::TooLarge => Reject::PayloadTooLarge,
+            BodyError::TimedOut => Reject::BodyTimeout,
+            BodyError::Client => Reject::BadBody,
+            BodyError::Busy => Reject::Busy,
         }
     }
 }
@@ -159,7 +69,7 @@ impl Buffered {
     }
 
     /// The frames and the charge, for the body that goes upstream.
-    pub(super) fn into_parts(self) -> (Vec<Bytes>, u64, Option<Charge>) {
+    pub fn into_parts(self) -> (Vec<Bytes>, u64, Option<Charge>) {
         (self.chunks, self.len, self.charge)
     }
 }
@@ -175,11 +85,11 @@ pub struct ReadLimits {
 }
 
 /// Reads `body` to its end (trailers are read and dropped: they are never forwarded) under
-/// `limits`, charging every byte to `budget`; `counted` gets the bytes read, for the audit record.
+/// `bounds`, charging every byte to `budget`; `counted` gets the bytes read, for the audit record.
 /// On an error the body is left where it stopped, so the caller can drain an HTTP/2 stream.
 pub async fn read<B>(
     body: &mut B,
-    limits: ReadLimits,
+    bounds: ReadLimits,
     budget: &Arc<BufferBudget>,
     counted: Option<&AtomicU64>,
 ) -> Result<Buffered, BodyError>
@@ -188,13 +98,10 @@ where
 {
     let mut buffered = Buffered::empty();
     if body.is_end_stream() {
-        return check_declared(buffered, limits.declared);
+        return check_declared(buffered, bounds.declared);
     }
-    let mut charge = Charge {
-        budget: budget.clone(),
-        bytes: 0,
-    };
-    let deadline = tokio::time::sleep_until(limits.deadline);
+    let mut charge = budget.charge();
+    let deadline = tokio::time::sleep_until(bounds.deadline);
     tokio::pin!(deadline);
     loop {
         let frame = tokio::select! {
@@ -215,11 +122,14 @@ where
         if n == 0 {
             continue;
         }
-        if buffered.len + n > limits.max_bytes {
+        if buffered.len + n > bounds.max_bytes {
             return Err(BodyError::TooLarge);
         }
-        take(budget, buffered.len, n, limits.deadline).await?;
-        charge.bytes += n;
+        let until = bounds.deadline.min(Instant::now() + limits::BUFFER_WAIT);
+        if !budget.take_for_body(buffered.len, n, until).await {
+            return Err(busy(bounds.deadline));
+        }
+        charge.add(n);
         buffered.len += n;
         if let Some(c) = counted {
             c.fetch_add(n, Ordering::Relaxed);
@@ -227,28 +137,7 @@ where
         buffered.chunks.push(data);
     }
     buffered.charge = Some(charge);
-    check_declared(buffered, limits.declared)
-}
-
-/// Takes room for `n` bytes that start at `offset` in their body: the part within the first
-/// `BUFFER_SMALL_BODY_BYTES` against the whole budget, the rest against the large ceiling.
-async fn take(
-    budget: &BufferBudget,
-    offset: u64,
-    n: u64,
-    deadline: Instant,
-) -> Result<(), BodyError> {
-    let until = deadline.min(Instant::now() + limits::BUFFER_WAIT);
-    let small = n.min(BUFFER_SMALL_BODY_BYTES.saturating_sub(offset));
-    if small > 0 && !budget.take(small, budget.total, until).await {
-        return Err(busy(deadline));
-    }
-    let large = n - small;
-    if large > 0 && !budget.take(large, budget.large_ceiling, until).await {
-        budget.release(small);
-        return Err(busy(deadline));
-    }
-    Ok(())
+    check_declared(buffered, bounds.declared)
 }
 
 /// A wait for room that ended at the body's own deadline is that deadline's answer.
@@ -277,7 +166,7 @@ mod tests {
 
     use super::*;
 
-    fn limits(max: u64) -> ReadLimits {
+    fn bounds(max: u64) -> ReadLimits {
         ReadLimits {
             max_bytes: max,
             deadline: Instant::now() + Duration::from_secs(30),
@@ -309,7 +198,7 @@ mod tests {
     async fn a_body_is_read_whole_and_its_bytes_held_until_dropped() {
         let budget = BufferBudget::new(1024 * 1024);
         let mut body = frames(vec![b"{\"a\":", b"1}"]);
-        let got = read(&mut body, limits(100), &budget, None).await.unwrap();
+        let got = read(&mut body, bounds(100), &budget, None).await.unwrap();
         assert_eq!(got.len(), 7);
         assert_eq!(got.chunks().concat(), b"{\"a\":1}");
         assert_eq!(budget.in_use(), 7);
@@ -321,7 +210,7 @@ mod tests {
     async fn a_body_over_the_limit_is_too_large_and_gives_its_bytes_back() {
         let budget = BufferBudget::new(1024 * 1024);
         let mut body = frames(vec![b"12345", b"6789"]);
-        let err = read(&mut body, limits(8), &budget, None).await.unwrap_err();
+        let err = read(&mut body, bounds(8), &budget, None).await.unwrap_err();
         assert_eq!(err, BodyError::TooLarge);
         assert_eq!(budget.in_use(), 0);
     }
@@ -330,7 +219,7 @@ mod tests {
     async fn a_body_shorter_than_declared_is_refused() {
         let budget = BufferBudget::new(1024);
         let mut body = Full::new(Bytes::from_static(b"12345"));
-        let mut l = limits(100);
+        let mut l = bounds(100);
         l.declared = Some(6);
         assert_eq!(
             read(&mut body, l, &budget, None).await.unwrap_err(),
@@ -346,22 +235,22 @@ mod tests {
         static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
         // One body holds 64 KiB small + 128 KiB large; a second one's large bytes find no room.
         let mut first = frames(vec![&CHUNK, &CHUNK, &CHUNK]);
-        let first = read(&mut first, limits(1 << 20), &budget, None)
+        let first = read(&mut first, bounds(1 << 20), &budget, None)
             .await
             .unwrap();
         assert_eq!(budget.in_use(), 192 * 1024);
         let started = Instant::now();
         let mut second = frames(vec![&CHUNK, &CHUNK]);
-        let err = read(&mut second, limits(1 << 20), &budget, None)
+        let err = read(&mut second, bounds(1 << 20), &budget, None)
             .await
             .unwrap_err();
         assert_eq!(err, BodyError::Busy);
-        assert_eq!(started.elapsed(), limits::BUFFER_WAIT);
+        assert_eq!(started.elapsed(), crate::limits::BUFFER_WAIT);
         // The second body's small bytes came from the reserve and were given back.
         assert_eq!(budget.in_use(), 192 * 1024);
         // A small body is still served from the reserve.
         let mut small = frames(vec![b"{\"amount\":1}"]);
-        assert!(read(&mut small, limits(1 << 20), &budget, None)
+        assert!(read(&mut small, bounds(1 << 20), &budget, None)
             .await
             .is_ok());
         drop(first);
@@ -371,11 +260,11 @@ mod tests {
     async fn a_waiting_body_proceeds_when_room_is_freed() {
         let budget = BufferBudget::new(8);
         let mut first = frames(vec![b"12345678"]);
-        let first = read(&mut first, limits(8), &budget, None).await.unwrap();
+        let first = read(&mut first, bounds(8), &budget, None).await.unwrap();
         let b = budget.clone();
         let waiter = tokio::spawn(async move {
             let mut second = frames(vec![b"abcd"]);
-            read(&mut second, limits(8), &b, None)
+            read(&mut second, bounds(8), &b, None)
                 .await
                 .map(|r| r.len())
         });

@@ -1,4 +1,4 @@
-//! What the gateway knows about one client connection, and the connection's deadlines.
+//! A client connection's deadlines, and its lingering close.
 //!
 //! [`Watched`] wraps the connection's I/O and enforces two deadlines without a task or a timer
 //! per request: a request head must arrive within `header_read_timeout` of its first byte, and a
@@ -25,97 +25,17 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use http::HeaderValue;
-use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::wire::Wire;
+use crate::conn::ConnClock;
 use crate::limits;
-
-/// The application protocol agreed in the TLS handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alpn {
-    H2,
-    Http11,
-    /// The client offered none the gateway speaks.
-    None,
-}
-
-/// Facts about the TLS session, when there is one.
-#[derive(Debug, Clone)]
-pub struct TlsInfo {
-    pub version: &'static str,
-    pub alpn: Alpn,
-    /// SHA-256 of the client certificate (DER), hex, when one was presented.
-    pub client_cert_sha256: Option<String>,
-}
-
-/// One client connection, shared by its requests.
-#[derive(Debug)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub tls: Option<TlsInfo>,
-    pub clock: Arc<ConnClock>,
-    /// The peer's address as `X-Forwarded-For` carries it (IPv4-mapped IPv6 as IPv4), rendered
-    /// once per connection rather than once per request.
-    pub forwarded_for: HeaderValue,
-    /// The peer as the audit log records it: canonical address and port.
-    pub peer_text: Box<str>,
-}
-
-impl ConnInfo {
-    pub fn new(peer: SocketAddr, tls: Option<TlsInfo>, clock: Arc<ConnClock>) -> Self {
-        let canonical = SocketAddr::new(crate::proxy::auth::canonical(peer.ip()), peer.port());
-        let forwarded_for = HeaderValue::from_str(&canonical.ip().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        ConnInfo {
-            peer,
-            tls,
-            clock,
-            forwarded_for,
-            peer_text: canonical.to_string().into_boxed_str(),
-        }
-    }
-
-    pub fn peer_trusted(&self, trusted: &[IpNet]) -> bool {
-        let ip = crate::proxy::auth::canonical(self.peer.ip());
-        trusted.iter().any(|n| n.contains(&ip))
-    }
-}
-
-/// Counts requests in flight on a connection; read by [`Watched`] to pick its deadline.
-#[derive(Debug, Default)]
-pub struct ConnClock {
-    in_flight: AtomicU32,
-    /// Bumped each time a request head has been fully received.
-    heads: AtomicU64,
-}
-
-impl ConnClock {
-    /// Called when hyper hands a complete request head to the service.
-    pub fn request_started(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.heads.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Called when the response body ended or was dropped.
-    pub fn request_finished(&self) {
-        let _ = self
-            .in_flight
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-    }
-
-    fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0
-    }
-}
 
 pin_project_lite::pin_project! {
     /// Connection I/O with the header and idle deadlines.
@@ -179,9 +99,7 @@ impl<IO> WatchedProj<'_, IO> {
     fn deadline(&self) -> Instant {
         let idle = *self.last_active + *self.idle_timeout;
         match *self.head_started {
-            Some((started, heads))
-                if heads == self.clock.heads.load(Ordering::Relaxed) && self.clock.idle() =>
-            {
+            Some((started, heads)) if heads == self.clock.heads() && self.clock.idle() => {
                 idle.min(started + *self.header_timeout)
             }
             _ => idle,
@@ -280,7 +198,7 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
                     if seen.progress {
                         *this.last_active = now;
                     }
-                    let heads = this.clock.heads.load(Ordering::Relaxed);
+                    let heads = this.clock.heads();
                     let in_head = matches!(this.head_started, Some((_, h)) if *h == heads);
                     if seen.head_begun && this.clock.idle() && !in_head {
                         *this.head_started = Some((now, heads));
@@ -369,129 +287,12 @@ impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
 /// Reads of 4 KiB a lingering connection does before it yields to the others.
 const LINGER_READS_PER_POLL: usize = 64;
 
-/// The HTTP/2 client preface, by which an HTTP/2 connection is recognised.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const H2_DATA: u8 = 0x0;
-const H2_HEADERS: u8 = 0x1;
-const H2_CONTINUATION: u8 = 0x9;
-
-/// What some bytes read from the client amounted to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    /// Request or response bytes, as opposed to connection management.
-    progress: bool,
-    /// The start of a request head (on HTTP/1.1, any byte while no request is in flight).
-    head_begun: bool,
-}
-
-const EVERYTHING: Seen = Seen {
-    progress: true,
-    head_begun: true,
-};
-
-/// Which protocol the connection speaks, as far as the deadlines care.
-#[derive(Debug)]
-enum Wire {
-    /// Not known yet: this many bytes of the HTTP/2 preface have matched.
-    Sniff(usize),
-    Http1,
-    Http2 {
-        read: FrameScan,
-        write: FrameScan,
-    },
-}
-
-impl Wire {
-    fn read(&mut self, bytes: &[u8]) -> Seen {
-        match self {
-            Wire::Http1 => EVERYTHING,
-            Wire::Http2 { read, .. } => read.feed(bytes),
-            Wire::Sniff(matched) => {
-                let want = &H2_PREFACE[*matched..];
-                let n = want.len().min(bytes.len());
-                if bytes[..n] != want[..n] {
-                    *self = Wire::Http1;
-                    return EVERYTHING;
-                }
-                *matched += n;
-                if *matched < H2_PREFACE.len() {
-                    return Seen {
-                        progress: true,
-                        head_begun: false,
-                    };
-                }
-                let mut read = FrameScan::default();
-                let seen = read.feed(&bytes[n..]);
-                *self = Wire::Http2 {
-                    read,
-                    write: FrameScan::default(),
-                };
-                Seen {
-                    progress: true,
-                    ..seen
-                }
-            }
-        }
-    }
-
-    /// Whether bytes written to the client are progress.
-    fn write(&mut self, bytes: &[u8]) -> bool {
-        match self {
-            Wire::Http2 { write, .. } => write.feed(bytes).progress,
-            Wire::Http1 | Wire::Sniff(_) => !bytes.is_empty(),
-        }
-    }
-}
-
-/// Follows HTTP/2 frame boundaries in one direction: 9-byte headers, payloads skipped.
-#[derive(Debug, Default)]
-struct FrameScan {
-    header: [u8; 9],
-    have: usize,
-    payload_left: usize,
-}
-
-impl FrameScan {
-    fn feed(&mut self, mut bytes: &[u8]) -> Seen {
-        let mut seen = Seen {
-            progress: false,
-            head_begun: false,
-        };
-        while !bytes.is_empty() {
-            if self.payload_left > 0 {
-                let n = self.payload_left.min(bytes.len());
-                self.payload_left -= n;
-                bytes = &bytes[n..];
-                continue;
-            }
-            let n = (self.header.len() - self.have).min(bytes.len());
-            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have < self.header.len() {
-                break;
-            }
-            self.have = 0;
-            let h = &self.header;
-            self.payload_left = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
-            match h[3] {
-                H2_HEADERS => {
-                    seen.progress = true;
-                    seen.head_begun = true;
-                }
-                H2_DATA | H2_CONTINUATION => seen.progress = true,
-                _ => {}
-            }
-        }
-        seen
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+    use crate::server::wire::{H2_DATA, H2_HEADERS, H2_PREFACE};
 
     const HEADER: Duration = Duration::from_secs(10);
     const IDLE: Duration = Duration::from_secs(60);
@@ -638,16 +439,5 @@ mod tests {
         let (elapsed, kind) = read_err_after(&mut w).await;
         assert_eq!(kind, io::ErrorKind::TimedOut);
         assert_eq!(elapsed, HEADER);
-    }
-
-    #[test]
-    fn the_preface_decides_the_protocol_even_split_across_reads() {
-        let mut wire = Wire::Sniff(0);
-        assert!(!wire.read(b"PRI * HT").head_begun);
-        let seen = wire.read(&[&H2_PREFACE[8..], &h2_frame(H2_HEADERS, 0)[..]].concat());
-        assert!(seen.head_begun && matches!(wire, Wire::Http2 { .. }));
-        let mut wire = Wire::Sniff(0);
-        assert_eq!(wire.read(b"POST / HTTP/1.1\r\n"), EVERYTHING);
-        assert!(matches!(wire, Wire::Http1));
     }
 }

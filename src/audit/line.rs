@@ -1,15 +1,9 @@
-//! One audit record: what the request path fills in ([`Entry`]), and the JSON line it becomes.
-//!
-//! An [`Entry`] is opened when a request head arrives and travels with the request: the proxy
-//! notes the client identity, whether the request went upstream and the answer; the response body
-//! counts the bytes out and closes the entry when it ends. Whatever path the request takes, the
-//! entry is closed exactly once: explicitly, or by `Drop` when the handler or the response body is
-//! dropped before the end (the client went away). Closing hands the finished [`RequestRecord`] to
-//! the writer; nothing here does I/O. The fields and their meaning are documented in docs/audit.md.
+//! One audit record as data ([`RequestRecord`]) and the JSON line it becomes, and the other kinds
+//! of line (genesis, continue, gap). What fills a record in is `entry`; the fields and their
+//! meaning are documented in docs/audit.md.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Version};
@@ -17,12 +11,12 @@ use serde::{Serialize, Serializer};
 
 use super::chain::{Chain, FrameError};
 use super::json::Fields;
-use super::Shared;
-use crate::config::Mode;
+use crate::conn::ConnInfo;
 use crate::error::Reject;
 use crate::limits::AUDIT_MAX_PATH_BYTES;
+use crate::mode::Mode;
+use crate::route::Resource;
 use crate::secret::Fingerprint;
-use crate::server::conn::ConnInfo;
 
 /// What the gateway did with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,25 +52,27 @@ pub struct RequestHead<'a> {
 /// A finished (or finishing) record of one request.
 #[derive(Debug)]
 pub struct RequestRecord {
-    time: SystemTime,
-    latency: Duration,
-    conn: Arc<ConnInfo>,
-    key_fingerprint: Option<Fingerprint>,
-    client_id: Option<String>,
-    mode: Mode,
-    version: Version,
-    text: Texts,
-    path_truncated: bool,
-    decision: Decision,
-    sent_upstream: bool,
-    end: End,
-    bytes_in: u64,
-    bytes_out: u64,
+    pub(super) time: SystemTime,
+    pub(super) latency: Duration,
+    pub(super) conn: Arc<ConnInfo>,
+    pub(super) key_fingerprint: Option<Fingerprint>,
+    pub(super) client_id: Option<String>,
+    pub(super) mode: Mode,
+    pub(super) version: Version,
+    pub(super) text: Texts,
+    pub(super) path_truncated: bool,
+    /// Blnk's scope resource of the normalised path; `unknown` when refused before it.
+    pub(super) resource: Resource,
+    pub(super) decision: Decision,
+    pub(super) sent_upstream: bool,
+    pub(super) end: End,
+    pub(super) bytes_in: u64,
+    pub(super) bytes_out: u64,
 }
 
 /// The request id, method, path and (if kept) query in one allocation.
 #[derive(Debug)]
-struct Texts {
+pub(super) struct Texts {
     buf: String,
     id_end: usize,
     method_end: usize,
@@ -85,7 +81,7 @@ struct Texts {
 }
 
 impl Texts {
-    fn new(head: &RequestHead<'_>, include_query: bool) -> (Texts, bool) {
+    pub(super) fn new(head: &RequestHead<'_>, include_query: bool) -> (Texts, bool) {
         let id = head.request_id.to_str().unwrap_or("");
         let method = head.method.as_str();
         let (path, cut_path) = capped(head.target.path());
@@ -162,7 +158,7 @@ impl RequestRecord {
             request_id: self.text.request_id(),
             peer: &self.conn.peer_text,
             tls_version: tls.map(|t| t.version),
-            client_cert_sha256: tls.and_then(|t| t.client_cert_sha256.as_deref()),
+            client_cert_sha256: tls.and_then(|t| t.client_cert.as_ref().map(|c| c.hex())),
             key_fingerprint: self.key_fingerprint.as_ref().map(Fingerprint::as_str),
             client_id: self.client_id.as_deref(),
             mode: match self.mode {
@@ -174,6 +170,7 @@ impl RequestRecord {
             path: self.text.path(),
             path_truncated: self.path_truncated,
             query: self.text.query(),
+            resource: self.resource.as_str(),
             decision,
             reason,
             sent_upstream: self.sent_upstream,
@@ -238,6 +235,7 @@ pub(super) struct RequestView<'a> {
     path: &'a str,
     path_truncated: bool,
     query: Option<&'a str>,
+    resource: &'static str,
     decision: &'static str,
     reason: Option<&'static str>,
     sent_upstream: bool,
@@ -267,6 +265,7 @@ impl RequestView<'_> {
             .str("path", self.path)
             .bool("path_truncated", self.path_truncated)
             .opt_str("query", self.query)
+            .str("resource", self.resource)
             .str("decision", self.decision)
             .opt_str("reason", self.reason)
             .bool("sent_upstream", self.sent_upstream)
@@ -285,104 +284,6 @@ pub(super) struct Rfc3339(pub SystemTime);
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_micros(self.0))
-    }
-}
-
-/// An open record, closed exactly once (see the module docs). A disabled audit gives entries
-/// that do nothing.
-#[derive(Debug)]
-pub struct Entry(Option<Pending>);
-
-#[derive(Debug)]
-struct Pending {
-    sink: Arc<Shared>,
-    started: Instant,
-    bytes_in: Arc<AtomicU64>,
-    record: RequestRecord,
-}
-
-impl Entry {
-    pub fn disabled() -> Entry {
-        Entry(None)
-    }
-
-    pub(super) fn open(
-        sink: Arc<Shared>,
-        conn: &Arc<ConnInfo>,
-        mode: Mode,
-        include_query: bool,
-        head: RequestHead<'_>,
-    ) -> Entry {
-        let (text, path_truncated) = Texts::new(&head, include_query);
-        Entry(Some(Pending {
-            sink,
-            started: Instant::now(),
-            bytes_in: Arc::new(AtomicU64::new(0)),
-            record: RequestRecord {
-                time: SystemTime::now(),
-                latency: Duration::ZERO,
-                conn: conn.clone(),
-                key_fingerprint: None,
-                client_id: None,
-                mode,
-                version: head.version,
-                text,
-                path_truncated,
-                decision: Decision::Abandoned,
-                sent_upstream: false,
-                end: End::ClientGone,
-                bytes_in: 0,
-                bytes_out: 0,
-            },
-        }))
-    }
-
-    /// Who the client is: the fingerprint of the key it presented, the id of its client key.
-    pub fn identify(&mut self, fingerprint: Option<Fingerprint>, client_id: Option<&str>) {
-        if let Some(p) = &mut self.0 {
-            p.record.key_fingerprint = fingerprint;
-            p.record.client_id = client_id.map(str::to_owned);
-        }
-    }
-
-    /// The request is being handed to the upstream: Blnk may see it from now on.
-    pub fn sent_upstream(&mut self) {
-        if let Some(p) = &mut self.0 {
-            p.record.sent_upstream = true;
-        }
-    }
-
-    /// A counter the request body adds the bytes it reads to.
-    pub fn body_counter(&self) -> Option<Arc<AtomicU64>> {
-        self.0.as_ref().map(|p| p.bytes_in.clone())
-    }
-
-    pub fn answered(&mut self, decision: Decision) {
-        if let Some(p) = &mut self.0 {
-            p.record.decision = decision;
-        }
-    }
-
-    pub fn count_out(&mut self, bytes: usize) {
-        if let Some(p) = &mut self.0 {
-            p.record.bytes_out = p.record.bytes_out.saturating_add(bytes as u64);
-        }
-    }
-
-    /// Closes the entry and hands the record to the writer. Later calls do nothing.
-    pub fn finish(&mut self, end: End) {
-        if let Some(mut p) = self.0.take() {
-            p.record.end = end;
-            p.record.latency = p.started.elapsed();
-            p.record.bytes_in = p.bytes_in.load(Ordering::Relaxed);
-            p.sink.submit(p.record);
-        }
-    }
-}
-
-impl Drop for Entry {
-    fn drop(&mut self) {
-        self.finish(End::ClientGone);
     }
 }
 
@@ -405,10 +306,10 @@ mod tests {
         ));
         let tls = Arc::new(ConnInfo::new(
             "[::ffff:10.1.2.3]:443".parse().unwrap(),
-            Some(crate::server::conn::TlsInfo {
+            Some(crate::conn::TlsInfo {
                 version: "TLSv1.3",
-                alpn: crate::server::conn::Alpn::H2,
-                client_cert_sha256: Some("ab".repeat(32)),
+                alpn: crate::conn::Alpn::H2,
+                client_cert: Some(crate::conn::CertHash::new([0xab; 32])),
             }),
             Arc::default(),
         ));
@@ -453,6 +354,11 @@ mod tests {
                 version: head.version,
                 text,
                 path_truncated,
+                resource: if include_query {
+                    Resource::Transactions
+                } else {
+                    Resource::Unknown
+                },
                 decision,
                 sent_upstream: include_query,
                 end: End::ClientGone,

@@ -1,4 +1,6 @@
-//! What a limiter decided, as numbers, and as the `RateLimit-*` and `Retry-After` headers.
+//! What a quota decision says, as numbers and as the `RateLimit-*` and `Retry-After` headers:
+//! which limiter refused ([`Scope`], [`Limited`]) or what is left ([`Allowance`]). The limiters
+//! that decide are `ratelimit`'s; this module is the vocabulary they, `error` and `metrics` share.
 //!
 //! - `RateLimit-Limit`: the burst of the quota that applied (what a quiet client may send at once).
 //! - `RateLimit-Remaining`: how many more may be sent now.
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 
-use crate::proxy::headers::never_indexed;
+use crate::headers::never_indexed;
 use http::HeaderMap;
 
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -27,6 +29,19 @@ pub enum Scope {
     Global,
     /// The source address failed authentication too often and is cooling down.
     FailedAuth,
+}
+
+impl Scope {
+    /// Every value; `scope as usize` indexes it.
+    pub const ALL: [Scope; 3] = [Scope::Client, Scope::Global, Scope::FailedAuth];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Client => "client",
+            Scope::Global => "global",
+            Scope::FailedAuth => "failed_auth",
+        }
+    }
 }
 
 /// A refusal: which limiter, its burst, and how long until a request may pass.

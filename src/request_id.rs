@@ -31,7 +31,7 @@ impl RequestIds {
     pub fn new() -> Self {
         let mut seed = [0u8; 8];
         // A failed random source leaves a fixed prefix: ids stay unique within the process.
-        let _ = crate::tls::provider().secure_random.fill(&mut seed);
+        let _ = crate::crypto::fill_random(&mut seed);
         RequestIds {
             prefix: u64::from_le_bytes(seed),
             counter: AtomicU64::new(0),
@@ -48,11 +48,15 @@ impl RequestIds {
 
     pub fn generate(&self) -> HeaderValue {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut buf = Vec::with_capacity(32);
-        crate::hex::encode_into(&mut buf, &self.prefix.to_be_bytes());
-        crate::hex::encode_into(&mut buf, &n.to_be_bytes());
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(buf))
-            .unwrap_or_else(|_| HeaderValue::from_static("0"))
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.prefix.to_be_bytes());
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+        let mut text = [0u8; 32];
+        // 16 bytes always fit 32 hex digits; the fallback is never taken.
+        if hex::encode_to_slice(bytes, &mut text).is_err() {
+            return HeaderValue::from_static("0");
+        }
+        HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 }
 

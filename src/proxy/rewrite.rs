@@ -11,10 +11,8 @@ use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 
-pub const X_BLNK_KEY: HeaderName = HeaderName::from_static("x-blnk-key");
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+use crate::headers::{never_indexed, X_BLNK_KEY, X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_ID};
+
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const STRICT_TRANSPORT_SECURITY: HeaderName = HeaderName::from_static("strict-transport-security");
@@ -176,14 +174,6 @@ fn forwarded_for(headers: &HeaderMap, peer: &HeaderValue, peer_trusted: bool) ->
         }
     }
     peer.clone()
-}
-
-/// A value that changes from response to response, marked so HTTP/2's header compression
-/// (HPACK) sends it as a literal instead of adding it to the connection's table, where it would
-/// only push out the values that repeat. No effect on HTTP/1.1.
-pub fn never_indexed(mut value: HeaderValue) -> HeaderValue {
-    value.set_sensitive(true);
-    value
 }
 
 /// Rewrites Blnk's response headers for the client.

@@ -1,13 +1,8 @@
-//! Request and response bodies as they pass through the gateway.
-//!
-//! [`RequestBody`] is what goes upstream: a body already read whole by `buffer` (Blnk never sees
-//! a body before it is complete), whose frames are handed to hyper as they arrived and whose
-//! share of the buffer budget is given back when hyper has written them. [`ResponseBody`] is what
-//! the client receives: Blnk's streamed body or a local answer; when it ends or is dropped, the
-//! connection learns the request is finished (see `server::conn`) and the request's audit entry is
-//! closed with the bytes sent and how the body ended.
+//! [`ResponseBody`], what the client receives: Blnk's streamed body or a local answer. When it
+//! ends or is dropped, the connection learns the request is finished (see `conn::ConnClock`) and
+//! the request's audit entry is closed with the bytes sent and how the body ended. Request
+//! bodies are `body`'s.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -15,98 +10,9 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-use super::buffer::{Buffered, Charge};
 use crate::audit::{End, Entry};
-use crate::error::Reject;
-use crate::server::conn::ConnClock;
+use crate::conn::ConnClock;
 use crate::upstream::UpstreamBody;
-
-/// Why a request body could not be read whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
-    #[error("request body exceeded the size limit")]
-    TooLarge,
-    #[error("request body not received before the deadline")]
-    TimedOut,
-    #[error("request body broken off, malformed, or not the declared length")]
-    Client,
-    #[error("no room in the buffer budget")]
-    Busy,
-}
-
-impl BodyError {
-    pub fn reject(self) -> Reject {
-        match self {
-            BodyError::TooLarge => Reject::PayloadTooLarge,
-            BodyError::TimedOut => Reject::BodyTimeout,
-            BodyError::Client => Reject::BadBody,
-            BodyError::Busy => Reject::Busy,
-        }
-    }
-}
-
-/// The body sent upstream: the frames of a body read whole, with an exact length.
-#[derive(Debug)]
-pub struct RequestBody {
-    chunks: std::vec::IntoIter<Bytes>,
-    remaining: u64,
-    // Given back to the budget when hyper drops the body, after writing it.
-    _charge: Option<Charge>,
-}
-
-impl RequestBody {
-    pub fn empty() -> Self {
-        RequestBody {
-            chunks: Vec::new().into_iter(),
-            remaining: 0,
-            _charge: None,
-        }
-    }
-
-    /// The body, taking its share of the budget along.
-    pub fn from_buffered(body: Buffered) -> Self {
-        let (chunks, len, charge) = body.into_parts();
-        RequestBody {
-            chunks: chunks.into_iter(),
-            remaining: len,
-            _charge: charge,
-        }
-    }
-
-    /// Another copy of the same bytes (a request sent twice during a key rotation); the
-    /// original keeps the charge.
-    pub fn copy_of(body: &Buffered) -> Self {
-        RequestBody {
-            chunks: body.chunks().to_vec().into_iter(),
-            remaining: body.len(),
-            _charge: None,
-        }
-    }
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = self.chunks.next();
-        if let Some(chunk) = &next {
-            self.remaining -= chunk.len() as u64;
-        }
-        Poll::Ready(next.map(|d| Ok(Frame::data(d))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
-}
 
 pin_project_lite::pin_project! {
     /// What the client receives. Tells the connection when the exchange is over.
@@ -216,5 +122,72 @@ impl Body for ResponseBody {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::uri::PathAndQuery;
+    use http::{HeaderValue, Method, Version};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::audit::chain::Chain;
+    use crate::audit::{Audit, Decision, RequestHead, RequestRecord};
+    use crate::conn::{ConnClock, ConnInfo};
+    use crate::mode::Mode;
+
+    fn entry(audit: &Audit, id: &'static str) -> Entry {
+        let target = PathAndQuery::from_static("/transactions");
+        let id = HeaderValue::from_static(id);
+        let head = RequestHead {
+            method: &Method::POST,
+            version: Version::HTTP_11,
+            target: &target,
+            request_id: &id,
+        };
+        let conn = Arc::new(ConnInfo::new(
+            "10.1.2.3:4567".parse().unwrap(),
+            None,
+            Arc::default(),
+        ));
+        audit.begin(&conn, Mode::Verify, false, head)
+    }
+
+    fn json(record: &RequestRecord) -> Value {
+        let mut buf = Vec::new();
+        record.frame(&mut Chain::genesis(), &mut buf).unwrap();
+        serde_json::from_slice(&buf).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_response_body_closes_the_entry_with_how_it_ended() {
+        use http_body_util::BodyExt;
+
+        let (audit, mut records) = Audit::detached(8);
+        let clock = Arc::new(ConnClock::default());
+        let body = |id| {
+            let mut e = entry(&audit, id);
+            e.answered(Decision::Forwarded { status: 200 });
+            ResponseBody::local(bytes::Bytes::from_static(b"hello"), clock.clone()).audited(e)
+        };
+        // Dropped before it was sent: the client went away mid-response.
+        drop(body("dropped"));
+        let r = json(&records.recv().await.unwrap());
+        assert_eq!(
+            (&r["end"], &r["bytes_out"]),
+            (&Value::from("client_gone"), &Value::from(0))
+        );
+        // Sent to the end.
+        let sent = body("sent").collect().await.unwrap().to_bytes();
+        assert_eq!(&sent[..], b"hello");
+        let r = json(&records.recv().await.unwrap());
+        assert_eq!(
+            (&r["end"], &r["bytes_out"], &r["upstream_status"]),
+            (&Value::from("complete"), &Value::from(5), &Value::from(200))
+        );
+        assert!(records.try_recv().is_err());
     }
 }

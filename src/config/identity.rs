@@ -1,23 +1,21 @@
-//! Who a request counts against: a fixed-size [`Identity`] (no allocation per request), and the
-//! source address that failed authentications count against.
+//! Who a request counts against for rate limiting: a fixed-size [`Identity`] (no allocation per
+//! request), written in the configuration as `client:<id>`, `key:<fingerprint>`, `cert:<sha256>`
+//! or `ip:<address>`. Which identity a request has is the pipeline's decision (`proxy::auth`).
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::clients;
-use crate::config::Mode;
-use crate::limits::FAILED_AUTH_IPV6_PREFIX;
-use crate::proxy::auth::{self, Admission, Upstream};
 use crate::secret::{Fingerprint, FINGERPRINT_BYTES};
-use crate::server::conn::ConnInfo;
-use crate::state::Snapshot;
+
+/// Hex digits of a client key's id (`bgw_<id>_...`).
+pub const CLIENT_ID_LEN: usize = 12;
 
 /// Bytes of a client certificate's SHA-256 kept as its identity (128 bits: no collisions).
 const CERT_ID_BYTES: usize = 16;
 
 /// Bytes of a client key's id (`bgw_<id>_...`, 12 hex digits).
-const CLIENT_ID_BYTES: usize = clients::ID_LEN / 2;
+const CLIENT_ID_BYTES: usize = CLIENT_ID_LEN / 2;
 
 /// A client, as the per-client limits see it. Written `client:<id>` (a scoped client key's id),
 /// `key:<12 hex>` (a key's fingerprint, as the logs show it), `cert:<hex>` (the client
@@ -31,37 +29,10 @@ pub enum Identity {
 }
 
 impl Identity {
-    /// The identity of an admitted request. A scoped client key: its id. Verify mode: the
-    /// presented key's fingerprint (the current master key's, precomputed, for either master
-    /// key during a rotation). Inject mode: the client certificate when there is one. Otherwise
-    /// (exempt routes, network-authenticated clients) the peer address.
-    pub fn of(snap: &Snapshot, conn: &ConnInfo, admitted: &Admission<'_>) -> Identity {
-        if let Some(id) = admitted.client.and_then(|c| Self::client(&c.id)) {
-            return id;
-        }
-        let peer = || Identity::Ip(auth::canonical(conn.peer.ip()));
-        match (snap.settings.mode, &admitted.upstream) {
-            (Mode::Verify, Upstream::Master) => {
-                Identity::Key(*snap.keys.current.fingerprint().as_bytes())
-            }
-            (Mode::Verify, Upstream::ClientKey(v)) => {
-                Identity::Key(Fingerprint::bytes_of(v.as_bytes()))
-            }
-            (Mode::Verify, Upstream::NoKey) => peer(),
-            (Mode::Inject, _) => conn
-                .tls
-                .as_ref()
-                .and_then(|t| t.client_cert_sha256.as_deref())
-                .and_then(|hex| decode_hex(hex.as_bytes()))
-                .map(Identity::Cert)
-                .unwrap_or_else(peer),
-        }
-    }
-
     /// A scoped client key's identity, from its id.
     pub fn client(id: &str) -> Option<Identity> {
         let hex = id.as_bytes();
-        (hex.len() == clients::ID_LEN)
+        (hex.len() == CLIENT_ID_LEN)
             .then(|| decode_hex(hex))
             .flatten()
             .map(Identity::Client)
@@ -78,18 +49,22 @@ impl Identity {
     }
 }
 
-/// What failed authentications count against: the peer address, with IPv6 peers grouped by
-/// their /64 (a single host can hold all of it, so single addresses cost an attacker nothing).
-pub fn source(peer: IpAddr) -> IpAddr {
-    match auth::canonical(peer) {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(FAILED_AUTH_IPV6_PREFIX))
-                .unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(bits & mask))
-        }
-        v4 => v4,
+impl Identity {
+    /// A key's identity, from its fingerprint.
+    pub fn key(fingerprint: &Fingerprint) -> Identity {
+        Identity::Key(*fingerprint.as_bytes())
+    }
+
+    /// A client certificate's identity, from its SHA-256.
+    pub fn cert(sha256: &[u8; 32]) -> Identity {
+        let mut id = [0u8; CERT_ID_BYTES];
+        id.copy_from_slice(&sha256[..CERT_ID_BYTES]);
+        Identity::Cert(id)
+    }
+
+    /// An address's identity (IPv4-mapped IPv6 as IPv4).
+    pub fn ip(addr: IpAddr) -> Identity {
+        Identity::Ip(addr.to_canonical())
     }
 }
 
@@ -128,10 +103,7 @@ impl FromStr for Identity {
             "cert" if hex.len() == 64 || hex.len() == 2 * CERT_ID_BYTES => decode_hex(hex)
                 .filter(|_| hex.iter().all(u8::is_ascii_hexdigit))
                 .map(Identity::Cert),
-            "ip" => value
-                .parse()
-                .ok()
-                .map(|ip| Identity::Ip(auth::canonical(ip))),
+            "ip" => value.parse().ok().map(Identity::ip),
             _ => None,
         }
         .ok_or(BadIdentity)
@@ -190,18 +162,5 @@ mod tests {
             assert_eq!(bad.parse::<Identity>(), Err(BadIdentity), "{bad}");
         }
         assert!(std::mem::size_of::<Identity>() <= 18);
-    }
-
-    #[test]
-    fn ipv6_sources_are_grouped_by_their_64() {
-        let a = source("2001:db8:1:2:aaaa::1".parse().unwrap());
-        let b = source("2001:db8:1:2:bbbb::2".parse().unwrap());
-        let c = source("2001:db8:1:3::1".parse().unwrap());
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert_eq!(
-            source("::ffff:192.0.2.7".parse().unwrap()),
-            "192.0.2.7".parse::<IpAddr>().unwrap()
-        );
     }
 }

@@ -6,7 +6,10 @@ use std::time::Duration;
 use governor::clock::FakeRelativeClock;
 use http::Method;
 
+use governor::clock::Clock;
+
 use super::*;
+use crate::config::quota;
 
 fn q(per_second: f64, burst: u32) -> Quota {
     quota(per_second, burst).unwrap()

@@ -1,5 +1,6 @@
-//! The validated rate-limit settings, as config validation builds them and the limiter reads
-//! them. Defaults come from `crate::limits`.
+//! The validated rate-limit settings (`gateway.rate_limit`), as config validation builds them
+//! and the limiters (`ratelimit`) read them, and the bounds of a quota. Defaults come from
+//! `crate::limits`.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -7,31 +8,37 @@ use std::time::Duration;
 
 use governor::Quota;
 
-use super::Identity;
+use super::identity::Identity;
 use crate::limits;
 
 /// The quotas of one client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ClientQuota {
     /// Every request, or only reads (GET, HEAD, OPTIONS, ...) when `writes` is set.
+    #[serde(serialize_with = "show_quota")]
     pub requests: Quota,
     /// POST, PUT, PATCH and DELETE, in a bucket of their own, when set.
+    #[serde(serialize_with = "show_optional_quota")]
     pub writes: Option<Quota>,
 }
 
 /// `gateway.rate_limit`, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RateLimitSettings {
     pub enabled: bool,
     /// Every client without an override.
     pub per_client: ClientQuota,
     /// Clients with quotas of their own; an override replaces `per_client` whole.
+    #[serde(serialize_with = "show_clients")]
     pub clients: HashMap<Identity, ClientQuota>,
     /// Ceiling on everything forwarded to Blnk; `None` for no ceiling.
+    #[serde(serialize_with = "show_optional_quota")]
     pub global: Option<Quota>,
     /// Failed authentications per source address.
+    #[serde(serialize_with = "show_quota")]
     pub failed_auth: Quota,
     /// How long a source past `failed_auth` is refused, whatever it sends.
+    #[serde(with = "humantime_serde")]
     pub cool_down: Duration,
     /// Identities (or sources) tracked per table.
     pub max_tracked: usize,
@@ -79,6 +86,29 @@ pub fn period(per_second: f64) -> Option<Duration> {
 /// A burst within the bounds.
 pub fn burst(n: u32) -> Option<NonZeroU32> {
     NonZeroU32::new(n).filter(|n| n.get() <= limits::RATE_LIMIT_MAX_BURST)
+}
+
+/// A quota as the reload log shows a change: `<per_second>/s burst <burst>`.
+fn show_quota<S: serde::Serializer>(q: &Quota, s: S) -> Result<S::Ok, S::Error> {
+    let per_second = 1e9 / q.replenish_interval().as_nanos().max(1) as f64;
+    s.collect_str(&format_args!("{per_second}/s burst {}", q.burst_size()))
+}
+
+fn show_optional_quota<S: serde::Serializer>(q: &Option<Quota>, s: S) -> Result<S::Ok, S::Error> {
+    match q {
+        Some(q) => show_quota(q, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Per-client overrides by identity, in a stable order.
+fn show_clients<S: serde::Serializer>(
+    clients: &HashMap<Identity, ClientQuota>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let sorted: std::collections::BTreeMap<String, &ClientQuota> =
+        clients.iter().map(|(id, q)| (id.to_string(), q)).collect();
+    serde::Serialize::serialize(&sorted, s)
 }
 
 /// The defaults are constants within the bounds; the fallback only keeps this free of `expect`.

@@ -1,0 +1,118 @@
+//! The one serve path: from a loaded configuration and bound listeners to a running gateway, and
+//! from a shutdown signal to a drained, recorded exit. `serve` and the integration tests both
+//! start the gateway through [`start`] (as mini-redis's `server::run`), so the tests exercise the
+//! wiring that ships: the reloader, SIGHUP, file watching, the admin listener, systemd, and the
+//! audit log closed at the end.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::admin::Admin;
+use crate::config::Env;
+use crate::gateway::Gateway;
+use crate::limits;
+use crate::reload::Reloader;
+use crate::server::{self, Drain};
+use crate::state::Loaded;
+use crate::systemd::Notifier;
+
+/// The sockets the gateway serves, bound by the caller.
+pub struct Listeners {
+    pub client: TcpListener,
+    /// `gateway.admin_listen`, unless it is "off".
+    pub admin: Option<TcpListener>,
+}
+
+/// Where the configuration came from (for reloads) and who is told about the gateway's state.
+pub struct Options {
+    pub config_path: PathBuf,
+    pub env: Env,
+    pub systemd: Arc<Notifier>,
+    /// Reload when a watched file changes (`serve` always does; a test may not need to).
+    pub watch_files: bool,
+}
+
+/// A gateway serving in the background.
+pub struct Running {
+    pub gateway: Arc<Gateway>,
+    pub reloader: Arc<Reloader>,
+    pub addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    task: JoinHandle<Drain>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// Starts serving `listeners` with `loaded`; the gateway stops accepting when `shutdown`
+/// resolves, drains, and closes its audit log. Call it inside the tokio runtime.
+pub fn start(
+    loaded: Loaded,
+    listeners: Listeners,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Running> {
+    let addr = listeners.client.local_addr()?;
+    let admin_addr = listeners.admin.as_ref().and_then(|l| l.local_addr().ok());
+    let gateway = Gateway::new(loaded);
+    let systemd = options.systemd;
+    let reloader = Reloader::new(
+        gateway.clone(),
+        options.config_path,
+        options.env,
+        systemd.clone(),
+    );
+    let watcher = options
+        .watch_files
+        .then(|| {
+            reloader
+                .spawn_watcher()
+                .map_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP"))
+                .ok()
+        })
+        .flatten();
+    reloader.spawn_sighup();
+    if let Some(admin) = listeners.admin {
+        tokio::spawn(Admin::new(gateway.clone()).run(admin));
+    }
+    systemd.ready();
+    systemd.spawn_watchdog();
+    let gw = gateway.clone();
+    let task = tokio::spawn(async move {
+        let stopping = systemd.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.stopping();
+        };
+        let drain = server::run(gw.clone(), listeners.client, shutdown).await;
+        close_audit(&gw).await;
+        drain
+    });
+    Ok(Running {
+        gateway,
+        reloader,
+        addr,
+        admin_addr,
+        task,
+        _watcher: watcher,
+    })
+}
+
+impl Running {
+    /// Waits until the gateway has drained and closed its audit log.
+    pub async fn finished(self) -> Drain {
+        self.task.await.unwrap_or(Drain::TimedOut { remaining: 0 })
+    }
+}
+
+/// The last records: bounded, so a hung disk cannot keep the process alive.
+async fn close_audit(gw: &Gateway) {
+    match tokio::time::timeout(limits::AUDIT_CLOSE_TIMEOUT, gw.audit.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "audit log not closed cleanly"),
+        Err(_) => tracing::error!("audit log not closed in time; its last records may be lost"),
+    }
+}

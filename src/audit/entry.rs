@@ -1,0 +1,125 @@
+//! An open audit record ([`Entry`]), filled in as the request goes.
+//!
+//! An entry is opened when a request head arrives and travels with the request: the proxy notes
+//! the client identity, whether the request went upstream and the answer; the response body counts
+//! the bytes out and closes the entry when it ends. Whatever path the request takes, the entry is
+//! closed exactly once: explicitly, or by `Drop` when the handler or the response body is dropped
+//! before the end (the client went away). Closing hands the finished [`RequestRecord`] to the
+//! writer's channel; nothing here does I/O.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::line::{Decision, End, RequestHead, RequestRecord, Texts};
+use super::status::Shared;
+use crate::conn::ConnInfo;
+use crate::mode::Mode;
+use crate::route::Resource;
+use crate::secret::Fingerprint;
+
+/// An open record, closed exactly once (see the module docs). A disabled audit gives entries
+/// that do nothing.
+#[derive(Debug)]
+pub struct Entry(Option<Pending>);
+
+#[derive(Debug)]
+struct Pending {
+    sink: Arc<Shared>,
+    started: Instant,
+    bytes_in: Arc<AtomicU64>,
+    record: RequestRecord,
+}
+
+impl Entry {
+    pub fn disabled() -> Entry {
+        Entry(None)
+    }
+
+    pub(super) fn open(
+        sink: Arc<Shared>,
+        conn: &Arc<ConnInfo>,
+        mode: Mode,
+        include_query: bool,
+        head: RequestHead<'_>,
+    ) -> Entry {
+        let (text, path_truncated) = Texts::new(&head, include_query);
+        Entry(Some(Pending {
+            sink,
+            started: Instant::now(),
+            bytes_in: Arc::new(AtomicU64::new(0)),
+            record: RequestRecord {
+                time: SystemTime::now(),
+                latency: Duration::ZERO,
+                conn: conn.clone(),
+                key_fingerprint: None,
+                client_id: None,
+                mode,
+                version: head.version,
+                text,
+                path_truncated,
+                resource: Resource::Unknown,
+                decision: Decision::Abandoned,
+                sent_upstream: false,
+                end: End::ClientGone,
+                bytes_in: 0,
+                bytes_out: 0,
+            },
+        }))
+    }
+
+    /// Who the client is: the fingerprint of the key it presented, the id of its client key.
+    pub fn identify(&mut self, fingerprint: Option<Fingerprint>, client_id: Option<&str>) {
+        if let Some(p) = &mut self.0 {
+            p.record.key_fingerprint = fingerprint;
+            p.record.client_id = client_id.map(str::to_owned);
+        }
+    }
+
+    /// Blnk's scope resource of the normalised path.
+    pub fn resource(&mut self, resource: Resource) {
+        if let Some(p) = &mut self.0 {
+            p.record.resource = resource;
+        }
+    }
+
+    /// The request is being handed to the upstream: Blnk may see it from now on.
+    pub fn sent_upstream(&mut self) {
+        if let Some(p) = &mut self.0 {
+            p.record.sent_upstream = true;
+        }
+    }
+
+    /// A counter the request body adds the bytes it reads to.
+    pub fn body_counter(&self) -> Option<Arc<AtomicU64>> {
+        self.0.as_ref().map(|p| p.bytes_in.clone())
+    }
+
+    pub fn answered(&mut self, decision: Decision) {
+        if let Some(p) = &mut self.0 {
+            p.record.decision = decision;
+        }
+    }
+
+    pub fn count_out(&mut self, bytes: usize) {
+        if let Some(p) = &mut self.0 {
+            p.record.bytes_out = p.record.bytes_out.saturating_add(bytes as u64);
+        }
+    }
+
+    /// Closes the entry and hands the record to the writer. Later calls do nothing.
+    pub fn finish(&mut self, end: End) {
+        if let Some(mut p) = self.0.take() {
+            p.record.end = end;
+            p.record.latency = p.started.elapsed();
+            p.record.bytes_in = p.bytes_in.load(Ordering::Relaxed);
+            p.sink.submit(p.record);
+        }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.finish(End::ClientGone);
+    }
+}

@@ -1,0 +1,46 @@
+//! Reading a configuration: the file and the environment into validated [`Settings`] and the
+//! master key, every problem collected. Certificates and the clients file are read by `state`,
+//! which builds a snapshot from what this returns.
+
+use std::path::{Path, PathBuf};
+
+use super::env::Env;
+use super::problems::Problems;
+use super::source::{self, SecretSource};
+use super::validate::{self, Settings, TlsFiles};
+use crate::secret::SecretKey;
+
+/// What reading found. `settings` and `key` are present only when they could be validated;
+/// `tls_files` and `clients_file` are given whenever they are named, so their files can be checked
+/// even when other settings are wrong and one run shows every problem.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub settings: Option<Settings>,
+    pub key: Option<(SecretKey, SecretSource)>,
+    pub tls_files: Option<TlsFiles>,
+    pub clients_file: Option<PathBuf>,
+    pub problems: Problems,
+    /// Things that work but deserve an operator's attention (short key, plaintext, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Reads and validates `path` with `env` over it, and resolves the master key.
+pub fn read(path: &Path, env: &Env) -> Read {
+    let raw = match super::load::load_raw(path, env) {
+        Ok(raw) => raw,
+        Err(problems) => {
+            return Read {
+                problems,
+                ..Read::default()
+            }
+        }
+    };
+    let mut out = Read::default();
+    let (settings, tls_files) =
+        validate::validate(&raw, path, &mut out.problems, &mut out.warnings);
+    out.key = source::resolve(&raw, path, env, &mut out.problems, &mut out.warnings);
+    out.clients_file = settings.as_ref().and_then(|s| s.clients_file.clone());
+    out.settings = settings;
+    out.tls_files = tls_files;
+    out
+}

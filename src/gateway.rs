@@ -1,0 +1,164 @@
+//! [`Gateway`]: what every connection and request of one process shares. The live snapshot
+//! (`state`), swapped whole on reload, and the parts that outlive snapshots: the pool of
+//! connections to Blnk, the rate limiters' buckets, the audit writer, the request-body budget,
+//! and the exchanges finishing after their client left. Each part's size is read once, at start
+//! (`config::Process`); everything a request decides on comes from the snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::Audit;
+use crate::body::BufferBudget;
+use crate::limits;
+use crate::metrics::{self, Metrics};
+use crate::ratelimit::RateLimits;
+use crate::request_id::RequestIds;
+use crate::state::{Loaded, Snapshot};
+use crate::upstream::UpstreamClient;
+
+/// Reload counters, for the metrics.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    pub reloads: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// The state shared by every connection of one gateway process.
+pub struct Gateway {
+    live: ArcSwap<Snapshot>,
+    pub upstream: UpstreamClient,
+    pub request_ids: RequestIds,
+    pub metrics: Arc<Metrics>,
+    pub reloads: ReloadStats,
+    /// Buckets outlive snapshots; their quotas follow the snapshot's settings (see `swap`).
+    pub rate_limits: RateLimits,
+    /// The audit log's writer; what each request does about it follows the snapshot.
+    pub audit: Audit,
+    /// Memory for request bodies read whole (`gateway.limits.max_buffered_bytes`).
+    pub buffers: Arc<BufferBudget>,
+    /// Upstream exchanges whose client went away: they run to Blnk's answer, and shutdown waits
+    /// for them within the drain deadline (see `proxy::exchange`).
+    pub exchanges: TaskTracker,
+    /// Room for HTTP/2 request bodies drained after an early answer (see `proxy::early`).
+    pub drains: Arc<Semaphore>,
+}
+
+impl Gateway {
+    /// Builds the state and starts the audit writer; call it inside the tokio runtime.
+    pub fn new(loaded: Loaded) -> Arc<Self> {
+        let process = &loaded.settings.process;
+        let metrics = Arc::new(Metrics::default());
+        let upstream = UpstreamClient::new(process.upstream_max_connections, metrics.clone());
+        let audit = Audit::start(&process.audit);
+        let buffers = BufferBudget::new(process.max_buffered_bytes);
+        let snapshot = Snapshot::from_loaded(loaded);
+        let rate_limits = RateLimits::new(&snapshot.rate_limit_settings());
+        Arc::new(Gateway {
+            live: ArcSwap::from_pointee(snapshot),
+            upstream,
+            request_ids: RequestIds::new(),
+            metrics,
+            reloads: ReloadStats::default(),
+            rate_limits,
+            audit,
+            buffers,
+            exchanges: TaskTracker::new(),
+            drains: Arc::new(Semaphore::new(limits::LINGER_MAX_STREAMS)),
+        })
+    }
+
+    /// The snapshot in force now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.live.load_full()
+    }
+
+    /// Replaces the snapshot whole. Requests in flight keep the one they loaded. The rate
+    /// limiters take the new quotas, keeping every bucket whose quota did not change.
+    pub fn swap(&self, next: Snapshot) {
+        self.rate_limits.reconfigure(&next.rate_limit_settings());
+        self.live.store(Arc::new(next));
+    }
+}
+
+/// The gateway's own gauges at one moment, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    reloads: u64,
+    reload_failures: u64,
+    key_age_secs: i64,
+    rotation_in_progress: bool,
+    buffered_bytes: u64,
+    buffered_limit: u64,
+}
+
+impl Gateway {
+    pub fn gauges(&self) -> Gauges {
+        let snap = self.snapshot();
+        Gauges {
+            reloads: self.reloads.reloads.load(Ordering::Relaxed),
+            reload_failures: self.reloads.failures.load(Ordering::Relaxed),
+            key_age_secs: i64::try_from(snap.keys.loaded_at.elapsed().as_secs())
+                .unwrap_or(i64::MAX),
+            rotation_in_progress: snap.keys.previous.is_some(),
+            buffered_bytes: self.buffers.in_use(),
+            buffered_limit: self.buffers.total(),
+        }
+    }
+}
+
+impl prometheus_client::collector::Collector for Gauges {
+    fn encode(
+        &self,
+        mut e: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        metrics::counter(
+            &mut e,
+            "reloads",
+            "Configuration reloads applied.",
+            self.reloads,
+        )?;
+        metrics::counter(
+            &mut e,
+            "reload_failures",
+            "Reloads refused; the previous configuration kept serving.",
+            self.reload_failures,
+        )?;
+        metrics::gauge(
+            &mut e,
+            "key_age_seconds",
+            "Seconds since the current master key was loaded.",
+            self.key_age_secs,
+        )?;
+        metrics::gauge(
+            &mut e,
+            "key_rotation_in_progress",
+            "1 while a previous master key is still valid.",
+            i64::from(self.rotation_in_progress),
+        )?;
+        metrics::gauge(
+            &mut e,
+            "buffered_bytes",
+            "Request-body bytes held in memory now (read whole before Blnk sees them).",
+            n(self.buffered_bytes),
+        )?;
+        metrics::gauge(
+            &mut e,
+            "buffered_bytes_limit",
+            "gateway.limits.max_buffered_bytes in force.",
+            n(self.buffered_limit),
+        )
+    }
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("snapshot", &**self.live.load())
+            .finish()
+    }
+}

@@ -1,0 +1,145 @@
+//! Which protocol a connection speaks, as far as its deadlines care: the HTTP/2 preface is
+//! recognised whatever ALPN said, then HTTP/2 frame boundaries are followed in both directions so
+//! that only requests and responses (HEADERS, CONTINUATION and DATA) count as progress, not PING,
+//! SETTINGS or WINDOW_UPDATE. `watched` asks it about every read and write.
+
+/// The HTTP/2 client preface, by which an HTTP/2 connection is recognised.
+pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(super) const H2_DATA: u8 = 0x0;
+pub(super) const H2_HEADERS: u8 = 0x1;
+pub(super) const H2_CONTINUATION: u8 = 0x9;
+
+/// What some bytes read from the client amounted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seen {
+    /// Request or response bytes, as opposed to connection management.
+    pub(super) progress: bool,
+    /// The start of a request head (on HTTP/1.1, any byte while no request is in flight).
+    pub(super) head_begun: bool,
+}
+
+pub(super) const EVERYTHING: Seen = Seen {
+    progress: true,
+    head_begun: true,
+};
+
+/// Which protocol the connection speaks, as far as the deadlines care.
+#[derive(Debug)]
+pub(super) enum Wire {
+    /// Not known yet: this many bytes of the HTTP/2 preface have matched.
+    Sniff(usize),
+    Http1,
+    Http2 {
+        read: FrameScan,
+        write: FrameScan,
+    },
+}
+
+impl Wire {
+    pub(super) fn read(&mut self, bytes: &[u8]) -> Seen {
+        match self {
+            Wire::Http1 => EVERYTHING,
+            Wire::Http2 { read, .. } => read.feed(bytes),
+            Wire::Sniff(matched) => {
+                let want = &H2_PREFACE[*matched..];
+                let n = want.len().min(bytes.len());
+                if bytes[..n] != want[..n] {
+                    *self = Wire::Http1;
+                    return EVERYTHING;
+                }
+                *matched += n;
+                if *matched < H2_PREFACE.len() {
+                    return Seen {
+                        progress: true,
+                        head_begun: false,
+                    };
+                }
+                let mut read = FrameScan::default();
+                let seen = read.feed(&bytes[n..]);
+                *self = Wire::Http2 {
+                    read,
+                    write: FrameScan::default(),
+                };
+                Seen {
+                    progress: true,
+                    ..seen
+                }
+            }
+        }
+    }
+
+    /// Whether bytes written to the client are progress.
+    pub(super) fn write(&mut self, bytes: &[u8]) -> bool {
+        match self {
+            Wire::Http2 { write, .. } => write.feed(bytes).progress,
+            Wire::Http1 | Wire::Sniff(_) => !bytes.is_empty(),
+        }
+    }
+}
+
+/// Follows HTTP/2 frame boundaries in one direction: 9-byte headers, payloads skipped.
+#[derive(Debug, Default)]
+pub(super) struct FrameScan {
+    header: [u8; 9],
+    have: usize,
+    payload_left: usize,
+}
+
+impl FrameScan {
+    fn feed(&mut self, mut bytes: &[u8]) -> Seen {
+        let mut seen = Seen {
+            progress: false,
+            head_begun: false,
+        };
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let n = self.payload_left.min(bytes.len());
+                self.payload_left -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have < self.header.len() {
+                break;
+            }
+            self.have = 0;
+            let h = &self.header;
+            self.payload_left = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+            match h[3] {
+                H2_HEADERS => {
+                    seen.progress = true;
+                    seen.head_begun = true;
+                }
+                H2_DATA | H2_CONTINUATION => seen.progress = true,
+                _ => {}
+            }
+        }
+        seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h2_frame(ty: u8, len: usize) -> Vec<u8> {
+        let mut f = (len as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[ty, 0, 0, 0, 0, 1]);
+        f.extend(std::iter::repeat_n(0u8, len));
+        f
+    }
+
+    #[test]
+    fn the_preface_decides_the_protocol_even_split_across_reads() {
+        let mut wire = Wire::Sniff(0);
+        assert!(!wire.read(b"PRI * HT").head_begun);
+        let seen = wire.read(&[&H2_PREFACE[8..], &h2_frame(H2_HEADERS, 0)[..]].concat());
+        assert!(seen.head_begun && matches!(wire, Wire::Http2 { .. }));
+        let mut wire = Wire::Sniff(0);
+        assert_eq!(wire.read(b"POST / HTTP/1.1\r\n"), EVERYTHING);
+        assert!(matches!(wire, Wire::Http1));
+    }
+}

@@ -1,0 +1,375 @@
+//! The module layers drawn in `src/lib.rs` hold in the code: every `crate::`, `super::` and
+//! `self::` path in `src/` is read, and the test fails when a module uses one from a higher layer,
+//! when two top-level modules use each other, or when files form an import cycle. The table of
+//! layers is read from `src/lib.rs` itself, so the docs and the check cannot drift apart.
+//! Test code (`tests.rs` files and the `#[cfg(test)]` module at the end of a file) is not read.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+type ModPath = Vec<String>;
+
+/// `src/` as modules: each module path and the file that holds it.
+fn modules(src: &Path) -> BTreeMap<ModPath, PathBuf> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap().with_extension("");
+            let mut parts: ModPath = rel
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            match parts.last().map(String::as_str) {
+                Some("tests") => continue,
+                Some("lib") | Some("main") if parts.len() == 1 => parts.clear(),
+                Some("mod") => {
+                    parts.pop();
+                }
+                _ => {}
+            }
+            out.insert(parts, path);
+        }
+    }
+    out
+}
+
+/// The file's text without its trailing `#[cfg(test)] mod ... { }` and without comments.
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let cut = text
+        .find("#[cfg(test)]\nmod ")
+        .or_else(|| text.find("#[cfg(test)]\npub mod "))
+        .unwrap_or(text.len());
+    text[..cut]
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every path starting with `crate`, `super` or `self`, with `use` groups expanded.
+fn paths(code: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    // `use` statements, braces expanded.
+    let mut rest = code;
+    while let Some(i) = find_use(rest) {
+        let stmt_start = i + 4;
+        let Some(end) = rest[stmt_start..].find(';') else {
+            break;
+        };
+        let tree: String = rest[stmt_start..stmt_start + end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        expand(&tree, &mut Vec::new(), &mut out);
+        rest = &rest[stmt_start + end..];
+    }
+    // Inline paths: `crate::a::b(...)`.
+    let bytes = code.as_bytes();
+    for start in ["crate::", "super::", "self::"] {
+        let mut from = 0;
+        while let Some(i) = code[from..].find(start) {
+            let at = from + i;
+            from = at + start.len();
+            if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
+                continue;
+            }
+            let mut end = at;
+            while end < bytes.len()
+                && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b':')
+            {
+                end += 1;
+            }
+            let segs: Vec<String> = code[at..end]
+                .split("::")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            out.push(segs);
+        }
+    }
+    out.retain(|p| {
+        p.len() > 1
+            && matches!(
+                p.first().map(String::as_str),
+                Some("crate" | "super" | "self")
+            )
+    });
+    out
+}
+
+fn find_use(s: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("use ") {
+        let at = from + i;
+        let before = s[..at].chars().last();
+        if before.is_none_or(|c| c.is_whitespace() || c == ')' || c == ';' || c == '{') {
+            return Some(at);
+        }
+        from = at + 4;
+    }
+    None
+}
+
+/// Expands a use tree such as `crate::{a::b,c::{d,e}}` into its paths.
+fn expand(tree: &str, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let tree = tree.trim_start_matches("::");
+    if let Some(open) = tree.find('{') {
+        let head: Vec<String> = tree[..open]
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+        let n = prefix.len();
+        prefix.extend(head);
+        for part in split_top(inner) {
+            expand(part, prefix, out);
+        }
+        prefix.truncate(n);
+    } else {
+        let mut p = prefix.clone();
+        let tree = tree.split(" as ").next().unwrap_or(tree);
+        p.extend(
+            tree.split("::")
+                .filter(|s| !s.is_empty() && *s != "*")
+                .map(|s| s.split("as").next().unwrap_or(s).to_owned()),
+        );
+        out.push(p);
+    }
+}
+
+/// Splits `a,b::{c,d},e` at its top-level commas.
+fn split_top(s: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out.into_iter().filter(|p| !p.is_empty()).collect()
+}
+
+/// The module a path used in module `from` names: the longest prefix that is a module.
+fn resolve(from: &ModPath, path: &[String], mods: &BTreeMap<ModPath, PathBuf>) -> Option<ModPath> {
+    let mut base: ModPath = match path.first()?.as_str() {
+        "crate" => Vec::new(),
+        "self" => from.clone(),
+        "super" => from[..from.len().saturating_sub(1)].to_vec(),
+        _ => return None,
+    };
+    let is_module = |m: &ModPath| !m.is_empty() && mods.contains_key(m);
+    let mut best = is_module(&base).then(|| base.clone());
+    for seg in &path[1..] {
+        if seg == "super" {
+            base.pop();
+            best = is_module(&base).then(|| base.clone());
+            continue;
+        }
+        base.push(seg.clone());
+        if !is_module(&base) {
+            break;
+        }
+        best = Some(base.clone());
+    }
+    best
+}
+
+/// The layers from `src/lib.rs`: rows `//! | Layer | `a`, `b` | ... |`, top first.
+fn layers(lib: &str) -> BTreeMap<String, (usize, String)> {
+    let mut out = BTreeMap::new();
+    let rows = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! |"))
+        .filter(|l| !l.starts_with("---") && !l.starts_with(" layer"));
+    for (rank, row) in rows.enumerate() {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (layer, modules) = (cells[0], cells.get(1).copied().unwrap_or(""));
+        for m in modules.split(',') {
+            let m = m.trim().trim_matches('`').trim_end_matches('/');
+            let m = m.trim_end_matches(".rs");
+            if !m.is_empty() {
+                out.insert(m.to_string(), (rank, layer.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn imports_follow_the_layers_in_lib_rs_and_form_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mods = modules(&src);
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let layer_of = layers(&lib);
+    let mut problems = Vec::new();
+
+    // Every top-level module is in the table.
+    let tops: BTreeSet<&String> = mods.keys().filter_map(|m| m.first()).collect();
+    for top in &tops {
+        if !layer_of.contains_key(*top) {
+            problems.push(format!("`{top}` is in no layer of src/lib.rs's table"));
+        }
+    }
+
+    let mut edges: BTreeMap<ModPath, BTreeSet<ModPath>> = BTreeMap::new();
+    for (m, file) in &mods {
+        for p in paths(&code(file)) {
+            if let Some(target) = resolve(m, &p, &mods) {
+                if target != *m {
+                    edges.entry(m.clone()).or_default().insert(target);
+                }
+            }
+        }
+    }
+
+    let mut top_edges: BTreeSet<(String, String)> = BTreeSet::new();
+    for (from, tos) in &edges {
+        let Some(a) = from.first() else { continue };
+        for to in tos {
+            let b = &to[0];
+            if a == b {
+                continue;
+            }
+            top_edges.insert((a.clone(), b.clone()));
+            if let (Some((ra, la)), Some((rb, lb))) = (layer_of.get(a), layer_of.get(b)) {
+                if rb < ra {
+                    problems.push(format!(
+                        "{} ({la}) uses {} ({lb}), a higher layer",
+                        from.join("::"),
+                        to.join("::")
+                    ));
+                }
+            }
+        }
+    }
+    for (a, b) in &top_edges {
+        if a < b && top_edges.contains(&(b.clone(), a.clone())) {
+            problems.push(format!("`{a}` and `{b}` use each other"));
+        }
+    }
+
+    // A parser that found nothing would pass everything: the crate has well over a hundred.
+    let found: usize = edges.values().map(BTreeSet::len).sum();
+    assert!(
+        found > 100,
+        "only {found} imports found: the parser is broken"
+    );
+
+    // Cycles between files (Tarjan's strongly connected components).
+    for scc in sccs(&edges) {
+        if scc.len() > 1 {
+            let names: Vec<String> = scc.iter().map(|m| m.join("::")).collect();
+            problems.push(format!("import cycle between files: {}", names.join(", ")));
+        }
+    }
+
+    assert!(
+        problems.is_empty(),
+        "the module layers of src/lib.rs do not hold:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+fn sccs(edges: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<Vec<ModPath>> {
+    struct T<'a> {
+        edges: &'a BTreeMap<ModPath, BTreeSet<ModPath>>,
+        index: BTreeMap<&'a ModPath, usize>,
+        low: BTreeMap<&'a ModPath, usize>,
+        stack: Vec<&'a ModPath>,
+        on: BTreeSet<&'a ModPath>,
+        next: usize,
+        out: Vec<Vec<ModPath>>,
+    }
+    fn visit<'a>(t: &mut T<'a>, v: &'a ModPath) {
+        t.index.insert(v, t.next);
+        t.low.insert(v, t.next);
+        t.next += 1;
+        t.stack.push(v);
+        t.on.insert(v);
+        if let Some(ws) = t.edges.get(v) {
+            for w in ws {
+                if !t.index.contains_key(w) {
+                    visit(t, w);
+                    let lw = t.low[w];
+                    let lv = t.low[v];
+                    t.low.insert(v, lv.min(lw));
+                } else if t.on.contains(w) {
+                    let iw = t.index[w];
+                    let lv = t.low[v];
+                    t.low.insert(v, lv.min(iw));
+                }
+            }
+        }
+        if t.low[v] == t.index[v] {
+            let mut comp = Vec::new();
+            while let Some(w) = t.stack.pop() {
+                t.on.remove(w);
+                comp.push(w.clone());
+                if w == v {
+                    break;
+                }
+            }
+            t.out.push(comp);
+        }
+    }
+    let mut t = T {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on: BTreeSet::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    let all: BTreeSet<&ModPath> = edges
+        .iter()
+        .flat_map(|(k, vs)| std::iter::once(k).chain(vs.iter()))
+        .collect();
+    for v in all {
+        if !t.index.contains_key(v) {
+            visit(&mut t, v);
+        }
+    }
+    t.out
+}
+
+#[test]
+fn the_parser_reads_use_trees_and_inline_paths() {
+    let code = "use crate::{a::b, c::{d, e as f}};\nuse super::g::H;\nfn x() { crate::i::j(); self::k::L; }";
+    let mut got: Vec<String> = paths(code).into_iter().map(|p| p.join("::")).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(
+        got,
+        [
+            "crate::a::b",
+            "crate::c::d",
+            "crate::c::e",
+            "crate::i::j",
+            "self::k::L",
+            "super::g::H"
+        ]
+    );
+}
