@@ -74,6 +74,23 @@ pub const READY_CACHE: Duration = Duration::from_secs(1);
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 /// How long to back off after a failed `accept` (EMFILE and friends).
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest path normalised, in bytes (hyper bounds the whole head; this bounds the work of
+/// normalising it).
+pub const MAX_PATH_BYTES: usize = 8 * 1024;
+/// Largest configuration file read; a blnk.json is a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// A key file larger than this is not a key file.
+pub const MAX_KEY_FILE_BYTES: u64 = 4096;
+/// Largest clients file read, and most clients in it.
+pub const MAX_CLIENTS_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub const MAX_CLIENTS: usize = 100_000;
+/// How long `keys list` waits for the admin listener's last-use times, and the most it reads.
+pub const KEYS_ADMIN_TIMEOUT: Duration = Duration::from_secs(1);
+pub const KEYS_ADMIN_MAX_BYTES: u64 = 1024 * 1024;
+/// Reads of 4 KiB a lingering connection makes before it yields to the other connections.
+pub const LINGER_READS_PER_POLL: usize = 64;
+/// Commands to the audit writer (flush, reopen, close) that can wait in line: few callers, rare.
+pub const AUDIT_CONTROL_CAPACITY: usize = 16;
 /// Longest request target (path and query, or absolute form) accepted; longer ones get 414.
 /// A head longer than `max_header_bytes` gets 431 whichever part of it is long.
 pub const MAX_URI_BYTES: usize = 8 * 1024;

@@ -1,13 +1,12 @@
 //! systemd integration: readiness notifications, the watchdog, and socket activation.
 //!
-//! Notifications follow the documented `sd_notify` protocol: one datagram per message to the
-//! `AF_UNIX` socket named by `$NOTIFY_SOCKET` (a path, or `@name` for the abstract namespace).
-//! Without `$NOTIFY_SOCKET` every call is a no-op, so the same binary runs anywhere. Socket
-//! activation takes the first listening socket systemd passed (`$LISTEN_FDS`, checked against
-//! `$LISTEN_PID` by the `listenfd` crate, which owns the one `unsafe` call needed to adopt an fd).
+//! Notifications go through the `sd-notify` crate (the documented `sd_notify` protocol: one
+//! datagram to the socket named by `$NOTIFY_SOCKET`, abstract or path), on Linux only, where
+//! systemd runs; elsewhere, and without `$NOTIFY_SOCKET`, every call is a no-op, so the same code
+//! builds and runs anywhere. Socket activation takes the first listening socket systemd passed
+//! (`$LISTEN_FDS`, checked against `$LISTEN_PID` by the `listenfd` crate, which owns the one
+//! `unsafe` call needed to adopt an fd).
 
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 use crate::config::Env;
@@ -15,32 +14,29 @@ use crate::config::Env;
 /// Sends `sd_notify` messages, or nothing when not started by systemd.
 #[derive(Debug)]
 pub struct Notifier {
-    target: Option<(UnixDatagram, SocketAddr)>,
+    enabled: bool,
     watchdog: Option<Duration>,
+}
+
+/// A state change, as `sd_notify` spells it.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Ready,
+    Reloading,
+    Stopping,
+    Watchdog,
 }
 
 impl Notifier {
     pub fn disabled() -> Self {
         Notifier {
-            target: None,
+            enabled: false,
             watchdog: None,
         }
     }
 
     pub fn from_env(env: &Env) -> Self {
-        let target = env.get("NOTIFY_SOCKET").filter(|s| !s.is_empty()).and_then(|path| {
-            let addr = match path.strip_prefix('@') {
-                Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name.as_bytes()),
-                None => SocketAddr::from_pathname(path),
-            };
-            match (UnixDatagram::unbound(), addr) {
-                (Ok(sock), Ok(addr)) => Some((sock, addr)),
-                (Err(e), _) | (_, Err(e)) => {
-                    tracing::warn!(error = %e, "NOTIFY_SOCKET is set but unusable; systemd will not hear from the gateway");
-                    None
-                }
-            }
-        });
+        let enabled = env.get("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty());
         // WATCHDOG_USEC applies to us only if WATCHDOG_PID is absent or ours.
         let ours = env
             .get("WATCHDOG_PID")
@@ -50,37 +46,36 @@ impl Notifier {
             .and_then(|us| us.parse::<u64>().ok())
             .filter(|us| *us > 0 && ours)
             .map(Duration::from_micros);
-        Notifier { target, watchdog }
+        Notifier { enabled, watchdog }
     }
 
-    fn send(&self, message: &str) {
-        if let Some((sock, addr)) = &self.target {
-            if let Err(e) = sock.send_to_addr(message.as_bytes(), addr) {
-                tracing::warn!(error = %e, message, "sd_notify failed");
-            }
+    fn send(&self, state: State, status: Option<&str>) {
+        if self.enabled {
+            notify(state, status);
         }
     }
 
     /// Listeners bound, key and certificate loaded.
     pub fn ready(&self) {
-        self.send("READY=1\nSTATUS=serving");
+        self.send(State::Ready, Some("serving"));
     }
 
     pub fn reloading(&self) {
-        self.send("RELOADING=1\nSTATUS=reloading");
+        self.send(State::Reloading, Some("reloading"));
     }
 
     /// After a reload, whether or not it was applied (the old configuration keeps serving).
     pub fn reloaded(&self, applied: bool) {
-        self.send(if applied {
-            "READY=1\nSTATUS=serving"
+        let status = if applied {
+            "serving"
         } else {
-            "READY=1\nSTATUS=serving; last reload refused, see the log"
-        });
+            "serving; last reload refused, see the log"
+        };
+        self.send(State::Ready, Some(status));
     }
 
     pub fn stopping(&self) {
-        self.send("STOPPING=1\nSTATUS=draining");
+        self.send(State::Stopping, Some("draining"));
     }
 
     /// Pings the watchdog at half its period for as long as the runtime runs tasks.
@@ -91,7 +86,7 @@ impl Notifier {
             let mut tick = tokio::time::interval(period / 2);
             loop {
                 tick.tick().await;
-                me.send("WATCHDOG=1");
+                me.send(State::Watchdog, None);
             }
         });
     }
@@ -109,3 +104,23 @@ pub fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
     }
     Ok(listener)
 }
+
+#[cfg(target_os = "linux")]
+fn notify(state: State, status: Option<&str>) {
+    use sd_notify::NotifyState;
+    let first = match state {
+        State::Ready => NotifyState::Ready,
+        State::Reloading => NotifyState::Reloading,
+        State::Stopping => NotifyState::Stopping,
+        State::Watchdog => NotifyState::Watchdog,
+    };
+    let mut states = vec![first];
+    states.extend(status.map(NotifyState::Status));
+    if let Err(e) = sd_notify::notify(&states) {
+        tracing::warn!(error = %e, ?state, "sd_notify failed");
+    }
+}
+
+/// systemd runs only on Linux: nothing to tell elsewhere.
+#[cfg(not(target_os = "linux"))]
+fn notify(_state: State, _status: Option<&str>) {}

@@ -373,3 +373,62 @@ fn the_parser_reads_use_trees_and_inline_paths() {
         ]
     );
 }
+
+/// Files of `src/` stay under about 400 lines and functions under about 80, unless a comment
+/// starting `// long:` just above says why (test code is not counted).
+#[test]
+fn files_and_functions_stay_small() {
+    const MAX_FILE: usize = 400;
+    const MAX_FN: usize = 80;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut problems = Vec::new();
+    for file in modules(&src).values() {
+        let text = std::fs::read_to_string(file).unwrap();
+        let cut = text.find("#[cfg(test)]\nmod ").unwrap_or(text.len());
+        let lines: Vec<&str> = text[..cut].lines().collect();
+        let name = file.strip_prefix(&src).unwrap().display().to_string();
+        if lines.len() > MAX_FILE && !text.contains("//! long:") {
+            problems.push(format!("src/{name}: {} lines", lines.len()));
+        }
+        for (start, len, fn_name) in functions(&lines) {
+            let excused = start > 0 && lines[start - 1].trim_start().starts_with("// long:");
+            if len > MAX_FN && !excused {
+                problems.push(format!(
+                    "src/{name}:{}: fn {fn_name} is {len} lines",
+                    start + 1
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "too long:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// Each `fn` with a body: its first line, its length in lines, its name.
+fn functions(lines: &[&str]) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        let Some(at) = t.find("fn ") else { continue };
+        let head = &t[..at];
+        let is_fn = head
+            .split_whitespace()
+            .all(|w| matches!(w, "pub" | "async" | "const" | "unsafe") || w.starts_with("pub("));
+        if !is_fn || t.ends_with(';') {
+            continue;
+        }
+        let name: String = t[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = format!("{}}}", " ".repeat(indent));
+        if let Some(end) = lines[i..].iter().position(|l| *l == close) {
+            out.push((i, end + 1, name));
+        }
+    }
+    out
+}

@@ -16,9 +16,6 @@ use crate::limits;
 use crate::metrics;
 use crate::mode::Mode;
 
-/// Commands to the writer that can wait in line: few callers, rare.
-const CONTROL_CAPACITY: usize = 16;
-
 /// The process-lifetime audit handle. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Audit {
@@ -88,7 +85,7 @@ impl Audit {
         mpsc::Receiver<Control>,
     ) {
         let (records_tx, records) = mpsc::channel(capacity.max(1));
-        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
+        let (control_tx, control) = mpsc::channel(limits::AUDIT_CONTROL_CAPACITY);
         let shared = Arc::new(Shared {
             records: records_tx,
             control: control_tx,

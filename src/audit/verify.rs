@@ -18,12 +18,12 @@
 //! (operational log) at every reopen and at exit, or ship the log off the host.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::chain::{self, Digest, Link, GENESIS_PREV};
-use crate::limits::AUDIT_MAX_LINE_BYTES;
+pub use self::lines::VerifyError;
+use self::lines::{Lines, Rec};
+use super::chain::{self, Digest, GENESIS_PREV};
 
 /// How the chain broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,111 +102,6 @@ impl fmt::Display for Intact {
 pub enum Outcome {
     Intact(Intact),
     Broken(Break),
-}
-
-/// A file that could not be read at all.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {}: {source}", path.display())]
-pub struct VerifyError {
-    pub path: PathBuf,
-    pub source: io::Error,
-}
-
-/// One line as read: where it is, its hash, its chain fields if it is a record.
-#[derive(Debug, Clone)]
-struct Rec {
-    file: usize,
-    line: u64,
-    hash: Digest,
-    link: Option<Link>,
-    newline: bool,
-    overlong: bool,
-}
-
-/// The lines of every file, in order, with one line of lookahead.
-struct Lines<'a> {
-    files: &'a [PathBuf],
-    next_file: usize,
-    reader: Option<(usize, u64, BufReader<File>)>,
-    peeked: Option<Rec>,
-    buf: Vec<u8>,
-}
-
-impl<'a> Lines<'a> {
-    fn new(files: &'a [PathBuf]) -> Self {
-        Lines {
-            files,
-            next_file: 0,
-            reader: None,
-            peeked: None,
-            buf: Vec::new(),
-        }
-    }
-
-    fn next(&mut self) -> Result<Option<Rec>, VerifyError> {
-        if let Some(r) = self.peeked.take() {
-            return Ok(Some(r));
-        }
-        self.read()
-    }
-
-    fn peek(&mut self) -> Result<Option<&Rec>, VerifyError> {
-        if self.peeked.is_none() {
-            self.peeked = self.read()?;
-        }
-        Ok(self.peeked.as_ref())
-    }
-
-    fn read(&mut self) -> Result<Option<Rec>, VerifyError> {
-        loop {
-            let Some((file, line, reader)) = &mut self.reader else {
-                let Some(path) = self.files.get(self.next_file) else {
-                    return Ok(None);
-                };
-                let f = File::open(path).map_err(|source| VerifyError {
-                    path: path.clone(),
-                    source,
-                })?;
-                self.reader = Some((self.next_file, 0, BufReader::new(f)));
-                self.next_file += 1;
-                continue;
-            };
-            self.buf.clear();
-            let limit = AUDIT_MAX_LINE_BYTES as u64 + 1;
-            let n = reader
-                .by_ref()
-                .take(limit)
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| VerifyError {
-                    path: self.files[*file].clone(),
-                    source,
-                })?;
-            if n == 0 {
-                self.reader = None;
-                continue;
-            }
-            *line += 1;
-            let newline = self.buf.last() == Some(&b'\n');
-            let bytes = if newline {
-                &self.buf[..self.buf.len() - 1]
-            } else {
-                &self.buf[..]
-            };
-            let overlong = bytes.len() > AUDIT_MAX_LINE_BYTES;
-            return Ok(Some(Rec {
-                file: *file,
-                line: *line,
-                hash: chain::digest(bytes),
-                link: if overlong {
-                    None
-                } else {
-                    chain::parse_link(bytes)
-                },
-                newline,
-                overlong,
-            }));
-        }
-    }
 }
 
 /// Checks `files` as one chain, in the order given.
@@ -437,5 +332,6 @@ fn gap(
     Ok(here(files, cur, BreakKind::Deleted, detail))
 }
 
+mod lines;
 #[cfg(test)]
 mod tests;

@@ -22,13 +22,10 @@ use tokio::time::Instant;
 
 use super::chain::{self, Chain, Resume};
 use super::file::{open_blocking, write_batch, Sink};
-use super::line::{Body, RequestRecord, Rfc3339};
+use super::line::{Body, Header, RequestRecord, Rfc3339};
 use super::status::{AuditError, Control, Status};
 use crate::config::{AuditWriter, Fsync};
 use crate::limits::{AUDIT_CHANNEL_CAPACITY, AUDIT_RETRY_INTERVAL};
-
-/// Written in genesis and continue records.
-const GATEWAY: &str = concat!("blnk-gateway/", env!("CARGO_PKG_VERSION"));
 
 pub(super) struct Writer {
     settings: AuditWriter,
@@ -51,28 +48,6 @@ pub(super) struct Writer {
     last_sync: Instant,
     unsynced: bool,
     buf: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Header {
-    Genesis,
-    Continue(&'static str),
-}
-
-impl Header {
-    fn body(self, now: SystemTime) -> Body {
-        match self {
-            Header::Genesis => Body::Genesis {
-                time: Rfc3339(now),
-                gateway: GATEWAY,
-            },
-            Header::Continue(reason) => Body::Continue {
-                time: Rfc3339(now),
-                reason,
-                gateway: GATEWAY,
-            },
-        }
-    }
 }
 
 impl Writer {
@@ -220,7 +195,19 @@ impl Writer {
         if nothing && !(sync && self.unsynced) {
             return Ok(());
         }
+        let (chain, buf, unframed) = self.frame_batch();
+        match self.write(buf, sync).await {
+            Ok(()) => {
+                self.written(chain, unframed, sync);
+                Ok(())
+            }
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
 
+    /// The batch as lines, linked onto a copy of the chain: the owed header, a gap record for
+    /// records lost, then what is pending. Also how many records could not be framed.
+    fn frame_batch(&mut self) -> (Chain, Vec<u8>, u64) {
         let mut chain = self.chain;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
@@ -244,7 +231,11 @@ impl Writer {
         for r in &self.pending {
             unframed += u64::from(r.frame(&mut chain, &mut buf).is_err());
         }
+        (chain, buf, unframed)
+    }
 
+    /// Writes `buf` on the blocking pool; the buffer comes back for the next batch.
+    async fn write(&mut self, buf: Vec<u8>, sync: bool) -> io::Result<()> {
         let sink = self.sink.take();
         let joined = tokio::task::spawn_blocking(move || {
             let result = match sink {
@@ -257,46 +248,42 @@ impl Writer {
             (result, buf)
         })
         .await;
-        let result = match joined {
+        match joined {
             Ok(((sink, result), buf)) => {
                 self.sink = sink;
                 self.buf = buf;
                 result
             }
             Err(_) => Err(io::Error::other("audit write task failed")),
-        };
-        match result {
-            Ok(()) => {
-                let written = self.pending.len() as u64;
-                self.status.written.fetch_add(written, Ordering::Relaxed);
-                if self.lost > 0 {
-                    tracing::error!(
-                        lost = self.lost,
-                        "audit records were lost; a gap record in the log says how many"
-                    );
-                }
-                if unframed > 0 {
-                    self.status.lost.fetch_add(unframed, Ordering::Relaxed);
-                    tracing::error!(unframed, "audit records could not be serialized");
-                }
-                self.chain = chain;
-                self.pending.clear();
-                self.first_pending_at = None;
-                self.header = None;
-                self.newline_first = false;
-                self.lost = 0;
-                self.status.overflow.store(false, Ordering::Relaxed);
-                if sync {
-                    self.last_sync = Instant::now();
-                    self.unsynced = false;
-                } else {
-                    self.unsynced = true;
-                }
-                self.recovered();
-                Ok(())
-            }
-            Err(e) => Err(self.failed(&e)),
         }
+    }
+
+    /// After a batch was written: the chain advances and what was pending is done.
+    fn written(&mut self, chain: Chain, unframed: u64, synced: bool) {
+        let written = self.pending.len() as u64;
+        self.status.written.fetch_add(written, Ordering::Relaxed);
+        if self.lost > 0 {
+            tracing::error!(
+                lost = self.lost,
+                "audit records were lost; a gap record in the log says how many"
+            );
+        }
+        if unframed > 0 {
+            self.status.lost.fetch_add(unframed, Ordering::Relaxed);
+            tracing::error!(unframed, "audit records could not be serialized");
+        }
+        self.chain = chain;
+        self.pending.clear();
+        self.first_pending_at = None;
+        self.header = None;
+        self.newline_first = false;
+        self.lost = 0;
+        self.status.overflow.store(false, Ordering::Relaxed);
+        if synced {
+            self.last_sync = Instant::now();
+        }
+        self.unsynced = !synced;
+        self.recovered();
     }
 
     /// Opens the path and decides the first record: continue our chain if we have one, else the

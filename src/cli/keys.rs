@@ -9,7 +9,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
@@ -17,9 +16,7 @@ use crate::clients::file::{self, ClientsFile};
 use crate::clients::now_unix;
 use crate::clients::ClientRate;
 use crate::config::Problems;
-
-/// How long `keys list` waits for the gateway's admin listener (last-use times).
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(1);
+use crate::limits::{KEYS_ADMIN_MAX_BYTES, KEYS_ADMIN_TIMEOUT};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -250,12 +247,12 @@ fn list(target: &Target, admin: Option<SocketAddr>) -> Result<(), String> {
 
 /// Last-use times from the admin listener's `/clients`; none if it does not answer in time.
 fn fetch_last_used(addr: SocketAddr) -> Option<std::collections::HashMap<String, u64>> {
-    let mut s = TcpStream::connect_timeout(&addr, ADMIN_TIMEOUT).ok()?;
-    s.set_read_timeout(Some(ADMIN_TIMEOUT)).ok()?;
+    let mut s = TcpStream::connect_timeout(&addr, KEYS_ADMIN_TIMEOUT).ok()?;
+    s.set_read_timeout(Some(KEYS_ADMIN_TIMEOUT)).ok()?;
     s.write_all(b"GET /clients HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
         .ok()?;
     let mut buf = Vec::new();
-    s.take(1024 * 1024).read_to_end(&mut buf).ok()?;
+    s.take(KEYS_ADMIN_MAX_BYTES).read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf);
     let (_, body) = text.split_once("\r\n\r\n")?;
     serde_json::from_str(body).ok()

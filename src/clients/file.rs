@@ -23,12 +23,8 @@ use super::scope::Scope;
 use super::table::{Client, ClientRate, ClientTable, ID_LEN, KEY_PREFIX, SECRET_LEN};
 use crate::config::Problems;
 use crate::conn::CertHash;
+use crate::limits::{MAX_CLIENTS, MAX_CLIENTS_FILE_BYTES};
 use crate::secret::KeyDigest;
-
-/// Largest clients file read.
-const MAX_CLIENTS_FILE_BYTES: u64 = 16 * 1024 * 1024;
-/// Largest number of clients in one file.
-pub const MAX_CLIENTS: usize = 100_000;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,18 +155,7 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
             None
         }
     });
-    let mut allow_networks = Vec::new();
-    for n in &raw.allow_networks {
-        match n
-            .parse::<IpNet>()
-            .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
-        {
-            Ok(net) => allow_networks.push(net.trunc()),
-            Err(_) => errs.push(format!(
-                "allow_networks: {n:?} is not an address or CIDR network"
-            )),
-        }
-    }
+    let allow_networks = networks(&raw.allow_networks, &mut errs);
     let client_cert = raw.client_cert_sha256.as_deref().and_then(|fp| {
         let parsed = is_hex(fp, 64).then(|| CertHash::parse(fp)).flatten();
         if parsed.is_none() {
@@ -203,6 +188,23 @@ fn validate(raw: &RawClient) -> Result<Client, Vec<String>> {
         }),
         _ => Err(errs),
     }
+}
+
+/// The networks a key is bound to; each one that is not an address or CIDR network is an error.
+fn networks(items: &[String], errs: &mut Vec<String>) -> Vec<IpNet> {
+    let mut out = Vec::with_capacity(items.len());
+    for n in items {
+        match n
+            .parse::<IpNet>()
+            .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+        {
+            Ok(net) => out.push(net.trunc()),
+            Err(_) => errs.push(format!(
+                "allow_networks: {n:?} is not an address or CIDR network"
+            )),
+        }
+    }
+    out
 }
 
 /// An RFC 3339 time, as seconds since the Unix epoch.

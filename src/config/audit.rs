@@ -108,22 +108,18 @@ pub(super) fn validate(
             AuditTarget::File(path)
         }
     };
-    let mut interval = |name: &str, v: Option<Duration>, default: Duration| match v {
-        Some(v) if v.is_zero() || v > MAX_INTERVAL => {
-            problems.push(
-                format!("gateway.audit.{name}"),
-                format!(
-                    "must be greater than zero and at most {}s",
-                    MAX_INTERVAL.as_secs()
-                ),
-            );
-            default
-        }
-        Some(v) => v,
-        None => default,
-    };
-    let flush_interval = interval("flush_interval", raw.flush_interval, d.flush_interval);
-    let fsync_interval = interval("fsync_interval", raw.fsync_interval, d.fsync_interval);
+    let flush_interval = interval(
+        "flush_interval",
+        raw.flush_interval,
+        d.flush_interval,
+        problems,
+    );
+    let fsync_interval = interval(
+        "fsync_interval",
+        raw.fsync_interval,
+        d.fsync_interval,
+        problems,
+    );
     let max_pending_records = match raw.max_pending_records {
         Some(n) if !(1..=MAX_PENDING_LIMIT).contains(&n) => {
             problems.push(
@@ -160,6 +156,29 @@ pub(super) fn validate(
         on_failure: raw.on_failure.unwrap_or_default(),
     };
     (writer, policy)
+}
+
+/// An interval greater than zero and at most `MAX_INTERVAL`, else the default and a problem.
+fn interval(
+    name: &str,
+    v: Option<Duration>,
+    default: Duration,
+    problems: &mut Problems,
+) -> Duration {
+    match v {
+        Some(v) if v.is_zero() || v > MAX_INTERVAL => {
+            problems.push(
+                format!("gateway.audit.{name}"),
+                format!(
+                    "must be greater than zero and at most {}s",
+                    MAX_INTERVAL.as_secs()
+                ),
+            );
+            default
+        }
+        Some(v) => v,
+        None => default,
+    }
 }
 
 fn check_path(path: &Path, problems: &mut Problems) {

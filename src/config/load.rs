@@ -16,6 +16,7 @@ use figment::{Figment, Metadata, Profile, Provider};
 use super::env::Env;
 use super::problems::Problems;
 use super::raw::RawConfig;
+use crate::limits::MAX_CONFIG_BYTES;
 
 /// Prefix of the gateway's own environment overrides.
 pub const GATEWAY_ENV_PREFIX: &str = "BLNK_GATEWAY_";
@@ -32,8 +33,6 @@ const BLNK_SERVER_ENV: &[(&str, &str)] = &[
 /// Variables with the gateway prefix that are not settings: the log filter and format, read by
 /// `cli` before the configuration is loaded.
 const NOT_SETTINGS: &[&str] = &["BLNK_GATEWAY_LOG", "BLNK_GATEWAY_LOG_FORMAT"];
-/// Largest configuration file read; a blnk.json is a few KiB.
-const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// One environment variable as a figment provider, so errors name the variable.
 struct EnvVar {

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::env::Env;
 use super::problems::Problems;
+use super::settings::{Settings, TlsFiles};
 use super::source::{self, SecretSource};
-use super::validate::{self, Settings, TlsFiles};
+use super::validate;
 use crate::secret::SecretKey;
 
 /// What reading found. `settings` and `key` are present only when they could be validated;

@@ -19,14 +19,13 @@ use zeroize::Zeroizing;
 use super::env::Env;
 use super::problems::Problems;
 use super::raw::RawConfig;
+use crate::limits::MAX_KEY_FILE_BYTES;
 use crate::secret::{SecretKey, RECOMMENDED_MIN_KEY_LEN};
 
 pub const SECRET_FILE_ENV: &str = "BLNK_SERVER_SECRET_KEY_FILE";
 pub const SECRET_ENV: &str = "BLNK_SERVER_SECRET_KEY";
 /// The systemd credential name the gateway looks for.
 pub const CREDENTIAL_NAME: &str = "blnk_secret_key";
-/// A key file larger than this is not a key file.
-const MAX_KEY_FILE_BYTES: u64 = 4096;
 
 /// Which source supplied the key: logged at start and after reloads (never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,25 +3,19 @@
 //! Every problem is collected with its key path, so one `check` run shows them all. Defaults are
 //! applied here (from `crate::limits`), so nothing downstream handles an `Option` that validation
 //! could have settled. Relative paths are resolved against the directory of the config file.
-//!
-//! What follows a reload and what needs a restart is in the types: [`Settings`] holds what a
-//! reload applies, and its [`Process`] part what is read once at start. Both serialise under their
-//! configuration key names, so a reload names exactly the keys that changed (`diff`).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use http::uri::{Authority, Scheme};
+use http::uri::Scheme;
 use http::{HeaderValue, Uri};
 use ipnet::IpNet;
-use serde::Serialize;
 
-use super::audit::{AuditPolicy, AuditWriter};
+use super::limits::limits_from;
 use super::problems::Problems;
-use super::quota::RateLimitSettings;
-use super::raw::{PortValue, RawConfig, RawGateway, RawLimits};
-use crate::limits::{self, Limits};
+use super::raw::{PortValue, RawConfig, RawGateway};
+use super::settings::{Process, Rotation, Settings, TlsFiles, Upstream};
+use crate::limits;
 use crate::mode::Mode;
 
 /// Where the gateway listens when `gateway.listen` is not set.
@@ -30,82 +24,6 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
 /// Blnk's default `server.port`.
 pub const BLNK_DEFAULT_PORT: u16 = 5001;
-
-/// The validated configuration. Everything here follows a reload, except [`Process`]. Field
-/// names are the keys under `gateway` (a name with a dot is a full key path).
-#[derive(Debug, Clone, Serialize)]
-pub struct Settings {
-    /// Read once at start.
-    #[serde(skip)]
-    pub process: Process,
-    pub upstream: Upstream,
-    pub mode: Mode,
-    pub tls: Option<TlsFiles>,
-    pub allow_networks: Vec<IpNet>,
-    pub trusted_proxies: Vec<IpNet>,
-    pub pass_through_unknown_keys: bool,
-    /// Inject mode: the scoped client keys (see `crate::clients`).
-    pub clients_file: Option<PathBuf>,
-    pub limits: Limits,
-    pub rate_limit: RateLimitSettings,
-    pub audit: AuditPolicy,
-    /// `server.secure` as Blnk would read it.
-    #[serde(rename = "server.secure")]
-    pub blnk_secure: bool,
-    pub rotation: Rotation,
-}
-
-/// What is read once, when the process starts: listeners, the size of process-wide pools and
-/// budgets, the audit log's file. A reload that changes one logs that it needs a restart.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Process {
-    #[serde(rename = "gateway.listen")]
-    pub listen: SocketAddr,
-    /// The admin listener (`/healthz`, `/readyz`, `/metrics`), or none when "off".
-    #[serde(rename = "gateway.admin_listen")]
-    pub admin_listen: Option<SocketAddr>,
-    #[serde(rename = "gateway.limits.max_connections")]
-    pub max_connections: usize,
-    #[serde(rename = "gateway.limits.max_buffered_bytes")]
-    pub max_buffered_bytes: u64,
-    #[serde(rename = "gateway.limits.upstream_max_connections")]
-    pub upstream_max_connections: usize,
-    #[serde(rename = "gateway.audit")]
-    pub audit: AuditWriter,
-}
-
-/// How key rotations are carried out (see `crate::keys`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rotation {
-    /// How long the previous key stays valid after a change; zero means not at all.
-    #[serde(with = "humantime_serde")]
-    pub grace: Duration,
-    /// How often Blnk is asked whether it accepts the new key yet.
-    #[serde(with = "humantime_serde")]
-    pub probe_interval: Duration,
-}
-
-/// The upstream Blnk: scheme and authority of every forwarded request, and its `Host`.
-#[derive(Debug, Clone)]
-pub struct Upstream {
-    pub scheme: Scheme,
-    pub authority: Authority,
-    pub host: HeaderValue,
-}
-
-impl Serialize for Upstream {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}://{}", self.scheme, self.authority))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub client_ca: Option<PathBuf>,
-    pub dev_self_signed: bool,
-}
 
 pub(super) fn validate(
     raw: &RawConfig,
@@ -361,152 +279,4 @@ fn networks(key: &str, items: &[String], problems: &mut Problems) -> Vec<IpNet> 
         }
     }
     out
-}
-
-/// The sizes of process-wide pools and budgets (`gateway.limits`, read once at start).
-struct Pools {
-    max_connections: usize,
-    max_buffered_bytes: u64,
-    upstream_max_connections: usize,
-}
-
-/// `gateway.limits`: deadlines, sizes and counts, each within its bounds.
-fn limits_from(
-    raw: &RawLimits,
-    blnk_body_mb: Option<u64>,
-    problems: &mut Problems,
-) -> (Limits, Pools) {
-    let d = Limits::default();
-    let mut duration = |name: &str, v: Option<Duration>, default: Duration| match v {
-        Some(v) if v.is_zero() => {
-            problems.push(
-                format!("gateway.limits.{name}"),
-                "must be greater than zero",
-            );
-            default
-        }
-        Some(v) => v,
-        None => default,
-    };
-    let limits = Limits {
-        handshake_timeout: duration(
-            "handshake_timeout",
-            raw.handshake_timeout,
-            d.handshake_timeout,
-        ),
-        header_read_timeout: duration(
-            "header_read_timeout",
-            raw.header_read_timeout,
-            d.header_read_timeout,
-        ),
-        idle_timeout: duration("idle_timeout", raw.idle_timeout, d.idle_timeout),
-        body_read_timeout: duration(
-            "body_read_timeout",
-            raw.body_read_timeout,
-            d.body_read_timeout,
-        ),
-        upstream_connect_timeout: duration(
-            "upstream_connect_timeout",
-            raw.upstream_connect_timeout,
-            d.upstream_connect_timeout,
-        ),
-        upstream_response_timeout: duration(
-            "upstream_response_timeout",
-            raw.upstream_response_timeout,
-            d.upstream_response_timeout,
-        ),
-        drain_timeout: duration("drain_timeout", raw.drain_timeout, d.drain_timeout),
-        max_body_bytes: raw
-            .max_body_bytes
-            .or(blnk_body_mb.map(|mb| mb.saturating_mul(1024 * 1024)))
-            .unwrap_or(d.max_body_bytes),
-        ..counts(raw, &d, problems)
-    };
-    if limits.max_body_bytes == 0 {
-        problems.push("gateway.limits.max_body_bytes", "must be greater than zero");
-    }
-    let pools = pools(raw, limits.max_body_bytes, problems);
-    (limits, pools)
-}
-
-/// A count within `min..=max`, or the default and a problem named `gateway.limits.<name>`.
-fn bounded(
-    name: &str,
-    v: Option<usize>,
-    default: usize,
-    (min, max): (usize, usize),
-    problems: &mut Problems,
-) -> usize {
-    match v {
-        Some(v) if !(min..=max).contains(&v) => {
-            problems.push(
-                format!("gateway.limits.{name}"),
-                format!("must be between {min} and {max}"),
-            );
-            default
-        }
-        Some(v) => v,
-        None => default,
-    }
-}
-
-/// The header and stream counts of `gateway.limits`; the rest of `d` is returned unchanged.
-fn counts(raw: &RawLimits, d: &Limits, problems: &mut Problems) -> Limits {
-    let streams = bounded(
-        "h2_max_concurrent_streams",
-        raw.h2_max_concurrent_streams.map(|v| v as usize),
-        d.h2_max_concurrent_streams as usize,
-        limits::H2_MAX_CONCURRENT_STREAMS_BOUNDS,
-        problems,
-    );
-    Limits {
-        max_header_bytes: bounded(
-            "max_header_bytes",
-            raw.max_header_bytes,
-            d.max_header_bytes,
-            limits::MAX_HEADER_BYTES_BOUNDS,
-            problems,
-        ),
-        max_headers: bounded(
-            "max_headers",
-            raw.max_headers,
-            d.max_headers,
-            limits::MAX_HEADERS_BOUNDS,
-            problems,
-        ),
-        h2_max_concurrent_streams: u32::try_from(streams)
-            .unwrap_or(limits::H2_MAX_CONCURRENT_STREAMS),
-        ..d.clone()
-    }
-}
-
-fn pools(raw: &RawLimits, max_body_bytes: u64, problems: &mut Problems) -> Pools {
-    let max_buffered_bytes = raw.max_buffered_bytes.unwrap_or(limits::MAX_BUFFERED_BYTES);
-    let large_share =
-        max_buffered_bytes - max_buffered_bytes / limits::BUFFER_SMALL_RESERVE_DIVISOR;
-    if large_share < max_body_bytes {
-        problems.push(
-            "gateway.limits.max_buffered_bytes",
-            format!(
-                "must be at least 4/3 of gateway.limits.max_body_bytes ({max_body_bytes}): a quarter is kept for small bodies, and the rest must hold one body of the largest allowed size"
-            ),
-        );
-    }
-    Pools {
-        max_connections: bounded(
-            "max_connections",
-            raw.max_connections,
-            limits::MAX_CONNECTIONS,
-            limits::MAX_CONNECTIONS_BOUNDS,
-            problems,
-        ),
-        max_buffered_bytes,
-        upstream_max_connections: bounded(
-            "upstream_max_connections",
-            raw.upstream_max_connections,
-            limits::UPSTREAM_MAX_CONNECTIONS,
-            limits::UPSTREAM_MAX_CONNECTIONS_BOUNDS,
-            problems,
-        ),
-    }
 }

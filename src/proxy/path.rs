@@ -14,9 +14,7 @@
 use http::uri::PathAndQuery;
 
 use crate::error::Reject;
-
-/// Longest path accepted, in bytes (hyper bounds the whole head; this bounds the work here).
-const MAX_PATH_BYTES: usize = 8 * 1024;
+use crate::limits::MAX_PATH_BYTES;
 
 /// The canonical origin-form target for `pq`, or why it is refused.
 pub fn normalise(pq: Option<&PathAndQuery>) -> Result<PathAndQuery, Reject> {

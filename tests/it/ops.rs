@@ -152,7 +152,8 @@ fn next_message(s: &Started) -> String {
         .notify
         .recv(&mut buf)
         .expect("no sd_notify message before the deadline");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    // sd_notify messages are newline-separated assignments; the last newline is optional.
+    String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
 }
 
 fn signal(child: &Child, sig: &str) {

@@ -1,21 +1,6 @@
-//! The pool of HTTP/1.1 connections to Blnk, and how their failures are classified.
-//!
-//! A connection is checked out for one exchange and comes back to the pool when the response
-//! body has been read to its end ([`UpstreamBody`] hands it back), so no task is spawned per
-//! request to watch for that. Idle connections are reused newest first (the warmest), dropped
-//! when Blnk closed them, and closed after `UPSTREAM_POOL_IDLE_TIMEOUT`; at most
-//! `UPSTREAM_POOL_MAX_IDLE` are kept. At most `gateway.limits.upstream_max_connections` are open
-//! at once, idle or busy (a permit lives as long as the connection's task): a request that finds
-//! none free waits for one to come back or close, up to `upstream_connect_timeout`, then gets 503
-//! `GATEWAY_UPSTREAM_BUSY`.
-//!
-//! A request that may have been written is never sent again. hyper hands a request back only if
-//! not a byte of it was written, which happens when a pooled connection turns out closed (Blnk
-//! closed it while idle); only then is it sent on another connection, which Blnk cannot tell from
-//! a first attempt. Everything else fails to the caller, which answers 502 or 504 (see `error`);
-//! a POST that may have reached Blnk is never sent twice (docs/blnk.md section 6).
+//! The pool itself: idle connections, checkout and checkin, the cap on open connections, and
+//! the response body that gives its connection back when read to the end.
 
-use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -28,65 +13,19 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::dial::dial;
 use crate::body::RequestBody;
 use crate::error::Reject;
 use crate::limits::{self, UpstreamDeadlines as Deadlines};
-use crate::metrics::Metrics;
 
 pub type UpstreamRequest = http::Request<RequestBody>;
 pub type UpstreamResponse = http::Response<UpstreamBody>;
 
-/// The upstream client; cheap to clone, one pool per process.
-#[derive(Clone, Debug)]
-pub struct UpstreamClient {
-    pool: Arc<Pool>,
-    metrics: Arc<Metrics>,
-}
-
-impl UpstreamClient {
-    /// A pool of at most `max_connections` connections.
-    pub fn new(max_connections: usize, metrics: Arc<Metrics>) -> Self {
-        let pool = Arc::new(Pool {
-            idle: Mutex::new(Vec::new()),
-            max_idle: limits::UPSTREAM_POOL_MAX_IDLE,
-            idle_timeout: limits::UPSTREAM_POOL_IDLE_TIMEOUT,
-            permits: Arc::new(Semaphore::new(max_connections)),
-            returned: Notify::new(),
-            reaper: AtomicBool::new(false),
-        });
-        UpstreamClient { pool, metrics }
-    }
-
-    /// Sends one request and waits for the response head, under `deadlines`. The request's URI
-    /// names the upstream (scheme and authority) and the target.
-    pub async fn send(
-        &self,
-        req: UpstreamRequest,
-        deadlines: Deadlines,
-    ) -> Result<UpstreamResponse, Reject> {
-        let started = Instant::now();
-        let result = Pool::send(&self.pool, req, deadlines).await;
-        self.metrics.upstream_duration.observe(started.elapsed());
-        result
-    }
-
-    /// Connections open to Blnk now, idle or busy.
-    pub fn open_connections(&self, max: usize) -> usize {
-        max.saturating_sub(self.pool.permits.available_permits())
-    }
-
-    /// Idle connections in the pool (for tests).
-    pub fn idle_connections(&self) -> usize {
-        self.pool.lock().len()
-    }
-}
-
 #[derive(Debug)]
-struct Pool {
+pub(super) struct Pool {
     /// Newest last.
     idle: Mutex<Vec<Idle>>,
     max_idle: usize,
@@ -107,11 +46,30 @@ struct Idle {
 }
 
 impl Pool {
+    pub(super) fn new(max_connections: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            idle: Mutex::new(Vec::new()),
+            max_idle: limits::UPSTREAM_POOL_MAX_IDLE,
+            idle_timeout: limits::UPSTREAM_POOL_IDLE_TIMEOUT,
+            permits: Arc::new(Semaphore::new(max_connections)),
+            returned: Notify::new(),
+            reaper: AtomicBool::new(false),
+        })
+    }
+
+    pub(super) fn available_permits(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    pub(super) fn idle_count(&self) -> usize {
+        self.lock().len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn send(
+    pub(super) async fn send(
         pool: &Arc<Pool>,
         mut req: UpstreamRequest,
         deadlines: Deadlines,
@@ -296,35 +254,6 @@ impl Pool {
             }
         });
     }
-}
-
-/// Connects to the first address of `authority` that answers, giving each address an equal
-/// share of `budget`, so one that drops packets does not use it all up.
-async fn dial(authority: &Authority, budget: Duration) -> io::Result<TcpStream> {
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = authority.port_u16().unwrap_or(80);
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port)).await?.collect();
-    let each = budget / u32::try_from(addrs.len().max(1)).unwrap_or(u32::MAX);
-    let mut last = None;
-    for addr in addrs {
-        let connected = tokio::time::timeout(each, TcpStream::connect(addr))
-            .await
-            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")));
-        match connected {
-            Ok(stream) => {
-                stream.set_nodelay(true)?;
-                let keepalive =
-                    socket2::TcpKeepalive::new().with_time(limits::UPSTREAM_TCP_KEEPALIVE);
-                socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
-                return Ok(stream);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
 }
 
 /// Maps a send error to the answer. The request body was read whole before the exchange began,

@@ -1,0 +1,15 @@
+//! The request path's counters and histograms, and their Prometheus exposition.
+//!
+//! Recording is a few relaxed atomic adds into tables indexed by label enums (mode, status class,
+//! [`Resource`], refusal reason): no lock, no map, no allocation per request. Exposition goes
+//! through `prometheus-client` (OpenMetrics text, names and escaping done by the crate): this
+//! module's [`Metrics`] is one collector, and every other part of the gateway that has numbers to
+//! show (audit log, rate limiter, reloads) registers its own next to it (see `admin`).
+
+mod encode;
+mod histogram;
+mod table;
+
+pub use self::encode::{counter, gauge, render, Collect, CONTENT_TYPE, PREFIX};
+pub use self::histogram::Histogram;
+pub use self::table::Metrics;

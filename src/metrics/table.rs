@@ -1,0 +1,144 @@
+//! [`Metrics`]: the request path's counters, in tables indexed by label enums, and which
+//! counter each refusal moves.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::histogram::Histogram;
+use crate::error::Reject;
+use crate::mode::Mode;
+use crate::quota::Scope;
+use crate::route::Resource;
+
+pub(super) const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+pub(super) const MODES: [Mode; 2] = [Mode::Verify, Mode::Inject];
+
+/// Why a request was refused at authentication, as a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AuthReason {
+    MissingKey,
+    InvalidKey,
+    ExpiredKey,
+    NetworkNotAllowed,
+    CertificateMismatch,
+    InsufficientScope,
+}
+
+impl AuthReason {
+    pub(super) const ALL: [AuthReason; 6] = [
+        AuthReason::MissingKey,
+        AuthReason::InvalidKey,
+        AuthReason::ExpiredKey,
+        AuthReason::NetworkNotAllowed,
+        AuthReason::CertificateMismatch,
+        AuthReason::InsufficientScope,
+    ];
+
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            AuthReason::MissingKey => "missing_key",
+            AuthReason::InvalidKey => "invalid_key",
+            AuthReason::ExpiredKey => "expired_key",
+            AuthReason::NetworkNotAllowed => "network_not_allowed",
+            AuthReason::CertificateMismatch => "certificate_mismatch",
+            AuthReason::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+/// How the exchange with Blnk failed, as a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UpstreamError {
+    Unavailable,
+    Timeout,
+    Broken,
+}
+
+impl UpstreamError {
+    pub(super) const ALL: [UpstreamError; 3] = [
+        UpstreamError::Unavailable,
+        UpstreamError::Timeout,
+        UpstreamError::Broken,
+    ];
+
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            UpstreamError::Unavailable => "unavailable",
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::Broken => "broken",
+        }
+    }
+}
+
+/// The counter a refusal moves, if any.
+enum Counted {
+    Auth(AuthReason),
+    Upstream(UpstreamError),
+    RateLimited(Scope),
+    BufferBusy,
+}
+
+/// Which counter each refusal moves: the one exhaustive table.
+fn counted(reject: Reject) -> Option<Counted> {
+    use Reject::*;
+    Some(match reject {
+        MissingKey => Counted::Auth(AuthReason::MissingKey),
+        InvalidKey | AmbiguousKey => Counted::Auth(AuthReason::InvalidKey),
+        ExpiredKey => Counted::Auth(AuthReason::ExpiredKey),
+        NetworkNotAllowed => Counted::Auth(AuthReason::NetworkNotAllowed),
+        CertificateMismatch => Counted::Auth(AuthReason::CertificateMismatch),
+        UnknownResource | InsufficientScope { .. } => Counted::Auth(AuthReason::InsufficientScope),
+        UpstreamUnavailable | UpstreamSaturated => Counted::Upstream(UpstreamError::Unavailable),
+        UpstreamTimeout => Counted::Upstream(UpstreamError::Timeout),
+        UpstreamBroken => Counted::Upstream(UpstreamError::Broken),
+        RateLimited(l) => Counted::RateLimited(l.scope),
+        Busy => Counted::BufferBusy,
+        BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody | BadRequest
+        | UriTooLong | UnsupportedCoding | BodyNotAllowed | MalformedH2 => return None,
+        // Counted by the audit log itself (`blnk_gateway_audit_refused_writes_total`).
+        AuditUnavailable => return None,
+    })
+}
+
+/// The request path's numbers.
+#[derive(Default)]
+pub struct Metrics {
+    pub(super) requests: [[[AtomicU64; Resource::ALL.len()]; STATUS_CLASSES.len()]; MODES.len()],
+    pub request_duration: Histogram,
+    pub upstream_duration: Histogram,
+    pub(super) upstream_errors: [AtomicU64; UpstreamError::ALL.len()],
+    pub(super) auth_failures: [AtomicU64; AuthReason::ALL.len()],
+    pub(super) rate_limited: [AtomicU64; Scope::ALL.len()],
+    pub(super) buffer_busy: AtomicU64,
+    pub open_connections: AtomicI64,
+    pub tls_handshakes: AtomicU64,
+    pub tls_handshake_failures: AtomicU64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// One finished request (response head sent).
+    pub fn request(&self, mode: Mode, resource: Resource, status: u16, elapsed: Duration) {
+        let m = usize::from(mode == Mode::Inject);
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[m][class][resource as usize].fetch_add(1, Ordering::Relaxed);
+        self.request_duration.observe(elapsed);
+    }
+
+    /// A request the gateway answered itself, for the reason-specific counters.
+    pub fn rejected(&self, reject: Reject) {
+        let counter = match counted(reject) {
+            Some(Counted::Auth(r)) => &self.auth_failures[r as usize],
+            Some(Counted::Upstream(e)) => &self.upstream_errors[e as usize],
+            Some(Counted::RateLimited(s)) => &self.rate_limited[s as usize],
+            Some(Counted::BufferBusy) => &self.buffer_busy,
+            None => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
