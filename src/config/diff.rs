@@ -75,4 +75,35 @@ mod tests {
         );
         assert!(changed("gateway", &old, &old).is_empty());
     }
+
+    /// What needs a restart is named by the types: the keys of `Process` that differ.
+    #[test]
+    fn restart_only_settings_are_named_by_their_configuration_keys() {
+        use crate::config::{AuditTarget, AuditWriter, Process};
+        let old = Process {
+            listen: "127.0.0.1:8443".parse().unwrap(),
+            admin_listen: None,
+            max_connections: 10,
+            max_buffered_bytes: 1 << 20,
+            upstream_max_connections: 4,
+            audit: AuditWriter::default(),
+        };
+        let new = Process {
+            listen: "127.0.0.1:9443".parse().unwrap(),
+            max_connections: 20,
+            audit: AuditWriter {
+                target: AuditTarget::File("/var/log/x".into()),
+                ..AuditWriter::default()
+            },
+            ..old.clone()
+        };
+        assert_eq!(
+            changed("", &old, &new),
+            [
+                "gateway.audit.path",
+                "gateway.limits.max_connections",
+                "gateway.listen"
+            ]
+        );
+    }
 }

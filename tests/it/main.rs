@@ -19,4 +19,5 @@ mod ops;
 mod pool;
 mod ratelimit;
 mod rotation;
+mod upstream_cap;
 mod verify;
