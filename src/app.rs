@@ -57,7 +57,7 @@ pub fn start(
 ) -> std::io::Result<Running> {
     let addr = listeners.client.local_addr()?;
     let admin_addr = listeners.admin.as_ref().and_then(|l| l.local_addr().ok());
-    let gateway = Gateway::new(loaded);
+    let gateway = Gateway::new(loaded).map_err(std::io::Error::other)?;
     let systemd = options.systemd;
     let reloader = Reloader::new(
         gateway.clone(),
@@ -89,6 +89,11 @@ pub fn start(
         };
         let drain = server::run(gw.clone(), listeners.client, shutdown).await;
         close_audit(&gw).await;
+        if let Some(idem) = &gw.idempotency {
+            if let Err(e) = idem.close().await {
+                tracing::error!(error = %e, "idempotency store not closed cleanly");
+            }
+        }
         drain
     });
     Ok(Running {
@@ -102,7 +107,7 @@ pub fn start(
 }
 
 impl Running {
-    /// Waits until the gateway has drained and closed its audit log.
+    /// Waits until the gateway has drained and closed its audit log and idempotency store.
     pub async fn finished(self) -> Drain {
         self.task.await.unwrap_or(Drain::TimedOut { remaining: 0 })
     }

@@ -73,6 +73,18 @@ pub enum Reject {
     BodyNotAllowed,
     #[error("request malformed under HTTP/2's rules (RFC 9113 8.2.1, 8.3.1)")]
     MalformedH2,
+    #[error("Idempotency-Key malformed, empty, too long, or sent twice")]
+    IdempotencyKeyInvalid,
+    #[error("the first request with this idempotency key is still in flight")]
+    IdempotencyInProgress,
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("the outcome of the first request with this key is unknown")]
+    IdempotencyOutcomeUnknown { retry_after_secs: u64 },
+    #[error("the request was already processed and its answer was too large to keep")]
+    IdempotencyAnswerNotKept,
+    #[error("the idempotency store cannot be used")]
+    IdempotencyUnavailable,
 }
 
 impl Reject {
@@ -105,6 +117,12 @@ impl Reject {
             Busy                      => (StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_BUSY"),
             BodyNotAllowed            => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
             MalformedH2               => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
+            IdempotencyKeyInvalid     => (StatusCode::BAD_REQUEST, "GATEWAY_IDEMPOTENCY_KEY_INVALID"),
+            IdempotencyInProgress     => (StatusCode::CONFLICT, "GATEWAY_IDEMPOTENCY_IN_PROGRESS"),
+            IdempotencyKeyReused      => (StatusCode::UNPROCESSABLE_ENTITY, "GATEWAY_IDEMPOTENCY_KEY_REUSED"),
+            IdempotencyOutcomeUnknown { .. } => (StatusCode::CONFLICT, "GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN"),
+            IdempotencyAnswerNotKept  => (StatusCode::CONFLICT, "GATEWAY_IDEMPOTENCY_ANSWER_NOT_KEPT"),
+            IdempotencyUnavailable    => (StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_IDEMPOTENCY_UNAVAILABLE"),
         }
     }
 
@@ -143,6 +161,12 @@ impl Reject {
             Busy                      => "The gateway is busy; retry shortly",
             BodyNotAllowed            => "A GET or HEAD request must not carry a body",
             MalformedH2               => "Malformed request",
+            IdempotencyKeyInvalid     => "Idempotency-Key must be one string of 1 to 255 visible characters",
+            IdempotencyInProgress     => "A request with this idempotency key is still being processed; retry later",
+            IdempotencyKeyReused      => "This idempotency key was already used for a different request",
+            IdempotencyOutcomeUnknown { .. } => "The outcome of the first request with this idempotency key is unknown; check the resource before retrying, or retry later",
+            IdempotencyAnswerNotKept  => "This request was already processed; its answer was too large to keep",
+            IdempotencyUnavailable    => "Requests that move money are suspended while retries cannot be made safe; retry shortly",
         })
     }
 
@@ -158,7 +182,9 @@ impl Reject {
             UnknownResource | InsufficientScope { .. } | BadPath | MethodNotAllowed
             | PayloadTooLarge | BodyTimeout | BadBody | UpstreamUnavailable | UpstreamTimeout
             | UpstreamBroken | UpstreamSaturated | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding
-            | AuditUnavailable | Busy | BodyNotAllowed | MalformedH2 => false,
+            | AuditUnavailable | Busy | BodyNotAllowed | MalformedH2 | IdempotencyKeyInvalid
+            | IdempotencyInProgress | IdempotencyKeyReused | IdempotencyOutcomeUnknown { .. }
+            | IdempotencyAnswerNotKept | IdempotencyUnavailable => false,
         }
     }
 
@@ -199,11 +225,21 @@ impl Reject {
         }
         match self {
             Reject::RateLimited(limited) => limited.stamp(h),
-            Reject::Busy | Reject::UpstreamSaturated => {
+            Reject::Busy | Reject::UpstreamSaturated | Reject::IdempotencyUnavailable => {
                 h.insert(
                     RETRY_AFTER,
                     HeaderValue::from(crate::limits::BUFFER_RETRY_AFTER_SECS),
                 );
+            }
+            Reject::IdempotencyInProgress => {
+                h.insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(crate::limits::IDEMPOTENCY_RETRY_AFTER_SECS),
+                );
+            }
+            // Zero: waiting will not tell (no reference to ask Blnk about); no Retry-After.
+            Reject::IdempotencyOutcomeUnknown { retry_after_secs } if retry_after_secs > 0 => {
+                h.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }
@@ -256,6 +292,14 @@ mod tests {
         Reject::Busy,
         Reject::BodyNotAllowed,
         Reject::MalformedH2,
+        Reject::IdempotencyKeyInvalid,
+        Reject::IdempotencyInProgress,
+        Reject::IdempotencyKeyReused,
+        Reject::IdempotencyOutcomeUnknown {
+            retry_after_secs: 30,
+        },
+        Reject::IdempotencyAnswerNotKept,
+        Reject::IdempotencyUnavailable,
     ];
 
     #[test]

@@ -13,6 +13,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::Audit;
 use crate::body::BufferBudget;
+use crate::config::Process;
+use crate::idempotency::{Clock, Idempotency, LocalStore};
 use crate::limits;
 use crate::metrics::{self, Metrics};
 use crate::ratelimit::RateLimits;
@@ -45,19 +47,23 @@ pub struct Gateway {
     pub exchanges: TaskTracker,
     /// Room for HTTP/2 request bodies drained after an early answer (see `proxy::early`).
     pub drains: Arc<Semaphore>,
+    /// Idempotency keys and kept answers; none when `gateway.idempotency.enabled` is false.
+    pub idempotency: Option<Idempotency>,
 }
 
 impl Gateway {
-    /// Builds the state and starts the audit writer; call it inside the tokio runtime.
-    pub fn new(loaded: Loaded) -> Arc<Self> {
+    /// Builds the state, opens the idempotency store and starts the audit writer; call it inside
+    /// the tokio runtime.
+    pub fn new(loaded: Loaded) -> Result<Arc<Self>, String> {
         let process = &loaded.settings.process;
+        let idempotency = open_idempotency(process)?;
         let metrics = Arc::new(Metrics::default());
         let upstream = UpstreamClient::new(process.upstream_max_connections, metrics.clone());
         let audit = Audit::start(&process.audit);
         let buffers = BufferBudget::new(process.max_buffered_bytes);
         let snapshot = Snapshot::from_loaded(loaded);
         let rate_limits = RateLimits::new(&snapshot.rate_limit_settings());
-        Arc::new(Gateway {
+        Ok(Arc::new(Gateway {
             live: ArcSwap::from_pointee(snapshot),
             upstream,
             request_ids: RequestIds::new(),
@@ -68,7 +74,8 @@ impl Gateway {
             buffers,
             exchanges: TaskTracker::new(),
             drains: Arc::new(Semaphore::new(limits::LINGER_MAX_STREAMS)),
-        })
+            idempotency,
+        }))
     }
 
     /// The snapshot in force now.
@@ -82,6 +89,19 @@ impl Gateway {
         self.rate_limits.reconfigure(&next.rate_limit_settings());
         self.live.store(Arc::new(next));
     }
+}
+
+/// The embedded idempotency store, unless idempotency is off.
+fn open_idempotency(process: &Process) -> Result<Option<Idempotency>, String> {
+    let cfg = &process.idempotency;
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let store = LocalStore::open(&cfg.path, cfg.max_entries, Clock::System)
+        .map_err(|e| format!("gateway.idempotency.path: {e}"))?;
+    let idem = Idempotency::new(store, Clock::System);
+    tracing::info!(store = %idem.describe(), "idempotency keys kept");
+    Ok(Some(idem))
 }
 
 /// The gateway's own gauges at one moment, for `/metrics`.

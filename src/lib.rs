@@ -15,7 +15,7 @@
 //! | Serve | `server` | accept, connection cap, TLS handshake, HTTP/1.1 and HTTP/2 connections, their deadlines, drain |
 //! | Pipeline | `proxy`, `gateway`, `upstream` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk |
 //! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
-//! | Policy | `clients`, `ratelimit`, `audit`, `keys` | who may do what, how often, and the record of it |
+//! | Policy | `clients`, `ratelimit`, `audit`, `keys`, `idempotency` | who may do what, how often, the record of it, and which retries are replays |
 //! | Config | `config`, `secret` | file + environment -> validated settings, every problem named; the key type that cannot leak |
 //! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies |
 //!
@@ -33,6 +33,7 @@ pub mod crypto;
 pub mod error;
 pub mod gateway;
 pub mod headers;
+pub mod idempotency;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

@@ -91,6 +91,41 @@ pub const KEYS_ADMIN_MAX_BYTES: u64 = 1024 * 1024;
 pub const LINGER_READS_PER_POLL: usize = 64;
 /// Commands to the audit writer (flush, reopen, close) that can wait in line: few callers, rare.
 pub const AUDIT_CONTROL_CAPACITY: usize = 16;
+/// Idempotency (`gateway.idempotency`). How long a key is remembered, by default.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longest `gateway.idempotency.ttl` accepted.
+pub const IDEMPOTENCY_MAX_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Keys kept at most (`gateway.idempotency.max_entries`); past it new keys are refused (503).
+/// A key with its answer is well under 2 KiB: a million is under 2 GiB of disk.
+pub const IDEMPOTENCY_MAX_ENTRIES: u64 = 1_000_000;
+/// Largest answer body kept for replay (`gateway.idempotency.max_answer_bytes`). Blnk's answers to
+/// the routes that move money are a few KiB.
+pub const IDEMPOTENCY_MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// Largest `gateway.idempotency.max_answer_bytes` accepted: every kept answer is on disk (or in
+/// Redis) for the key's lifetime.
+pub const IDEMPOTENCY_MAX_ANSWER_BYTES_LIMIT: usize = 4 * 1024 * 1024;
+/// Longest `Idempotency-Key` value accepted.
+pub const IDEMPOTENCY_MAX_KEY_LEN: usize = 255;
+/// Operations waiting for the embedded store's thread, and the most it applies in one
+/// transaction (one fsync).
+pub const IDEMPOTENCY_QUEUE: usize = 1024;
+/// How long a request waits for the store before the gateway answers 503.
+pub const IDEMPOTENCY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often expired keys are removed, and the most removed at once.
+pub const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+pub const IDEMPOTENCY_SWEEP_BATCH: usize = 1000;
+/// `Retry-After` on a 409 for a key whose first request is still in flight, in seconds.
+pub const IDEMPOTENCY_RETRY_AFTER_SECS: u64 = 1;
+/// A request still "in flight" after this long has outlived any exchange the gateway allows
+/// (its gateway stopped or failed): its outcome is unknown.
+pub const IDEMPOTENCY_IN_FLIGHT_MAX: Duration = Duration::from_secs(120);
+/// How long after an unknown outcome a reference that Blnk does not know is taken to mean the
+/// request never took effect, so a retry may go through (default of
+/// `gateway.idempotency.unknown_settle`). Blnk stores a `skip_queue` transaction before it
+/// answers, and a queued one moments after.
+pub const IDEMPOTENCY_UNKNOWN_SETTLE: Duration = Duration::from_secs(60);
+/// Longest time the gateway waits for Blnk's answer to a reference lookup.
+pub const IDEMPOTENCY_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request target (path and query, or absolute form) accepted; longer ones get 414.
 /// A head longer than `max_header_bytes` gets 431 whichever part of it is long.
 pub const MAX_URI_BYTES: usize = 8 * 1024;

@@ -59,6 +59,7 @@ impl Entry {
                 text,
                 path_truncated,
                 resource: Resource::Unknown,
+                idempotency: None,
                 decision: Decision::Abandoned,
                 sent_upstream: false,
                 end: End::ClientGone,
@@ -80,6 +81,13 @@ impl Entry {
     pub fn resource(&mut self, resource: Resource) {
         if let Some(p) = &mut self.0 {
             p.record.resource = resource;
+        }
+    }
+
+    /// What the idempotency store said about the request.
+    pub fn idempotency(&mut self, outcome: &'static str) {
+        if let Some(p) = &mut self.0 {
+            p.record.idempotency = Some(outcome);
         }
     }
 

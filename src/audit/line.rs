@@ -63,6 +63,8 @@ pub struct RequestRecord {
     pub(super) path_truncated: bool,
     /// Blnk's scope resource of the normalised path; `unknown` when refused before it.
     pub(super) resource: Resource,
+    /// What the idempotency store said, when the request had a key or a reference.
+    pub(super) idempotency: Option<&'static str>,
     pub(super) decision: Decision,
     pub(super) sent_upstream: bool,
     pub(super) end: End,
@@ -171,6 +173,7 @@ impl RequestRecord {
             path_truncated: self.path_truncated,
             query: self.text.query(),
             resource: self.resource.as_str(),
+            idempotency: self.idempotency,
             decision,
             reason,
             sent_upstream: self.sent_upstream,
@@ -236,6 +239,7 @@ pub(super) struct RequestView<'a> {
     path_truncated: bool,
     query: Option<&'a str>,
     resource: &'static str,
+    idempotency: Option<&'static str>,
     decision: &'static str,
     reason: Option<&'static str>,
     sent_upstream: bool,
@@ -266,6 +270,7 @@ impl RequestView<'_> {
             .bool("path_truncated", self.path_truncated)
             .opt_str("query", self.query)
             .str("resource", self.resource)
+            .opt_str("idempotency", self.idempotency)
             .str("decision", self.decision)
             .opt_str("reason", self.reason)
             .bool("sent_upstream", self.sent_upstream)

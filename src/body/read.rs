@@ -47,6 +47,16 @@ pub struct Buffered {
 }
 
 impl Buffered {
+    /// A body from frames already in memory, charged to no budget (tests, replays).
+    pub fn from_chunks(chunks: Vec<Bytes>) -> Self {
+        let len = chunks.iter().map(|c| c.len() as u64).sum();
+        Buffered {
+            chunks,
+            len,
+            charge: None,
+        }
+    }
+
     /// No body at all.
     pub fn empty() -> Self {
         Buffered {
@@ -66,6 +76,11 @@ impl Buffered {
 
     pub fn chunks(&self) -> &[Bytes] {
         &self.chunks
+    }
+
+    /// The body in one piece (a copy, unless it arrived in one frame).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.chunks.concat()
     }
 
     /// The frames and the charge, for the body that goes upstream.

@@ -201,7 +201,10 @@ fn serve(path: &Path) -> ExitCode {
         };
         let running = match app::start(loaded, listeners, options, crate::signal::shutdown()) {
             Ok(r) => r,
-            Err(e) => return fail("the listener", e),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
         };
         match running.finished().await {
             Drain::Clean => tracing::info!("drained cleanly; exiting"),

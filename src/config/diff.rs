@@ -79,7 +79,7 @@ mod tests {
     /// What needs a restart is named by the types: the keys of `Process` that differ.
     #[test]
     fn restart_only_settings_are_named_by_their_configuration_keys() {
-        use crate::config::{AuditTarget, AuditWriter, Process};
+        use crate::config::{AuditTarget, AuditWriter, IdempotencyStore, Process};
         let old = Process {
             listen: "127.0.0.1:8443".parse().unwrap(),
             admin_listen: None,
@@ -87,6 +87,11 @@ mod tests {
             max_buffered_bytes: 1 << 20,
             upstream_max_connections: 4,
             audit: AuditWriter::default(),
+            idempotency: IdempotencyStore {
+                enabled: true,
+                path: "/var/lib/x".into(),
+                max_entries: 10,
+            },
         };
         let new = Process {
             listen: "127.0.0.1:9443".parse().unwrap(),

@@ -8,6 +8,7 @@
 mod audit;
 mod diff;
 mod env;
+mod idempotency;
 mod identity;
 mod limits;
 mod load;
@@ -23,6 +24,7 @@ mod validate;
 pub use self::audit::{AuditPolicy, AuditTarget, AuditWriter};
 pub use self::diff::changed;
 pub use self::env::Env;
+pub use self::idempotency::{IdempotencyPolicy, IdempotencyStore};
 pub use self::identity::{BadIdentity, Identity, CLIENT_ID_LEN};
 pub use self::load::GATEWAY_ENV_PREFIX;
 pub use self::problems::{io_reason, Problem, Problems, Purpose};

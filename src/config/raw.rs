@@ -80,6 +80,23 @@ pub struct RawGateway {
     pub rate_limit: RawRateLimit,
     #[serde(default)]
     pub audit: RawAudit,
+    #[serde(default)]
+    pub idempotency: RawIdempotency,
+}
+
+/// `gateway.idempotency`: retries made safe (see `crate::idempotency`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdempotency {
+    pub enabled: Option<bool>,
+    pub path: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+    pub from_reference: Option<bool>,
+    pub max_entries: Option<u64>,
+    pub max_answer_bytes: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    pub unknown_settle: Option<Duration>,
 }
 
 /// Key rotation: how long a replaced key stays valid, how often Blnk is probed for the new one.

@@ -38,7 +38,7 @@ pub fn read(path: &Path, env: &Env) -> Read {
     };
     let mut out = Read::default();
     let (settings, tls_files) =
-        validate::validate(&raw, path, &mut out.problems, &mut out.warnings);
+        validate::validate(&raw, path, env, &mut out.problems, &mut out.warnings);
     out.key = source::resolve(&raw, path, env, &mut out.problems, &mut out.warnings);
     out.clients_file = settings.as_ref().and_then(|s| s.clients_file.clone());
     out.settings = settings;

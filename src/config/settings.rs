@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::audit::{AuditPolicy, AuditWriter};
+use super::idempotency::{IdempotencyPolicy, IdempotencyStore};
 use super::quota::RateLimitSettings;
 use crate::limits::Limits;
 use crate::mode::Mode;
@@ -35,6 +36,7 @@ pub struct Settings {
     pub limits: Limits,
     pub rate_limit: RateLimitSettings,
     pub audit: AuditPolicy,
+    pub idempotency: IdempotencyPolicy,
     /// `server.secure` as Blnk would read it.
     #[serde(rename = "server.secure")]
     pub blnk_secure: bool,
@@ -58,6 +60,8 @@ pub struct Process {
     pub upstream_max_connections: usize,
     #[serde(rename = "gateway.audit")]
     pub audit: AuditWriter,
+    #[serde(rename = "gateway.idempotency")]
+    pub idempotency: IdempotencyStore,
 }
 
 /// How key rotations are carried out (see `crate::keys`).

@@ -11,6 +11,7 @@ use http::uri::Scheme;
 use http::{HeaderValue, Uri};
 use ipnet::IpNet;
 
+use super::env::Env;
 use super::limits::limits_from;
 use super::problems::Problems;
 use super::raw::{PortValue, RawConfig, RawGateway};
@@ -28,6 +29,7 @@ pub const BLNK_DEFAULT_PORT: u16 = 5001;
 pub(super) fn validate(
     raw: &RawConfig,
     config_path: &Path,
+    env: &Env,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
 ) -> (Option<Settings>, Option<TlsFiles>) {
@@ -54,6 +56,9 @@ pub(super) fn validate(
     let rotation = rotation(g, problems);
     let rate_limit = super::rate_limit::rate_limit(&g.rate_limit, mode, problems, warnings);
     let (audit_writer, audit) = super::audit::validate(&g.audit, base, problems, warnings);
+    let (idempotency_store, idempotency) =
+        super::idempotency::validate(&g.idempotency, base, env, problems);
+    super::idempotency::check_deadlines(&idempotency_store, &limits, problems);
     let blnk_secure = raw.server.secure.unwrap_or(false);
     if !blnk_secure {
         warnings.push(
@@ -74,6 +79,7 @@ pub(super) fn validate(
         max_buffered_bytes: pools.max_buffered_bytes,
         upstream_max_connections: pools.upstream_max_connections,
         audit: audit_writer,
+        idempotency: idempotency_store,
     };
     let settings = Settings {
         process,
@@ -87,6 +93,7 @@ pub(super) fn validate(
         limits,
         rate_limit,
         audit,
+        idempotency,
         blnk_secure,
         rotation,
     };

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::table::{AuthReason, Metrics, UpstreamError, MODES, STATUS_CLASSES};
+use super::table::{AuthReason, IdempotencyOutcome, Metrics, UpstreamError, MODES, STATUS_CLASSES};
 use crate::quota::Scope;
 use crate::route::Resource;
 
@@ -81,6 +81,15 @@ impl Collector for Collect {
             "reason",
             &auth,
             &m.auth_failures,
+        )?;
+        let outcomes = IdempotencyOutcome::ALL.map(IdempotencyOutcome::label);
+        labelled(
+            &mut encoder,
+            "idempotency",
+            "Requests with an idempotency key or a transaction reference, by what the store said.",
+            "outcome",
+            &outcomes,
+            &m.idempotency,
         )?;
         let scopes = Scope::ALL.map(Scope::label);
         labelled(

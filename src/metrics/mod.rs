@@ -12,4 +12,4 @@ mod table;
 
 pub use self::encode::{counter, gauge, render, Collect, CONTENT_TYPE, PREFIX};
 pub use self::histogram::Histogram;
-pub use self::table::Metrics;
+pub use self::table::{IdempotencyOutcome, Metrics};

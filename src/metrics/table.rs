@@ -70,6 +70,48 @@ impl UpstreamError {
     }
 }
 
+/// What the idempotency store said about a keyed request, as a label (and as the audit record
+/// says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdempotencyOutcome {
+    /// The request took its key and went to Blnk.
+    First,
+    /// The kept answer was sent again; Blnk saw nothing.
+    Replayed,
+    /// The first outcome was unknown, and Blnk's record of the reference answered the retry.
+    Recovered,
+    InProgress,
+    Mismatch,
+    /// The first outcome is unknown; the retry was refused.
+    Unknown,
+    /// The store could not be used; the request was refused.
+    StoreUnavailable,
+}
+
+impl IdempotencyOutcome {
+    pub const ALL: [IdempotencyOutcome; 7] = [
+        IdempotencyOutcome::First,
+        IdempotencyOutcome::Replayed,
+        IdempotencyOutcome::Recovered,
+        IdempotencyOutcome::InProgress,
+        IdempotencyOutcome::Mismatch,
+        IdempotencyOutcome::Unknown,
+        IdempotencyOutcome::StoreUnavailable,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            IdempotencyOutcome::First => "first",
+            IdempotencyOutcome::Replayed => "replayed",
+            IdempotencyOutcome::Recovered => "recovered",
+            IdempotencyOutcome::InProgress => "in_progress",
+            IdempotencyOutcome::Mismatch => "mismatch",
+            IdempotencyOutcome::Unknown => "unknown_outcome",
+            IdempotencyOutcome::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
 /// The counter a refusal moves, if any.
 enum Counted {
     Auth(AuthReason),
@@ -95,6 +137,13 @@ fn counted(reject: Reject) -> Option<Counted> {
         Busy => Counted::BufferBusy,
         BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody | BadRequest
         | UriTooLong | UnsupportedCoding | BodyNotAllowed | MalformedH2 => return None,
+        // Counted by outcome in `idempotency_total`.
+        IdempotencyKeyInvalid
+        | IdempotencyInProgress
+        | IdempotencyKeyReused
+        | IdempotencyOutcomeUnknown { .. }
+        | IdempotencyAnswerNotKept
+        | IdempotencyUnavailable => return None,
         // Counted by the audit log itself (`blnk_gateway_audit_refused_writes_total`).
         AuditUnavailable => return None,
     })
@@ -110,6 +159,7 @@ pub struct Metrics {
     pub(super) auth_failures: [AtomicU64; AuthReason::ALL.len()],
     pub(super) rate_limited: [AtomicU64; Scope::ALL.len()],
     pub(super) buffer_busy: AtomicU64,
+    pub(super) idempotency: [AtomicU64; IdempotencyOutcome::ALL.len()],
     pub open_connections: AtomicI64,
     pub tls_handshakes: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
@@ -128,6 +178,11 @@ impl Metrics {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[m][class][resource as usize].fetch_add(1, Ordering::Relaxed);
         self.request_duration.observe(elapsed);
+    }
+
+    /// What the idempotency store said about a keyed request.
+    pub fn idempotency(&self, outcome: IdempotencyOutcome) {
+        self.idempotency[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request the gateway answered itself, for the reason-specific counters.

@@ -25,22 +25,26 @@ use super::rewrite;
 use crate::audit::{Decision, End, Entry};
 use crate::conn::ConnInfo;
 use crate::error::Reject;
-use crate::upstream::UpstreamResponse;
+use crate::upstream::{UpstreamBody, UpstreamResponse};
 
 /// Blnk's answer, as the exchange left it.
 #[derive(Debug)]
 pub enum Answer {
     /// The response head, its body still to stream.
     Streaming(UpstreamResponse),
-    /// A response read whole (a refusal read to decide on a second attempt during a rotation).
+    /// A response read whole (a refusal read to decide on a second attempt during a rotation, an
+    /// answer kept for idempotent replays, a replay).
     Read(http::response::Parts, Bytes),
+    /// A response whose first bytes were read (to keep it, until it proved too large), the rest
+    /// still to stream.
+    Partial(http::response::Parts, Bytes, UpstreamBody),
 }
 
 impl Answer {
     pub fn status(&self) -> StatusCode {
         match self {
             Answer::Streaming(res) => res.status(),
-            Answer::Read(parts, _) => parts.status,
+            Answer::Read(parts, _) | Answer::Partial(parts, _, _) => parts.status,
         }
     }
 
@@ -56,6 +60,11 @@ impl Answer {
             Answer::Read(mut parts, body) => {
                 rewrite::rewrite_response(&mut parts.headers, tls, request_id);
                 Response::from_parts(parts, ResponseBody::local(body, conn.clock.clone()))
+            }
+            Answer::Partial(mut parts, prefix, rest) => {
+                rewrite::rewrite_response(&mut parts.headers, tls, request_id);
+                let body = ResponseBody::prefixed(prefix, rest, conn.clock.clone());
+                Response::from_parts(parts, body)
             }
         }
     }

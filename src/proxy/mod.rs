@@ -2,13 +2,14 @@
 //!
 //! ```text
 //! snapshot -> request id -> audit entry -> method & network -> cool-down -> authenticate
-//!          -> rate limit -> audit health -> body limit -> read the body whole (buffer)
-//!          -> rewrite headers -> forward (deadlines; finished even if the client goes away)
-//!          -> rewrite response
+//!          -> rate limit -> audit health -> body limit -> read the body whole (intake)
+//!          -> idempotency key (idempotent: replay, refuse, or claim) -> rewrite headers
+//!          -> forward (deadlines; finished even if the client goes away; the answer kept for
+//!             the key) -> rewrite response
 //! ```
 //! Every early exit is a [`Reject`], turned into a response by `error` in one place; a body left
 //! unread by an early exit is disposed of by `early`. Blnk sees a request only once its body is
-//! complete (`buffer`), and once Blnk may have seen it the exchange runs to Blnk's answer
+//! complete (`intake`), and once Blnk may have seen it the exchange runs to Blnk's answer
 //! (`exchange`). The audit entry opened at the start travels into the response body, which closes
 //! it when the body ends; if the handler is dropped first (the client went away), the entry
 //! closes itself, or the exchange closes it with Blnk's status.
@@ -16,6 +17,8 @@
 pub mod auth;
 mod early;
 pub mod exchange;
+mod idempotent;
+mod intake;
 pub mod path;
 pub mod response;
 pub mod rewrite;
@@ -26,22 +29,24 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use self::exchange::{Answer, InFlight, Outcome};
+use self::idempotent::Keyed;
 use self::response::ResponseBody;
 use self::rewrite::{Forwarding, KeyHeader};
 use crate::audit::{self, Decision, Entry, RequestHead};
-use crate::body::{self as request_body, Buffered, ReadLimits, RequestBody};
-use crate::config::OnFailure;
+use crate::body::{Buffered, RequestBody};
+use crate::config::{Identity, OnFailure};
 use crate::conn::{ConnClock, ConnInfo};
 use crate::error::Reject;
 use crate::gateway::Gateway;
 use crate::headers::{X_BLNK_KEY, X_REQUEST_ID};
+use crate::idempotency::Claim;
+use crate::quota::Allowance;
 use crate::route::Resource;
 use crate::state::Snapshot;
 use crate::upstream::UpstreamResponse;
@@ -139,8 +144,6 @@ fn open_entry(
 }
 
 /// Everything between the head and Blnk's answer. `incoming` is left where reading stopped, so
-/// an early answer can dispose of the rest.
-/// Everything between the head and Blnk's answer. `incoming` is left where reading stopped, so
 /// an early answer can dispose of the rest; `resource` is set once the path is normalised.
 async fn forward(
     gw: &Arc<Gateway>,
@@ -150,43 +153,27 @@ async fn forward(
     request_id: &HeaderValue,
     (entry, resource): (&mut Entry, &mut Resource),
 ) -> Result<Response<ResponseBody>, Reject> {
-    let settings = &snap.settings;
     let now = Instant::now();
-    if matches!(head.method, Method::CONNECT | Method::TRACE) {
-        return Err(Reject::MethodNotAllowed);
-    }
-    let peer = conn.peer.ip();
-    if !auth::network_allowed(&settings.allow_networks, peer) {
-        return Err(Reject::NetworkNotAllowed);
-    }
-    gw.rate_limits.admit(peer)?;
-    // Framing, Host and target form first; then decide on exactly the path that is forwarded.
-    let target = screen::request(&head)?;
-    let path_and_query = path::normalise(Some(&target))?;
-    *resource = Resource::of(path_and_query.path());
-    entry.resource(*resource);
-    let decided = auth::authorize(
-        snap,
-        &head.method,
-        (path_and_query.path(), *resource),
-        &head.headers,
-        now,
-        conn,
-    );
-    let (fingerprint, client) = auth::identity(snap, &decided, &head.headers);
-    entry.identify(fingerprint, client);
-    let admitted = decided.map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
-    let allowance = gw
-        .rate_limits
-        .check(&auth::rate_identity(snap, conn, &admitted), &head.method)?;
-    if settings.audit.on_failure == OnFailure::RefuseWrites
-        && audit::is_write(&head.method)
-        && !gw.audit.admit_write()
-    {
-        return Err(Reject::AuditUnavailable);
-    }
-    let body = read_body(gw, snap, &head, incoming, entry, now).await?;
-
+    let admitted = admit(gw, snap, conn, &head, now, (entry, resource))?;
+    let body = intake::read_body(gw, snap, &head, incoming, entry, now).await?;
+    let keyed = idempotent::Request {
+        method: &head.method,
+        target: admitted.target.as_str(),
+        headers: &head.headers,
+        body: &body,
+        identity: &admitted.identity,
+    };
+    let claim = match idempotent::gate(gw, snap, keyed, entry).await? {
+        Keyed::Pass => None,
+        Keyed::Claimed(claim) => Some(claim),
+        Keyed::Answered(answer) => {
+            return Ok(stamped(
+                answer.respond(conn, request_id),
+                admitted.allowance,
+            ))
+        }
+    };
+    let settings = &snap.settings;
     let fwd = Forwarding {
         peer: &conn.forwarded_for,
         peer_trusted: conn.peer_trusted(&settings.trusted_proxies),
@@ -196,73 +183,115 @@ async fn forward(
     };
     // The key is set by the exchange; the rewrite removes every client copy first.
     rewrite::rewrite_request(&mut head.headers, KeyHeader::None, &fwd);
-    set_length(&mut head.headers, &body);
-    head.uri = upstream_uri(settings, path_and_query)?;
+    intake::set_length(&mut head.headers, &body);
+    head.uri = upstream_uri(settings, admitted.target)?;
     head.version = Version::HTTP_11;
 
-    let exchange = exchange(
-        gw.clone(),
-        snap.clone(),
-        admitted.upstream,
-        peer,
-        head,
-        body,
-    );
+    let to = Sending {
+        upstream: admitted.upstream,
+        peer: conn.peer.ip(),
+        claim,
+    };
+    let exchange = exchange(gw.clone(), snap.clone(), to, head, body);
     let answer = InFlight::new(exchange, entry, &gw.exchanges).await?;
-    let mut res = answer.respond(conn, request_id);
+    Ok(stamped(
+        answer.respond(conn, request_id),
+        admitted.allowance,
+    ))
+}
+
+/// A request let through: where it goes, with which key, who it counts against.
+struct Admitted {
+    target: PathAndQuery,
+    upstream: auth::Upstream,
+    identity: Identity,
+    allowance: Option<Allowance>,
+}
+
+/// The checks before the body is read: method, network, cool-down, framing, path, key, scopes,
+/// rate limits, the audit log's health.
+fn admit(
+    gw: &Gateway,
+    snap: &Snapshot,
+    conn: &Arc<ConnInfo>,
+    head: &http::request::Parts,
+    now: Instant,
+    (entry, resource): (&mut Entry, &mut Resource),
+) -> Result<Admitted, Reject> {
+    let settings = &snap.settings;
+    if matches!(head.method, Method::CONNECT | Method::TRACE) {
+        return Err(Reject::MethodNotAllowed);
+    }
+    let peer = conn.peer.ip();
+    if !auth::network_allowed(&settings.allow_networks, peer) {
+        return Err(Reject::NetworkNotAllowed);
+    }
+    gw.rate_limits.admit(peer)?;
+    // Framing, Host and target form first; then decide on exactly the path that is forwarded.
+    let target = screen::request(head)?;
+    let target = path::normalise(Some(&target))?;
+    *resource = Resource::of(target.path());
+    entry.resource(*resource);
+    let path = (target.path(), *resource);
+    let decided = auth::authorize(snap, &head.method, path, &head.headers, now, conn);
+    let (fingerprint, client) = auth::identity(snap, &decided, &head.headers);
+    entry.identify(fingerprint, client);
+    let admission = decided.map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
+    let identity = auth::rate_identity(snap, conn, &admission);
+    let allowance = gw.rate_limits.check(&identity, &head.method)?;
+    if settings.audit.on_failure == OnFailure::RefuseWrites
+        && audit::is_write(&head.method)
+        && !gw.audit.admit_write()
+    {
+        return Err(Reject::AuditUnavailable);
+    }
+    Ok(Admitted {
+        target,
+        upstream: admission.upstream,
+        identity,
+        allowance,
+    })
+}
+
+/// The client's `RateLimit-*` headers on an answer that went through.
+fn stamped(
+    mut res: Response<ResponseBody>,
+    allowance: Option<Allowance>,
+) -> Response<ResponseBody> {
     if let Some(allowance) = allowance {
         allowance.stamp(res.headers_mut());
     }
-    Ok(res)
+    res
 }
 
-/// Reads the body whole, or refuses it: too large as declared (before reading), a body on GET or
-/// HEAD, or what `buffer::read` finds.
-async fn read_body(
-    gw: &Gateway,
-    snap: &Snapshot,
-    head: &http::request::Parts,
-    incoming: &mut Incoming,
-    entry: &Entry,
-    now: Instant,
-) -> Result<Buffered, Reject> {
-    let limits = &snap.settings.limits;
-    let declared = declared_length(&head.headers);
-    if declared.is_some_and(|n| n > limits.max_body_bytes) {
-        return Err(Reject::PayloadTooLarge);
-    }
-    let bodiless = is_bodiless(&head.method);
-    if bodiless && (declared.is_some_and(|n| n > 0) || head.headers.contains_key(TRANSFER_ENCODING))
-    {
-        return Err(Reject::BodyNotAllowed);
-    }
-    let read_limits = ReadLimits {
-        max_bytes: limits.max_body_bytes,
-        deadline: now + limits.body_read_timeout,
-        declared,
-    };
-    let counted = entry.body_counter();
-    let body = request_body::read(incoming, read_limits, &gw.buffers, counted.as_deref())
-        .await
-        .map_err(|e| e.reject())?;
-    if bodiless && !body.is_empty() {
-        return Err(Reject::BodyNotAllowed);
-    }
-    if head.version == Version::HTTP_2 && declared.is_none() && !body.is_empty() {
-        // hyper ends an HTTP/2 body without an error when the client resets the stream with
-        // NO_ERROR, so a body cut short looks complete when no length was declared. The reset
-        // has been received by then; yielding once lets hyper see it and drop this request
-        // before anything is sent.
-        tokio::task::yield_now().await;
-    }
-    Ok(body)
+/// Where a request goes and what it holds: the key to send, the peer (a client key Blnk refuses
+/// counts against it), the idempotency key to settle.
+struct Sending {
+    upstream: auth::Upstream,
+    peer: IpAddr,
+    claim: Option<Claim>,
 }
 
-/// Sends the request with the key `upstream` calls for and waits for Blnk's answer. Owns what it
-/// uses, so it can finish on its own (see `exchange`).
+/// Sends the request with the key `upstream` calls for and waits for Blnk's answer; then, for a
+/// request that holds an idempotency key, keeps the answer. Owns what it uses, so it can finish
+/// on its own (see `exchange`).
 async fn exchange(
     gw: Arc<Gateway>,
     snap: Arc<Snapshot>,
+    to: Sending,
+    head: http::request::Parts,
+    body: Buffered,
+) -> Outcome {
+    let outcome = send_with_key(&gw, &snap, to.upstream, to.peer, head, body).await;
+    match to.claim {
+        Some(claim) => idempotent::keep(gw, snap, claim, outcome).await,
+        None => outcome,
+    }
+}
+
+async fn send_with_key(
+    gw: &Arc<Gateway>,
+    snap: &Arc<Snapshot>,
     upstream: auth::Upstream,
     peer: IpAddr,
     mut head: http::request::Parts,
@@ -273,7 +302,7 @@ async fn exchange(
         auth::Upstream::NoKey => {}
         auth::Upstream::ClientKey(key) => {
             head.headers.insert(X_BLNK_KEY, key);
-            let res = send(&gw, &snap, head, RequestBody::from_buffered(body)).await?;
+            let res = send(gw, snap, head, RequestBody::from_buffered(body)).await?;
             if res.status() == StatusCode::UNAUTHORIZED {
                 gw.rate_limits.record_failure(peer);
             }
@@ -282,14 +311,14 @@ async fn exchange(
         // Boxed: this path runs only during a rotation, and its state (two attempts) would
         // otherwise make every exchange larger.
         auth::Upstream::Master if snap.keys.upstream_uncertain(now) => {
-            return Box::pin(rotation::send_either_key(&gw, &snap, head, body, now)).await;
+            return Box::pin(rotation::send_either_key(gw, snap, head, body, now)).await;
         }
         auth::Upstream::Master => {
             let key = snap.keys.upstream_key(now).1.clone();
             head.headers.insert(X_BLNK_KEY, key);
         }
     }
-    let res = send(&gw, &snap, head, RequestBody::from_buffered(body)).await?;
+    let res = send(gw, snap, head, RequestBody::from_buffered(body)).await?;
     Ok(Answer::Streaming(res))
 }
 
@@ -307,22 +336,6 @@ async fn send(
         .await
 }
 
-/// GET and HEAD carry no body through the gateway, whatever the framing: RFC 9110 gives a body
-/// there no meaning, Blnk reads none, and a body that two hops read differently is how requests
-/// are smuggled.
-fn is_bodiless(method: &Method) -> bool {
-    *method == Method::GET || *method == Method::HEAD
-}
-
-/// The body goes upstream with its exact length, whatever framing the client used; a request
-/// without a body goes without a length, as it came.
-fn set_length(headers: &mut http::HeaderMap, body: &Buffered) {
-    if body.is_empty() && !headers.contains_key(CONTENT_LENGTH) {
-        return;
-    }
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-}
-
 fn upstream_uri(
     settings: &crate::config::Settings,
     path_and_query: PathAndQuery,
@@ -332,17 +345,6 @@ fn upstream_uri(
     p.authority = Some(settings.upstream.authority.clone());
     p.path_and_query = Some(path_and_query);
     Uri::from_parts(p).map_err(|_| Reject::UpstreamBroken)
-}
-
-/// The declared body length, if the client declared one.
-fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 fn local_response(

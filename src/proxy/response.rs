@@ -39,7 +39,8 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind {
-        Upstream { #[pin] body: UpstreamBody },
+        // `prefix`: bytes already read off `body` (to keep the answer for replays), sent first.
+        Upstream { prefix: Option<Bytes>, #[pin] body: UpstreamBody },
         Local { data: Option<Bytes> },
     }
 }
@@ -47,7 +48,7 @@ pin_project_lite::pin_project! {
 impl Kind {
     fn ended(&self) -> bool {
         match self {
-            Kind::Upstream { body } => body.is_end_stream(),
+            Kind::Upstream { prefix, body } => prefix.is_none() && body.is_end_stream(),
             Kind::Local { data } => data.is_none(),
         }
     }
@@ -56,7 +57,19 @@ impl Kind {
 impl ResponseBody {
     pub fn upstream(body: UpstreamBody, clock: Arc<ConnClock>) -> Self {
         ResponseBody {
-            kind: Kind::Upstream { body },
+            kind: Kind::Upstream { prefix: None, body },
+            done: Some(clock),
+            audit: Entry::disabled(),
+        }
+    }
+
+    /// Blnk's body, of which `prefix` was already read.
+    pub fn prefixed(prefix: Bytes, body: UpstreamBody, clock: Arc<ConnClock>) -> Self {
+        ResponseBody {
+            kind: Kind::Upstream {
+                prefix: Some(prefix).filter(|p| !p.is_empty()),
+                body,
+            },
             done: Some(clock),
             audit: Entry::disabled(),
         }
@@ -96,7 +109,10 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = match self.as_mut().project().kind.project() {
-            KindProj::Upstream { body } => ready!(body.poll_frame(cx)),
+            KindProj::Upstream { prefix, body } => match prefix.take() {
+                Some(p) => Some(Ok(Frame::data(p))),
+                None => ready!(body.poll_frame(cx)),
+            },
             KindProj::Local { data } => data.take().map(|d| Ok(Frame::data(d))),
         };
         match &polled {
@@ -117,7 +133,17 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Upstream { body } => body.size_hint(),
+            Kind::Upstream { prefix, body } => {
+                let rest = body.size_hint();
+                let n = prefix.as_ref().map_or(0, |p| p.len() as u64);
+                // Upper first: SizeHint refuses a lower bound above its upper one.
+                let mut hint = SizeHint::new();
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(n));
+                }
+                hint.set_lower(rest.lower().saturating_add(n));
+                hint
+            }
             Kind::Local { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }

@@ -39,6 +39,7 @@ const FIELDS: &[&str] = &[
     "path_truncated",
     "query",
     "resource",
+    "idempotency",
     "decision",
     "reason",
     "sent_upstream",

@@ -108,6 +108,46 @@ fn check_names_every_problem_and_exits_78() {
 }
 
 #[test]
+fn idempotency_settings_are_checked_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"server": {"secret_key": "k-padpadpadpadpadpadpadpadpadpadpad"},
+            "gateway": {"allow_plaintext": true,
+              "limits": {"upstream_response_timeout": "60s"},
+              "idempotency": {"path": "no/such/dir/keys.redb", "ttl": "1m", "unknown_settle": "5m",
+                              "max_answer_bytes": 99999999, "max_entries": 0}}}"#,
+    );
+    let out = run(&["check", "--config", &cfg], &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let t = text(&out);
+    for expected in [
+        "gateway.idempotency.path",
+        "gateway.idempotency.unknown_settle",
+        "gateway.idempotency.max_answer_bytes",
+        "gateway.idempotency.max_entries",
+        "gateway.limits.upstream_response_timeout",
+    ] {
+        assert!(t.contains(expected), "{expected} not in: {t}");
+    }
+    // Turned off, the store's settings do not matter; the policy's still must make sense.
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"server": {"secret_key": "k-padpadpadpadpadpadpadpadpadpadpad"},
+            "gateway": {"allow_plaintext": true, "limits": {"upstream_response_timeout": "60s"},
+              "idempotency": {"enabled": false, "path": "no/such/dir/keys.redb"}}}"#,
+    );
+    let out = run(&["check", "--config", &cfg], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !dir.path().join("idempotency.redb").exists(),
+        "check created the store"
+    );
+}
+
+#[test]
 fn empty_and_unreadable_keys_are_errors_never_open_access() {
     let dir = tempfile::tempdir().unwrap();
     certs::make(dir.path());

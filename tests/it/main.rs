@@ -13,6 +13,7 @@ mod complete;
 mod failures;
 mod forwarding;
 mod hostile;
+mod idempotency;
 mod inject;
 mod limits;
 mod ops;

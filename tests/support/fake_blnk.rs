@@ -87,6 +87,10 @@ struct State {
     arrival: tokio::sync::Notify,
     /// Answers held by `Hold` go once this is set.
     released: std::sync::atomic::AtomicBool,
+    /// Transactions by reference, as Blnk's database holds them (the reference is unique).
+    ledger: Mutex<std::collections::HashMap<String, serde_json::Value>>,
+    /// Transaction ids handed out.
+    txn_ids: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -115,6 +119,8 @@ impl FakeBlnk {
             arrived: std::sync::atomic::AtomicUsize::new(0),
             arrival: tokio::sync::Notify::new(),
             released: std::sync::atomic::AtomicBool::new(false),
+            ledger: Mutex::new(std::collections::HashMap::new()),
+            txn_ids: std::sync::atomic::AtomicUsize::new(0),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -169,6 +175,19 @@ impl FakeBlnk {
 
     pub fn set_behavior(&self, b: Behavior) {
         *self.state.behavior.lock().unwrap() = b;
+    }
+
+    /// The transactions Blnk has recorded, by reference.
+    pub fn transactions(&self) -> std::collections::HashMap<String, serde_json::Value> {
+        self.state.ledger.lock().unwrap().clone()
+    }
+
+    /// POST /transactions requests received (complete or not).
+    pub fn transaction_posts(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.target == "/transactions")
+            .count()
     }
 
     /// Lets every answer held by `Behavior::Hold` go.
@@ -226,6 +245,8 @@ async fn handle(
         complete,
         trailers,
     });
+    // Blnk acts on a transaction when it has read it, before it answers (or fails to).
+    let effect = ledger(&state, &parts, &body);
     let behavior = *state.behavior.lock().unwrap();
     state
         .arrived
@@ -288,6 +309,20 @@ async fn handle(
                     "AUTH_INVALID_API_KEY",
                     "Invalid API key",
                 )
+            } else if let Some((status, text)) = effect {
+                let mut r = Response::new(Full::new(Bytes::from(text)));
+                *r.status_mut() = status;
+                r
+            } else if let Some(reference) = path.strip_prefix("/transactions/reference/") {
+                let reference = percent_decode(reference);
+                match state.ledger.lock().unwrap().get(&reference) {
+                    Some(txn) => Response::new(Full::new(Bytes::from(txn.to_string()))),
+                    None => blnk_error(
+                        StatusCode::NOT_FOUND,
+                        "TXN_NOT_FOUND",
+                        &format!("Transaction with reference '{reference}' not found"),
+                    ),
+                }
             } else if let Some(n) = path.strip_prefix("/bytes/") {
                 // A large answer for clients that never read it; at most 64 MiB.
                 let n = n.parse::<usize>().unwrap_or(0).min(64 << 20);
@@ -322,6 +357,65 @@ async fn handle(
         "10.9.8.6".parse().unwrap(),
     );
     Ok(res)
+}
+
+/// `POST /transactions` with the right key, as Blnk's queued path does it: a 201 `QUEUED` with a
+/// fresh `transaction_id` every time, and the reference recorded once (the database's unique
+/// index drops a duplicate in the background: no money moves twice, but the client is told it
+/// did). With `skip_queue`, a duplicate gets 409 `TXN_DUPLICATE_REFERENCE`. `None` for anything
+/// else.
+fn ledger(
+    state: &State,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> Option<(StatusCode, String)> {
+    if parts.method != http::Method::POST || parts.uri.path() != "/transactions" {
+        return None;
+    }
+    let key = state.key.lock().unwrap().clone();
+    if parts.headers.get("x-blnk-key").map(|v| v.as_bytes()) != Some(key.as_bytes()) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let reference = v["reference"].as_str()?.to_string();
+    let n = state
+        .txn_ids
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let skip_queue = v["skip_queue"].as_bool() == Some(true);
+    let txn = serde_json::json!({
+        "transaction_id": format!("txn_{n:04}"),
+        "reference": reference,
+        "amount": v["amount"],
+        "currency": v["currency"],
+        "status": if skip_queue { "APPLIED" } else { "QUEUED" },
+    });
+    let mut ledger = state.ledger.lock().unwrap();
+    if ledger.contains_key(&reference) && skip_queue {
+        let message =
+            format!("transaction validation failed: reference {reference} has already been used");
+        let body = serde_json::json!({"error": message, "error_detail": {"code": "TXN_DUPLICATE_REFERENCE", "message": message}});
+        return Some((StatusCode::CONFLICT, body.to_string()));
+    }
+    ledger.entry(reference).or_insert_with(|| txn.clone());
+    Some((StatusCode::CREATED, txn.to_string()))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads one request head, records it, and closes the connection without a response.

@@ -70,6 +70,7 @@ fn request_lines_are_the_bytes_serde_would_write() {
             } else {
                 Resource::Unknown
             },
+            idempotency: include_query.then_some("replayed"),
             decision,
             sent_upstream: include_query,
             end: End::ClientGone,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{plain, post_head, short_body, tls, TXN};
+use super::{plain, post_head, short_body, tls, txn, TXN};
 use crate::hostile::{assert_nothing_reached_blnk, dribble, exchange, read_reply, wait_for};
 use crate::support::client::{self, CLIENT_DEADLINE};
 use crate::support::gateway::TestGateway;
@@ -169,9 +169,10 @@ async fn a_half_closed_client_gets_its_answer_and_its_record() {
     let plain_gw = plain(json!({})).await;
     let tls_gw = tls(json!({})).await;
     let request = |gw: &TestGateway, id: &str| {
+        let body = txn(id);
         format!(
-            "{}{TXN}",
-            post_head(gw, id, &format!("Content-Length: {}\r\n", TXN.len()))
+            "{}{body}",
+            post_head(gw, id, &format!("Content-Length: {}\r\n", body.len()))
         )
     };
     for i in 0..10 {

@@ -1,0 +1,29 @@
+//! Retries made safe: a money movement retried happens once, and the retry gets the first answer.
+//!
+//! Blnk has no `Idempotency-Key`, and on its default queued path a transaction with a used
+//! `reference` still gets a fresh 201 (docs/blnk.md section 6), so a client that retries after a
+//! timeout is told a second transfer is under way. The gateway sees every request and answer, so
+//! it keeps, per client and key, the request's fingerprint and Blnk's answer, and replays that
+//! answer to a retry instead of forwarding it.
+//!
+//! - [`key`]: which key a request has (an `Idempotency-Key`, or the transaction's `reference`),
+//!   its fingerprint, its scope.
+//! - [`service`]: what the store's entry means for a request, and how an answer settles a key.
+//! - [`store`]: the store's one small trait; [`local`]: the embedded store (redb) that survives a
+//!   restart. A shared store for several gateways implements the same trait.
+//! - [`entry`]: what is kept per key, and its binary form.
+//!
+//! This module does not forward anything nor ask Blnk about a reference: the pipeline does
+//! (`proxy::idempotent`).
+
+pub mod entry;
+pub mod key;
+pub mod local;
+pub mod service;
+pub mod store;
+
+pub use self::entry::{Entry, Fingerprint, State, Stored};
+pub use self::key::{Kind, RequestKey};
+pub use self::local::LocalStore;
+pub use self::service::{Claim, Gate, Idempotency, Settle};
+pub use self::store::{system_now_ms, Clock, Store, StoreError, StoreKey};
