@@ -60,8 +60,8 @@ H2_CONNS=32       # h2load connections
 H2_STREAMS=8      # h2load concurrent streams per connection
 PROXY_CPU="${BENCH_PROXY_CPU:-1}"
 LOAD_CPU="${BENCH_LOAD_CPU:-0}"
-ALL_CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls idle-tls idle-plain"
-CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls idle-tls"
+ALL_CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls txn-tls h1-tls-cluster txn-tls-cluster idle-tls idle-plain"
+CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls txn-tls idle-tls"
 IDLE_CONNS="${BENCH_IDLE_CONNS:-1000 10000}"   # idle cases: connections held, in turn
 IDLE_CONCURRENCY=200                           # connections being opened at once
 IDLE_OPEN_TIMEOUT=120                          # seconds to open one count's connections
@@ -80,6 +80,8 @@ usage: benches/load.sh [options]
   --runs N             runs per target and case
   --duration S         seconds per run
   --cases LIST         comma-separated subset of: ${ALL_CASES// /,}
+                       (a -cluster case is its base case with both gateways in cluster mode on a
+                       redis-server the script starts on the load core)
                        (default: ${CASES// /,})
   --idle-conns LIST    idle cases: comma-separated connection counts, measured in turn by one
                        client per target that grows its idle connections through them
@@ -481,6 +483,19 @@ if n > 0 then
   local head, tail = '{"pad":"', '"}'
   wrk.body = head .. string.rep("x", n - #head - #tail) .. tail
 end
+-- txn-tls: every request a new transaction (a reference never used before, in any run), so the
+-- gateway claims and settles an idempotency key for each.
+if os.getenv("BENCH_TXN") == "1" then
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  local run = string.format("%x-%x", os.time(), math.random(0, 0x7fffffff))
+  local count = 0
+  local head = '{"amount":1,"currency":"USD","source":"@world","destination":"bln_1","reference":"'
+  request = function()
+    count = count + 1
+    local start = head .. run .. "-" .. count .. '","pad":"'
+    return wrk.format(nil, nil, nil, start .. string.rep("x", n - #start - 2) .. '"}')
+  end
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -494,7 +509,7 @@ EOF
 # "requests seconds p50_us p99_us errors non2xx" on stdout.
 # Extra arguments are header lines ("Name: value").
 load_run() { # $1 = case, $2 = url, $3 = seconds, $4 = out file prefix, then headers
-    local c="$1" url="$2" secs="$3" out="$4" hargs=() h TIMEFORMAT='%3U %3S'
+    local c="${1%-cluster}" url="$2" secs="$3" out="$4" hargs=() h TIMEFORMAT='%3U %3S'
     shift 4
     case "$c" in
         h2-tls)
@@ -520,10 +535,11 @@ load_run() { # $1 = case, $2 = url, $3 = seconds, $4 = out file prefix, then hea
             ;;
         *)
             local body=0
-            case "$c" in post1k-tls) body=1024 ;; post64k-tls) body=65536 ;; esac
+            local txn=0
+            case "$c" in post1k-tls) body=1024 ;; post64k-tls) body=65536 ;; txn-tls) body=1024 txn=1 ;; esac
             [ "$c" = conn-tls ] && set -- "$@" "Connection: close"
             for h in "$@"; do hargs+=(-H "$h"); done
-            { time BENCH_BODY_BYTES=$body timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" \
+            { time BENCH_BODY_BYTES=$body BENCH_TXN=$txn timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" \
                 wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$TMP/bench.lua" "${hargs[@]}" "$url" \
                 >"$out.txt" 2>&1; } 2>"$out.time" || true
             awk '{ print $1 + $2 }' "$out.time" >"$out.cpu" 2>/dev/null || true
@@ -672,6 +688,18 @@ expect_401 gateway-verify-wrong-key "http://127.0.0.1:$SANITY_PORT/ledgers" "X-B
 stop_pid "$STARTED_PID"
 log "sanity: the upstream refuses a missing key, the gateway in verify mode refuses a wrong one"
 
+# The -cluster cases: one redis-server for the run, on the load core, without persistence.
+REDIS_PORT=""
+ensure_redis() {
+    [ -n "$REDIS_PORT" ] && return 0
+    command -v redis-server >/dev/null 2>&1 || die "the -cluster cases need redis-server (apt-get install redis-server)"
+    REDIS_PORT=$(free_port)
+    taskset -c "$LOAD_CPU" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+        --appendonly no >"$TMP/redis.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$REDIS_PORT" "$!" "redis-server"
+    log "redis-server on 127.0.0.1:$REDIS_PORT (core $LOAD_CPU) for the -cluster cases"
+}
 # --- the cases ---------------------------------------------------------------------------------
 # target name -> "pid url" for the current case, and the headers it needs.
 declare -A TPID TURL TPORT
@@ -697,8 +725,12 @@ note_tls() { # $1 = nginx's port, $2 = the inject gateway's port
     fi
 }
 run_case() { # $1 = case
-    local c="$1" scheme=https tls=tls h2=h1 port targets t r i
-    case "$c" in h1-plain) scheme=http; tls=plain ;; h2-tls) h2=h2 ;; esac
+    local c="$1" scheme=https tls=tls h2=h1 port targets t r i path=/ledgers gw_json="{}"
+    case "${c%-cluster}" in h1-plain) scheme=http; tls=plain ;; h2-tls) h2=h2 ;; txn-tls) path=/transactions ;; esac
+    if [ "$c" != "${c%-cluster}" ]; then
+        ensure_redis
+        gw_json="{\"cluster\": {\"enabled\": true, \"redis\": \"redis://127.0.0.1:$REDIS_PORT/0\"}}"
+    fi
     log "case $c"
     TPID=(); TURL=()
     targets=()
@@ -711,14 +743,14 @@ run_case() { # $1 = case
     start_nginx_proxy "$port" "$tls" "$h2"
     targets+=(nginx)
     TPID[nginx]=$STARTED_PID
-    TURL[nginx]="$scheme://127.0.0.1:$port/ledgers"
+    TURL[nginx]="$scheme://127.0.0.1:$port$path"
     for mode in inject verify; do
         port=$(free_port)
-        start_gateway "gateway-$mode" "$port" "$mode" "$tls"
+        start_gateway "gateway-$mode" "$port" "$mode" "$tls" "$gw_json"
         note_gateway "$mode" "$tls"
         targets+=("gateway-$mode")
         TPID[gateway-$mode]=$STARTED_PID
-        TURL[gateway-$mode]="$scheme://127.0.0.1:$port/ledgers"
+        TURL[gateway-$mode]="$scheme://127.0.0.1:$port$path"
     done
     if [ "$tls" = tls ]; then
         local np gp
@@ -1024,7 +1056,7 @@ REPORT="$TMP/report.md"
     echo "- pinning: proxy under test on core $PROXY_CPU; wrk/h2load/idle_conns.py and the upstream nginx on core $LOAD_CPU"
     if [ -n "$THRU_CASES" ]; then
         echo "- ${RUNS} run(s) x ${DURATION} s per target and case, targets rotating, medians; ratios against nginx from this run"
-        echo "- load: HTTP/1.1 wrk -t1 -c$CONNS; HTTP/2 h2load -t1 -c$H2_CONNS -m$H2_STREAMS; conn-tls: wrk -c$CONNS with 'Connection: close', so every request is a new TCP + TLS connection (the OpenSSL client in wrk offers to resume its previous session); post1k/post64k: POST with a 1 KiB / 64 KiB JSON body over HTTP/1.1 keep-alive TLS"
+        echo "- load: HTTP/1.1 wrk -t1 -c$CONNS; HTTP/2 h2load -t1 -c$H2_CONNS -m$H2_STREAMS; conn-tls: wrk -c$CONNS with 'Connection: close', so every request is a new TCP + TLS connection (the OpenSSL client in wrk offers to resume its previous session); post1k/post64k: POST /ledgers with a 1 KiB / 64 KiB JSON body over HTTP/1.1 keep-alive TLS; txn-tls: POST /transactions with a 1 KiB body and a new reference each time, so the gateway claims and settles an idempotency key (fsync'd, on the benchmark's disk) per request"
         echo "- targets: direct = wrk straight to the upstream (plain only); nginx = nginx reverse proxy injecting the key; gateway-inject = the same job; gateway-verify = client sends the key, the gateway checks it"
         echo "- CPU/req: utime+stime of the proxy (nginx: master + worker) over the run / requests completed; peak RSS: VmHWM (reset before each run; nginx: master + worker); p50/p99 from wrk (time from request write to response) or h2load's per-request log; busy: share of each core not idle during the run (interrupts and softirqs included, which is where much of the loopback TCP work is counted), in brackets the share of that core that processes other than the proxy, the upstream and the load generator used (noise, e.g. a compiler elsewhere on the machine); a load core near 100% with little noise means the load generator, not the proxy, is the limit"
     fi
