@@ -172,12 +172,16 @@ impl Admin {
     /// Every part's numbers, each from the part that owns them.
     fn metrics(&self) -> String {
         let gw = &self.gw;
-        metrics::render(vec![
+        let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = vec![
             Box::new(metrics::Collect(gw.metrics.clone())),
             Box::new(gw.gauges()),
             Box::new(gw.audit.stats()),
             Box::new(gw.rate_limits.tracked()),
-        ])
+        ];
+        if let Some(c) = &gw.cluster {
+            collectors.push(Box::new(c.metrics()));
+        }
+        metrics::render(collectors)
     }
 }
 

@@ -163,7 +163,7 @@ impl Reject {
             MalformedH2               => "Malformed request",
             IdempotencyKeyInvalid     => "Idempotency-Key must be one string of 1 to 255 visible characters",
             IdempotencyInProgress     => "A request with this idempotency key is still being processed; retry later",
-            IdempotencyKeyReused      => "This idempotency key was already used for a different request",
+            IdempotencyKeyReused      => "This idempotency key or transaction reference was already used for a different request",
             IdempotencyOutcomeUnknown { .. } => "The outcome of the first request with this idempotency key is unknown; check the resource before retrying, or retry later",
             IdempotencyAnswerNotKept  => "This request was already processed; its answer was too large to keep",
             IdempotencyUnavailable    => "Requests that move money are suspended while retries cannot be made safe; retry shortly",

@@ -13,11 +13,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::Audit;
 use crate::body::BufferBudget;
+use crate::cluster::Cluster;
 use crate::config::Process;
-use crate::idempotency::{Clock, Idempotency, LocalStore};
+use crate::idempotency::{Clock, Idempotency, LocalStore, RedisStore, Store};
 use crate::limits;
 use crate::metrics::{self, Metrics};
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::Limiter;
 use crate::request_id::RequestIds;
 use crate::state::{Loaded, Snapshot};
 use crate::upstream::UpstreamClient;
@@ -37,7 +38,9 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub reloads: ReloadStats,
     /// Buckets outlive snapshots; their quotas follow the snapshot's settings (see `swap`).
-    pub rate_limits: RateLimits,
+    pub rate_limits: Limiter,
+    /// Cluster mode: the Redis shared with the other gateways.
+    pub cluster: Option<Arc<Cluster>>,
     /// The audit log's writer; what each request does about it follows the snapshot.
     pub audit: Audit,
     /// Memory for request bodies read whole (`gateway.limits.max_buffered_bytes`).
@@ -56,13 +59,22 @@ impl Gateway {
     /// the tokio runtime.
     pub fn new(loaded: Loaded) -> Result<Arc<Self>, String> {
         let process = &loaded.settings.process;
-        let idempotency = open_idempotency(process)?;
+        let cluster = match &process.cluster {
+            Some(c) => {
+                let cluster = Cluster::start(c)?;
+                crate::cluster::spawn_heartbeat(&cluster);
+                tracing::info!(redis = %c.redis, lease = ?c.lease, "cluster mode: quotas, lockouts and idempotency keys shared through Redis");
+                Some(cluster)
+            }
+            None => None,
+        };
+        let idempotency = open_idempotency(process, cluster.as_ref())?;
         let metrics = Arc::new(Metrics::default());
         let upstream = UpstreamClient::new(process.upstream_max_connections, metrics.clone());
         let audit = Audit::start(&process.audit);
         let buffers = BufferBudget::new(process.max_buffered_bytes);
         let snapshot = Snapshot::from_loaded(loaded);
-        let rate_limits = RateLimits::new(&snapshot.rate_limit_settings());
+        let rate_limits = Limiter::new(&snapshot.rate_limit_settings(), cluster.clone());
         Ok(Arc::new(Gateway {
             live: ArcSwap::from_pointee(snapshot),
             upstream,
@@ -70,6 +82,7 @@ impl Gateway {
             metrics,
             reloads: ReloadStats::default(),
             rate_limits,
+            cluster,
             audit,
             buffers,
             exchanges: TaskTracker::new(),
@@ -91,14 +104,20 @@ impl Gateway {
     }
 }
 
-/// The embedded idempotency store, unless idempotency is off.
-fn open_idempotency(process: &Process) -> Result<Option<Idempotency>, String> {
+/// The idempotency store: the cluster's in Redis, else the embedded one; none when off.
+fn open_idempotency(
+    process: &Process,
+    cluster: Option<&Arc<Cluster>>,
+) -> Result<Option<Idempotency>, String> {
     let cfg = &process.idempotency;
     if !cfg.enabled {
         return Ok(None);
     }
-    let store = LocalStore::open(&cfg.path, cfg.max_entries, Clock::System)
-        .map_err(|e| format!("gateway.idempotency.path: {e}"))?;
+    let store: Arc<dyn Store> = match cluster {
+        Some(c) => Arc::new(RedisStore::new(c.clone())),
+        None => LocalStore::open(&cfg.path, cfg.max_entries, Clock::System)
+            .map_err(|e| format!("gateway.idempotency.path: {e}"))?,
+    };
     let idem = Idempotency::new(store, Clock::System);
     tracing::info!(store = %idem.describe(), "idempotency keys kept");
     Ok(Some(idem))

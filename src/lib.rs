@@ -16,6 +16,7 @@
 //! | Pipeline | `proxy`, `gateway`, `upstream` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk |
 //! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
 //! | Policy | `clients`, `ratelimit`, `audit`, `keys`, `idempotency` | who may do what, how often, the record of it, and which retries are replays |
+//! | Cluster | `cluster` | the Redis several gateways share: its connection, whether it answers, who is alive, subscriptions |
 //! | Config | `config`, `secret` | file + environment -> validated settings, every problem named; the key type that cannot leak |
 //! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies |
 //!
@@ -27,6 +28,7 @@ pub mod audit;
 pub mod body;
 pub mod cli;
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod crypto;

@@ -124,8 +124,36 @@ pub const IDEMPOTENCY_IN_FLIGHT_MAX: Duration = Duration::from_secs(120);
 /// `gateway.idempotency.unknown_settle`). Blnk stores a `skip_queue` transaction before it
 /// answers, and a queued one moments after.
 pub const IDEMPOTENCY_UNKNOWN_SETTLE: Duration = Duration::from_secs(60);
+/// While the idempotency store cannot be used, the ERROR line saying so is repeated at most this
+/// often.
+pub const IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest time the gateway waits for Blnk's answer to a reference lookup.
 pub const IDEMPOTENCY_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Cluster mode (`gateway.cluster`): the longest one Redis operation may take before the gateway
+/// carries on without Redis (default of `timeout`), and the bounds accepted.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_millis(100);
+pub const CLUSTER_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(1), Duration::from_secs(5));
+/// How long tokens leased from a shared bucket last (default of `gateway.cluster.lease`), and the
+/// longest accepted: an unused lease holds tokens other gateways could use for that long.
+pub const CLUSTER_LEASE: Duration = Duration::from_millis(50);
+pub const CLUSTER_LEASE_MAX: Duration = Duration::from_secs(1);
+/// Prefix of every Redis key the gateway writes (default of `gateway.cluster.key_prefix`).
+pub const CLUSTER_KEY_PREFIX: &str = "blnk-gateway:";
+/// Redis's port when an address names none, and the largest database number accepted.
+pub const REDIS_DEFAULT_PORT: u16 = 6379;
+pub const REDIS_MAX_DB: i64 = 65_535;
+/// While Redis is away, how often the gateway tries it again; how often each gateway says it is
+/// alive, and how long one that stopped saying so still counts.
+pub const CLUSTER_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+pub const CLUSTER_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+pub const CLUSTER_HEARTBEAT_TTL: Duration = Duration::from_secs(10);
+/// Shared buckets whose leases a process keeps at once (beyond it, the least recent are dropped
+/// and their tokens given back).
+pub const CLUSTER_MAX_LEASES: usize = 100_000;
+/// Longest time a connection to Redis may take to open.
+pub const CLUSTER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Longest request target (path and query, or absolute form) accepted; longer ones get 414.
 /// A head longer than `max_header_bytes` gets 431 whichever part of it is long.
 pub const MAX_URI_BYTES: usize = 8 * 1024;

@@ -127,8 +127,12 @@ fn describe(loaded: &Loaded) -> String {
     } else {
         "off".to_string()
     };
+    let cluster = match &s.process.cluster {
+        Some(c) => c.redis.to_string(),
+        None => "off".to_string(),
+    };
     format!(
-        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={}",
+        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} cluster={}",
         s.mode,
         s.process.listen,
         if s.tls.is_some() { "on" } else { "off" },
@@ -136,7 +140,8 @@ fn describe(loaded: &Loaded) -> String {
         s.upstream.authority,
         loaded.key_source,
         loaded.key.fingerprint(),
-        audit
+        audit,
+        cluster
     )
 }
 

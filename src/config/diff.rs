@@ -92,6 +92,7 @@ mod tests {
                 path: "/var/lib/x".into(),
                 max_entries: 10,
             },
+            cluster: None,
         };
         let new = Process {
             listen: "127.0.0.1:9443".parse().unwrap(),

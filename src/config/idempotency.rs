@@ -47,17 +47,21 @@ pub struct IdempotencyPolicy {
 
 pub(super) fn validate(
     raw: &RawIdempotency,
-    base: &Path,
+    (base, cluster): (&Path, bool),
     env: &Env,
     problems: &mut Problems,
 ) -> (IdempotencyStore, IdempotencyPolicy) {
-    (store(raw, base, env, problems), policy(raw, problems))
+    (
+        store(raw, (base, cluster), env, problems),
+        policy(raw, problems),
+    )
 }
 
-/// Whether there is a store and where; its directory must exist when it is enabled.
+/// Whether there is a store and where; its directory must exist when it is enabled (and used:
+/// in cluster mode the keys are in Redis).
 fn store(
     raw: &RawIdempotency,
-    base: &Path,
+    (base, cluster): (&Path, bool),
     env: &Env,
     problems: &mut Problems,
 ) -> IdempotencyStore {
@@ -70,7 +74,7 @@ fn store(
         }
         (None, _) => base.join(STORE_FILE),
     };
-    if enabled {
+    if enabled && !cluster {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),

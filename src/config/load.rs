@@ -2,8 +2,8 @@
 //!
 //! The environment is passed in as a list of pairs rather than read here, so the same code serves
 //! `serve`, `check` and tests that cannot share one process environment. Overrides follow figment's
-//! convention: `BLNK_GATEWAY_<FIELD>` with `__` for nesting, plus Blnk's own `BLNK_SERVER_*`
-//! names for the `server` keys the gateway reads.
+//! convention: `BLNK_GATEWAY_<FIELD>` with `__` for nesting, plus Blnk's own names
+//! (`BLNK_SERVER_*`, `BLNK_REDIS_DNS`) for the keys of its sections the gateway reads.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -20,19 +20,26 @@ use crate::limits::MAX_CONFIG_BYTES;
 
 /// Prefix of the gateway's own environment overrides.
 pub const GATEWAY_ENV_PREFIX: &str = "BLNK_GATEWAY_";
-/// Blnk's own environment names for the `server` keys the gateway reads (the secret is resolved
-/// separately, see `source`).
-const BLNK_SERVER_ENV: &[(&str, &str)] = &[
+/// Blnk's own environment names for the keys of its sections the gateway reads (the secret is
+/// resolved separately, see `source`).
+const BLNK_ENV: &[(&str, &str)] = &[
     ("BLNK_SERVER_SECURE", "server.secure"),
     ("BLNK_SERVER_PORT", "server.port"),
     (
         "BLNK_SERVER_MAX_REQUEST_BODY_SIZE_MB",
         "server.max_request_body_size_mb",
     ),
+    ("BLNK_REDIS_DNS", "redis.dns"),
 ];
 /// Variables with the gateway prefix that are not settings: the log filter and format, read by
-/// `cli` before the configuration is loaded.
-const NOT_SETTINGS: &[&str] = &["BLNK_GATEWAY_LOG", "BLNK_GATEWAY_LOG_FORMAT"];
+/// `cli` before the configuration is loaded, and the Redis password's sources, read by
+/// `cluster` (never through figment, whose errors could echo a value).
+const NOT_SETTINGS: &[&str] = &[
+    "BLNK_GATEWAY_LOG",
+    "BLNK_GATEWAY_LOG_FORMAT",
+    super::cluster::PASSWORD_ENV,
+    super::cluster::PASSWORD_FILE_ENV,
+];
 
 /// One environment variable as a figment provider, so errors name the variable.
 struct EnvVar {
@@ -59,7 +66,7 @@ fn env_overrides(env: &Env) -> Vec<EnvVar> {
                 continue;
             }
             format!("gateway.{}", rest.to_ascii_lowercase().replace("__", "."))
-        } else if let Some((_, key)) = BLNK_SERVER_ENV.iter().find(|(n, _)| *n == name) {
+        } else if let Some((_, key)) = BLNK_ENV.iter().find(|(n, _)| *n == name) {
             (*key).to_string()
         } else {
             continue;
@@ -112,7 +119,10 @@ pub fn load_raw(path: &Path, env: &Env) -> Result<RawConfig, Problems> {
 /// Turns a figment error into (key path, message) without ever echoing a secret's value.
 fn describe(err: &figment::Error) -> (String, String) {
     let mut key = err.path.join(".");
-    let secret = key.contains("secret");
+    // A Redis URL or password may hold a secret too.
+    let secret = ["secret", "redis", "password"]
+        .iter()
+        .any(|word| key.contains(word));
     let mut message = match &err.kind {
         Kind::UnknownField(field, _) => {
             // figment's path sometimes already ends with the field, sometimes not.
@@ -147,13 +157,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_log_variables_are_not_settings() {
+    fn the_log_and_password_variables_are_not_settings() {
         let env = Env::from_pairs([
             ("BLNK_GATEWAY_LOG", "trace"),
             ("BLNK_GATEWAY_LOG_FORMAT", "json"),
             ("BLNK_GATEWAY_LISTEN", "127.0.0.1:1"),
+            ("BLNK_GATEWAY_CLUSTER_PASSWORD", "hunter2"),
+            ("BLNK_GATEWAY_CLUSTER_PASSWORD_FILE", "/run/redis.pass"),
+            ("BLNK_REDIS_DNS", "redis:6379"),
         ]);
         let keys: Vec<String> = env_overrides(&env).into_iter().map(|v| v.key).collect();
-        assert_eq!(keys, ["gateway.listen"]);
+        assert_eq!(keys, ["gateway.listen", "redis.dns"]);
     }
 }

@@ -6,6 +6,7 @@
 //! clients file are loaded by `state`, which builds the snapshot a request reads.
 
 mod audit;
+mod cluster;
 mod diff;
 mod env;
 mod idempotency;
@@ -22,6 +23,10 @@ mod source;
 mod validate;
 
 pub use self::audit::{AuditPolicy, AuditTarget, AuditWriter};
+pub use self::cluster::{
+    ClusterSettings, RedisEndpoint, RedisPassword, PASSWORD_CREDENTIAL, PASSWORD_ENV,
+    PASSWORD_FILE_ENV,
+};
 pub use self::diff::changed;
 pub use self::env::Env;
 pub use self::idempotency::{IdempotencyPolicy, IdempotencyStore};

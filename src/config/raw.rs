@@ -1,7 +1,8 @@
 //! The configuration as it is written: serde structs that mirror a blnk.json-style file.
 //!
-//! Only Blnk's `server` section and the gateway's own `gateway` section are read; every other
-//! top-level section of a real blnk.json (`data_source`, `redis`, ...) is ignored. Inside
+//! Only Blnk's `server` section, `redis.dns` (the default Redis of cluster mode) and the gateway's
+//! own `gateway` section are read; every other top-level section of a real blnk.json
+//! (`data_source`, `typesense`, ...) is ignored. Inside
 //! `gateway` an unknown key is an error. Nothing here is checked beyond its JSON type: that is
 //! `validate`'s job, which turns these into the types the hot path uses.
 
@@ -19,7 +20,15 @@ pub struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
+    pub redis: RawBlnkRedis,
+    #[serde(default)]
     pub gateway: RawGateway,
+}
+
+/// Blnk's own `redis` section: only `dns`, which may hold a password.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawBlnkRedis {
+    pub dns: Option<RawSecret>,
 }
 
 /// Blnk's own `server` section; keys the gateway does not use are ignored, as Blnk has many.
@@ -82,6 +91,8 @@ pub struct RawGateway {
     pub audit: RawAudit,
     #[serde(default)]
     pub idempotency: RawIdempotency,
+    #[serde(default)]
+    pub cluster: RawCluster,
 }
 
 /// `gateway.idempotency`: retries made safe (see `crate::idempotency`).
@@ -97,6 +108,23 @@ pub struct RawIdempotency {
     pub max_answer_bytes: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     pub unknown_settle: Option<Duration>,
+}
+
+/// `gateway.cluster`: state shared by several gateways through Redis (see `crate::cluster`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub enabled: Option<bool>,
+    /// A URL, which may hold a password: read as a secret.
+    pub redis: Option<RawSecret>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub key_prefix: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub lease: Option<Duration>,
+    pub gateways: Option<u32>,
 }
 
 /// Key rotation: how long a replaced key stays valid, how often Blnk is probed for the new one.

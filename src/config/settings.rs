@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::audit::{AuditPolicy, AuditWriter};
+use super::cluster::ClusterSettings;
 use super::idempotency::{IdempotencyPolicy, IdempotencyStore};
 use super::quota::RateLimitSettings;
 use crate::limits::Limits;
@@ -62,6 +63,9 @@ pub struct Process {
     pub audit: AuditWriter,
     #[serde(rename = "gateway.idempotency")]
     pub idempotency: IdempotencyStore,
+    /// Cluster mode: the Redis shared with the other gateways; `None` when off.
+    #[serde(rename = "gateway.cluster")]
+    pub cluster: Option<ClusterSettings>,
 }
 
 /// How key rotations are carried out (see `crate::keys`).

@@ -57,8 +57,9 @@ pub(super) fn validate(
     let rate_limit = super::rate_limit::rate_limit(&g.rate_limit, mode, problems, warnings);
     let (audit_writer, audit) = super::audit::validate(&g.audit, base, problems, warnings);
     let (idempotency_store, idempotency) =
-        super::idempotency::validate(&g.idempotency, base, env, problems);
+        super::idempotency::validate(&g.idempotency, (base, cluster_on(g)), env, problems);
     super::idempotency::check_deadlines(&idempotency_store, &limits, problems);
+    let cluster = super::cluster::validate(raw, base, env, problems);
     let blnk_secure = raw.server.secure.unwrap_or(false);
     if !blnk_secure {
         warnings.push(
@@ -80,6 +81,7 @@ pub(super) fn validate(
         upstream_max_connections: pools.upstream_max_connections,
         audit: audit_writer,
         idempotency: idempotency_store,
+        cluster,
     };
     let settings = Settings {
         process,
@@ -98,6 +100,10 @@ pub(super) fn validate(
         rotation,
     };
     (Some(settings), tls)
+}
+
+fn cluster_on(g: &RawGateway) -> bool {
+    g.cluster.enabled.unwrap_or(false)
 }
 
 /// `gateway.listen` and `gateway.admin_listen` (`"off"` for none).

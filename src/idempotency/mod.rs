@@ -10,7 +10,7 @@
 //!   its fingerprint, its scope.
 //! - [`service`]: what the store's entry means for a request, and how an answer settles a key.
 //! - [`store`]: the store's one small trait; [`local`]: the embedded store (redb) that survives a
-//!   restart. A shared store for several gateways implements the same trait.
+//!   restart; [`redis`]: the store several gateways share (cluster mode).
 //! - [`entry`]: what is kept per key, and its binary form.
 //!
 //! This module does not forward anything nor ask Blnk about a reference: the pipeline does
@@ -19,11 +19,13 @@
 pub mod entry;
 pub mod key;
 pub mod local;
+pub mod redis;
 pub mod service;
 pub mod store;
 
 pub use self::entry::{Entry, Fingerprint, State, Stored};
 pub use self::key::{Kind, RequestKey};
 pub use self::local::LocalStore;
+pub use self::redis::RedisStore;
 pub use self::service::{Claim, Gate, Idempotency, Settle};
 pub use self::store::{system_now_ms, Clock, Store, StoreError, StoreKey};

@@ -128,7 +128,7 @@ impl Collector for Collect {
 }
 
 /// A counter family with one label, a value per label.
-fn labelled(
+pub fn labelled(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,

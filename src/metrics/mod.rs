@@ -10,6 +10,6 @@ mod encode;
 mod histogram;
 mod table;
 
-pub use self::encode::{counter, gauge, render, Collect, CONTENT_TYPE, PREFIX};
+pub use self::encode::{counter, gauge, labelled, render, Collect, CONTENT_TYPE, PREFIX};
 pub use self::histogram::Histogram;
 pub use self::table::{IdempotencyOutcome, Metrics};

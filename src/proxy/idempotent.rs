@@ -30,7 +30,7 @@ use crate::error::Reject;
 use crate::gateway::Gateway;
 use crate::headers::X_BLNK_KEY;
 use crate::idempotency::{self, Claim, Gate, Idempotency, RequestKey, Settle, Stored};
-use crate::limits::IDEMPOTENCY_LOOKUP_TIMEOUT;
+use crate::limits::{IDEMPOTENCY_LOOKUP_TIMEOUT, IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL};
 use crate::metrics::IdempotencyOutcome;
 use crate::state::Snapshot;
 
@@ -380,9 +380,21 @@ fn stored(parts: &http::response::Parts, body: Option<Bytes>) -> Stored {
     }
 }
 
-/// The store cannot be used: logged, and the request refused rather than forwarded unprotected.
+/// The store cannot be used: the request is refused rather than forwarded unprotected. Logged
+/// at most once per `IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL`, not once per request.
 fn unavailable(gw: &Gateway, e: idempotency::StoreError) -> Reject {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_LOGGED_MS: AtomicU64 = AtomicU64::new(0);
     gw.metrics.idempotency(IdempotencyOutcome::StoreUnavailable);
-    tracing::error!(error = %e, "idempotency store cannot be used; keyed requests get 503");
+    let now = idempotency::system_now_ms();
+    let last = LAST_LOGGED_MS.load(Ordering::Relaxed);
+    let every = u64::try_from(IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL.as_millis()).unwrap_or(0);
+    if now.saturating_sub(last) >= every
+        && LAST_LOGGED_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::error!(error = %e, "idempotency store cannot be used; keyed requests get 503 (blnk_gateway_idempotency_total{{outcome=\"store_unavailable\"}} counts them)");
+    }
     Reject::IdempotencyUnavailable
 }

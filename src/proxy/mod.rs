@@ -154,7 +154,7 @@ async fn forward(
     (entry, resource): (&mut Entry, &mut Resource),
 ) -> Result<Response<ResponseBody>, Reject> {
     let now = Instant::now();
-    let admitted = admit(gw, snap, conn, &head, now, (entry, resource))?;
+    let admitted = admit(gw, snap, conn, &head, now, (entry, resource)).await?;
     let body = intake::read_body(gw, snap, &head, incoming, entry, now).await?;
     let keyed = idempotent::Request {
         method: &head.method,
@@ -210,7 +210,7 @@ struct Admitted {
 
 /// The checks before the body is read: method, network, cool-down, framing, path, key, scopes,
 /// rate limits, the audit log's health.
-fn admit(
+async fn admit(
     gw: &Gateway,
     snap: &Snapshot,
     conn: &Arc<ConnInfo>,
@@ -236,9 +236,12 @@ fn admit(
     let decided = auth::authorize(snap, &head.method, path, &head.headers, now, conn);
     let (fingerprint, client) = auth::identity(snap, &decided, &head.headers);
     entry.identify(fingerprint, client);
-    let admission = decided.map_err(|reject| gw.rate_limits.auth_failed(peer, reject))?;
+    let admission = match decided {
+        Ok(a) => a,
+        Err(reject) => return Err(gw.rate_limits.auth_failed(peer, reject).await),
+    };
     let identity = auth::rate_identity(snap, conn, &admission);
-    let allowance = gw.rate_limits.check(&identity, &head.method)?;
+    let allowance = gw.rate_limits.check(&identity, &head.method).await?;
     if settings.audit.on_failure == OnFailure::RefuseWrites
         && audit::is_write(&head.method)
         && !gw.audit.admit_write()
@@ -304,7 +307,7 @@ async fn send_with_key(
             head.headers.insert(X_BLNK_KEY, key);
             let res = send(gw, snap, head, RequestBody::from_buffered(body)).await?;
             if res.status() == StatusCode::UNAUTHORIZED {
-                gw.rate_limits.record_failure(peer);
+                gw.rate_limits.record_failure(peer).await;
             }
             return Ok(Answer::Streaming(res));
         }

@@ -338,7 +338,7 @@ fn direct<C: Clock + Clone>(quota: Quota, clock: &C) -> Direct<C> {
 }
 
 /// Methods that change the ledger (Blnk's `write` and `delete` actions).
-fn is_write(method: &Method) -> bool {
+pub(super) fn is_write(method: &Method) -> bool {
     matches!(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

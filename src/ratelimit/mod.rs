@@ -16,6 +16,11 @@
 //!
 //! GCRA keeps one 64-bit time per bucket, so a check is a hash lookup and a compare-and-swap.
 //!
+//! In cluster mode ([`Limiter`] with a [`crate::cluster::Cluster`]) the buckets are shared
+//! through Redis (`shared`: GCRA in a Lua script, spent through short leases) and so are the
+//! failed-auth lockouts (`lockout`: every failure counted in Redis, cool-downs published); the
+//! per-process limiters below stay as the fallback while Redis is away.
+//!
 //! # Memory
 //! Each keyed table (per-client requests, per-client writes when set, failed authentications per
 //! source, sources cooling down) tracks at most `max_tracked` keys (default
@@ -29,9 +34,13 @@
 //! [`crate::limits::RATE_LIMIT_PRUNE_INTERVAL`], and on every reconfiguration.
 
 mod cooldown;
+mod gate;
 mod limiter;
+mod lockout;
+mod shared;
 mod source;
 mod table;
 
+pub use self::gate::Limiter;
 pub use self::limiter::{RateLimits, Tracked};
 pub use self::source::source;

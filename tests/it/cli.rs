@@ -148,6 +148,40 @@ fn idempotency_settings_are_checked_by_name() {
 }
 
 #[test]
+fn cluster_mode_takes_blnks_redis_and_never_shows_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = r#"{"server": {"secret_key": "k-padpadpadpadpadpadpadpadpadpadpad"},
+        "redis": {"dns": "redis://:blnk-redis-pass@cache.internal:6380/1"},
+        "gateway": {"allow_plaintext": true, "cluster": {"enabled": true}}}"#;
+    let cfg = write(dir.path(), "blnk.json", base);
+    let out = run(&["check", "--config", &cfg], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("cluster=redis://cache.internal:6380/1"), "{t}");
+    assert!(!t.contains("blnk-redis-pass"), "{t}");
+    // BLNK_REDIS_DNS as Blnk reads it; the password from the gateway's own variable.
+    let env = [
+        ("BLNK_REDIS_DNS", "127.0.0.1:6379"),
+        ("BLNK_GATEWAY_CLUSTER_PASSWORD", "env-redis-pass"),
+    ];
+    let out = run(&["check", "--config", &cfg], &env);
+    let t = text(&out);
+    assert!(t.contains("cluster=redis://127.0.0.1:6379/0"), "{t}");
+    assert!(!t.contains("env-redis-pass"), "{t}");
+    // A Redis URL that cannot be used is named, without its password.
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        &base.replace("cache.internal:6380/1", "cache.internal:99999"),
+    );
+    let out = run(&["check", "--config", &cfg], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let t = text(&out);
+    assert!(t.contains("redis.dns"), "{t}");
+    assert!(!t.contains("blnk-redis-pass"), "{t}");
+}
+
+#[test]
 fn empty_and_unreadable_keys_are_errors_never_open_access() {
     let dir = tempfile::tempdir().unwrap();
     certs::make(dir.path());

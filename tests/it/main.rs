@@ -9,6 +9,7 @@ mod support;
 mod audit;
 mod cli;
 mod clients;
+mod cluster;
 mod complete;
 mod failures;
 mod forwarding;
