@@ -16,7 +16,7 @@
 //! | Pipeline | `proxy`, `gateway`, `upstream` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk |
 //! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
 //! | Policy | `clients`, `ratelimit`, `audit`, `keys`, `idempotency` | who may do what, how often, the record of it, and which retries are replays |
-//! | Config | `config`, `secret` | file + environment -> validated settings, every problem named; the key type that cannot leak |
+//! | Config | `config`, `secret`, `signing` | file + environment -> validated settings, every problem named; the key types that cannot leak (the master key, the audit signing key) |
 //! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies |
 //!
 //! Each module's `//!` header says what it owns and what it does not.
@@ -47,6 +47,7 @@ pub mod route;
 pub mod secret;
 pub mod server;
 pub mod signal;
+pub mod signing;
 pub mod state;
 pub mod systemd;
 pub mod tls;
