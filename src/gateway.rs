@@ -54,12 +54,13 @@ pub struct Gateway {
 impl Gateway {
     /// Builds the state, opens the idempotency store and starts the audit writer; call it inside
     /// the tokio runtime.
-    pub fn new(loaded: Loaded) -> Result<Arc<Self>, String> {
+    pub fn new(mut loaded: Loaded) -> Result<Arc<Self>, String> {
+        let audit_key = loaded.audit_key.take();
         let process = &loaded.settings.process;
         let idempotency = open_idempotency(process)?;
         let metrics = Arc::new(Metrics::default());
         let upstream = UpstreamClient::new(process.upstream_max_connections, metrics.clone());
-        let audit = Audit::start(&process.audit);
+        let audit = Audit::start_signed(&process.audit, audit_key);
         let buffers = BufferBudget::new(process.max_buffered_bytes);
         let snapshot = Snapshot::from_loaded(loaded);
         let rate_limits = RateLimits::new(&snapshot.rate_limit_settings());
