@@ -15,6 +15,14 @@ pub const KEY_ID_HEX: usize = 16;
 pub const SIGNATURE_LEN: usize = 64;
 /// Domain label, so an id is never simply "the SHA-256 of the key".
 const KEY_ID_LABEL: &[u8] = b"blnk-gateway audit signing key v1\0";
+/// The DER of a PKCS#8 v1 Ed25519 private key before its 32-byte seed (RFC 8410).
+const PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// The same in ring's v2 form (the public key follows the seed).
+const PKCS8_V2_PREFIX: [u8; 16] = [
+    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 /// The DER of an Ed25519 SubjectPublicKeyInfo before its 32 key bytes (RFC 8410).
 const SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
@@ -150,11 +158,21 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// A new key pair, and its private key as a PEM `PRIVATE KEY` block (PKCS#8 v2) to store.
+    /// A new key pair, and its private key as a PEM `PRIVATE KEY` block to store: PKCS#8 v1
+    /// (RFC 8410), as `openssl genpkey` writes it, so OpenSSL 3.0 reads it too (it does not
+    /// read ring's v2 form).
     pub fn generate() -> Result<(SigningKey, Zeroizing<String>), KeyError> {
         let rng = ring::rand::SystemRandom::new();
         let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Random)?;
-        let der = Zeroizing::new(doc.as_ref().to_vec());
+        let v2 = doc.as_ref();
+        let der = match v2.strip_prefix(&PKCS8_V2_PREFIX[..]) {
+            Some(rest) if rest.len() >= 32 => {
+                let mut v1 = Zeroizing::new(PKCS8_V1_PREFIX.to_vec());
+                v1.extend_from_slice(&rest[..32]);
+                v1
+            }
+            _ => Zeroizing::new(v2.to_vec()),
+        };
         let key = SigningKey::from_der(&der)?;
         Ok((key, Zeroizing::new(pem::encode("PRIVATE KEY", &der))))
     }
@@ -205,6 +223,8 @@ mod tests {
     #[test]
     fn signs_and_verifies_and_never_prints_itself() {
         let (key, pem) = SigningKey::generate().unwrap();
+        // PKCS#8 v1, which OpenSSL 3.0 reads (tests/it/audit/seal_cli.rs checks with openssl).
+        assert_eq!(pem::decode_private(pem.as_bytes()).unwrap().len(), 48);
         let again = SigningKey::from_pem(pem.as_bytes()).unwrap();
         assert_eq!(again.public(), key.public());
         let sig = key.sign(b"msg");
