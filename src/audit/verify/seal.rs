@@ -211,7 +211,7 @@ impl<'a> SealCheck<'a> {
                 a.cp.seq,
                 a.cp.time,
                 intact.head_seq,
-                a.cp.seq - intact.head_seq
+                a.cp.seq.saturating_sub(intact.head_seq)
             );
             return Err(Break {
                 file: self.files[file].clone(),
