@@ -1,5 +1,6 @@
 //! What the audit log costs: on the request path (open an entry, fill it in, close it, hand it
-//! to the writer) and on the writer's task (frame one record into the chain: JSON + SHA-256).
+//! to the writer) and on the writer's task (frame one record into the chain: JSON + SHA-256;
+//! seal it with a checkpoint: Ed25519; with epochs, a fresh key and the key file replaced).
 //!
 //! `cargo bench --bench audit`. The request-path figure is what every request pays; the writer
 //! figure is paid once per record on the writer's own task, off the request path.
@@ -12,11 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blnk_gateway::audit::chain::Chain;
+use blnk_gateway::audit::checkpoint::Checkpoint;
 use blnk_gateway::audit::{Audit, Decision, End, RequestHead};
 use blnk_gateway::conn::{Alpn, ConnClock, ConnInfo, TlsInfo};
 use blnk_gateway::limits::AUDIT_CHANNEL_CAPACITY;
 use blnk_gateway::mode::Mode;
 use blnk_gateway::secret::Fingerprint;
+use blnk_gateway::signing::{self, SigningKey};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Version};
@@ -130,5 +133,50 @@ fn writer_frame(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, request_path_isolated, request_path, writer_frame);
+/// One checkpoint as the writer makes it: sign the head (Ed25519), frame the line (JSON +
+/// SHA-256). Paid once per `checkpoint_records` lines or `checkpoint_interval`.
+fn writer_checkpoint(c: &mut Criterion) {
+    let (key, _) = SigningKey::generate().expect("key");
+    let mut chain = Chain::genesis();
+    let mut buf = Vec::with_capacity(1024);
+    chain
+        .append(&mut buf, &serde_json::json!({"kind": "genesis"}))
+        .expect("genesis");
+    let now = std::time::SystemTime::now();
+    c.bench_function(
+        "audit writer: one checkpoint (Ed25519 sign + JSON + SHA-256)",
+        |b| {
+            b.iter(|| {
+                buf.clear();
+                Checkpoint::seal(&mut chain, &mut buf, &key, now, None).expect("seal");
+                black_box(&buf);
+            })
+        },
+    );
+}
+
+/// With `key_epoch`, once per epoch: a fresh key, and the key file replaced (written, synced,
+/// renamed, the directory synced, the old bytes overwritten and synced).
+fn writer_epoch(c: &mut Criterion) {
+    c.bench_function("audit writer: next-epoch key (generate)", |b| {
+        b.iter(|| black_box(SigningKey::generate().expect("key")))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.key");
+    let (_, pem) = SigningKey::generate().expect("key");
+    signing::create_new(&path, pem.as_bytes(), 0o600).expect("key file");
+    c.bench_function(
+        "audit writer: key file replaced (2 fsyncs + dir fsync)",
+        |b| b.iter(|| signing::replace_secret(&path, pem.as_bytes()).expect("replace")),
+    );
+}
+
+criterion_group!(
+    benches,
+    request_path_isolated,
+    request_path,
+    writer_frame,
+    writer_checkpoint,
+    writer_epoch
+);
 criterion_main!(benches);

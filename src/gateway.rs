@@ -57,7 +57,8 @@ pub struct Gateway {
 impl Gateway {
     /// Builds the state, opens the idempotency store and starts the audit writer; call it inside
     /// the tokio runtime.
-    pub fn new(loaded: Loaded) -> Result<Arc<Self>, String> {
+    pub fn new(mut loaded: Loaded) -> Result<Arc<Self>, String> {
+        let audit_key = loaded.audit_key.take();
         let process = &loaded.settings.process;
         let cluster = match &process.cluster {
             Some(c) => {
@@ -71,7 +72,7 @@ impl Gateway {
         let idempotency = open_idempotency(process, cluster.as_ref())?;
         let metrics = Arc::new(Metrics::default());
         let upstream = UpstreamClient::new(process.upstream_max_connections, metrics.clone());
-        let audit = Audit::start(&process.audit);
+        let audit = Audit::start_signed(&process.audit, audit_key);
         let buffers = BufferBudget::new(process.max_buffered_bytes);
         let snapshot = Snapshot::from_loaded(loaded);
         let rate_limits = Limiter::new(&snapshot.rate_limit_settings(), cluster.clone());

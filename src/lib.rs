@@ -17,7 +17,7 @@
 //! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
 //! | Policy | `clients`, `ratelimit`, `audit`, `keys`, `idempotency` | who may do what, how often, the record of it, and which retries are replays |
 //! | Cluster | `cluster` | the Redis several gateways share: its connection, whether it answers, who is alive, subscriptions |
-//! | Config | `config`, `secret` | file + environment -> validated settings, every problem named; the key type that cannot leak |
+//! | Config | `config`, `secret`, `signing` | file + environment -> validated settings, every problem named; the key types that cannot leak (the master key, the audit signing key) |
 //! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies |
 //!
 //! Each module's `//!` header says what it owns and what it does not.
@@ -49,6 +49,7 @@ pub mod route;
 pub mod secret;
 pub mod server;
 pub mod signal;
+pub mod signing;
 pub mod state;
 pub mod systemd;
 pub mod tls;

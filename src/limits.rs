@@ -253,6 +253,23 @@ pub const AUDIT_MAX_PENDING_LIMIT: usize = 1_000_000;
 /// Longest line `audit verify` reads, and the most read back from an existing log at start; no
 /// record the gateway writes comes near it.
 pub const AUDIT_MAX_LINE_BYTES: usize = 64 * 1024;
+/// Longest time an audit line stays unsealed: default of `gateway.audit.checkpoint_interval`.
+pub const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+/// Lines sealed by one checkpoint at most: default of `gateway.audit.checkpoint_records`.
+pub const AUDIT_CHECKPOINT_RECORDS: u64 = 10_000;
+/// Longest `gateway.audit.checkpoint_interval` accepted.
+pub const AUDIT_MAX_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// Largest `gateway.audit.checkpoint_records` accepted.
+pub const AUDIT_MAX_CHECKPOINT_RECORDS: u64 = 1_000_000;
+/// Shortest and longest `gateway.audit.key_epoch` accepted.
+pub const AUDIT_MIN_KEY_EPOCH: Duration = Duration::from_secs(1);
+pub const AUDIT_MAX_KEY_EPOCH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Signing keys the audit writer remembers having retired (so a reload cannot bring one back).
+pub const AUDIT_MAX_RETIRED_KEYS: usize = 64;
+/// Checkpoint anchors `audit verify --anchors` reads at most, across its files.
+pub const AUDIT_MAX_ANCHORS: usize = 1_000_000;
+/// Public keys `audit verify` trusts at most: those given, plus those checkpoints certify.
+pub const AUDIT_MAX_PUBLIC_KEYS: usize = 100_000;
 
 /// The validated limits that follow a reload, read from the snapshot per connection or request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

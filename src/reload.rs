@@ -1,10 +1,11 @@
 //! Live reload: watch, debounce, load and validate everything, swap the snapshot whole.
 //!
-//! Triggers are file events in the directories that hold the config file, the key file and the
-//! TLS files (directories, because rotation tools replace files by rename or swap a Kubernetes
-//! `..data` symlink, which ends a watch on the file itself), and SIGHUP. Events are debounced so a
-//! half-written file is not read. A reload runs the same `config::load` as `serve`; on any problem
-//! the last good snapshot keeps serving, the problems are logged and a counter moves.
+//! Triggers are file events in the directories that hold the config file, the key file, the
+//! audit signing key file and the TLS files (directories, because rotation tools replace files
+//! by rename or swap a Kubernetes `..data` symlink, which ends a watch on the file itself), and
+//! SIGHUP. Events are debounced so a half-written file is not read. A reload runs the same
+//! `config::load` as `serve`; on any problem the last good snapshot keeps serving, the problems
+//! are logged and a counter moves.
 //!
 //! After a key change this module also runs the rotation's two clocks: a timer that retires the
 //! previous key when `gateway.rotation.grace` ends, and a probe that asks Blnk which key it holds
@@ -130,6 +131,12 @@ impl Reloader {
             tracing::warn!("{w}");
         }
         log_changes(&old.settings, &loaded.settings);
+        // The audit signing key follows a reload; its file's path needs a restart.
+        let same_key_file = loaded.settings.process.audit.signing_key_file
+            == old.settings.process.audit.signing_key_file;
+        if let Some(key) = loaded.audit_key.take().filter(|_| same_key_file) {
+            self.gw.audit.offer_signing_key(key);
+        }
         // What is read once at start stays as it is until a restart.
         loaded.settings.process = old.settings.process.clone();
         let next = old.next(loaded, Instant::now());
@@ -303,6 +310,15 @@ impl Reloader {
             files.extend([t.cert.as_path(), t.key.as_path()]);
             files.extend(t.client_ca.as_deref());
         }
+        // With epochs the gateway writes the key file itself; its own rename is no reason to
+        // reload (SIGHUP still reads it).
+        let audit = &snap.settings.process.audit;
+        files.extend(
+            audit
+                .signing_key_file
+                .as_deref()
+                .filter(|_| audit.key_epoch.is_none()),
+        );
         let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
         for f in files {
             if let Some(name) = f.file_name() {

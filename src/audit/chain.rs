@@ -148,6 +148,8 @@ pub struct Link {
     pub seq: u64,
     pub prev: Digest,
     pub kind: String,
+    /// The record's `time`, when it has one.
+    pub time: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +160,8 @@ struct LinkFields<'a> {
     prev: Cow<'a, str>,
     #[serde(borrow)]
     kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    time: Option<Cow<'a, str>>,
 }
 
 /// Reads the chain fields of a line; `None` if it is not a record of this schema version.
@@ -170,6 +174,7 @@ pub fn parse_link(line: &[u8]) -> Option<Link> {
         seq: f.seq,
         prev: unhex(&f.prev)?,
         kind: f.kind.into_owned(),
+        time: f.time.map(Cow::into_owned),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The audit log's file: opened for appending (mode 0640) with its last line read back so the
 //! chain can continue, and written one batch at a time, cut back on a failed write or sync so it
-//! never keeps half a batch.
+//! never keeps half a batch; both on tokio's blocking pool, never on a runtime worker.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -78,4 +78,34 @@ pub(super) fn open_blocking(target: &AuditTarget) -> io::Result<(Sink, Resume)> 
         },
         resume,
     ))
+}
+
+/// Writes `buf` to `sink` on tokio's blocking pool; the sink and the buffer come back.
+pub(super) async fn write_off_thread(
+    sink: Option<Sink>,
+    buf: Vec<u8>,
+    sync: bool,
+) -> (Option<Sink>, Option<Vec<u8>>, io::Result<()>) {
+    let joined = tokio::task::spawn_blocking(move || match sink {
+        Some(mut sink) => {
+            let r = write_batch(&mut sink, &buf, sync);
+            (Some(sink), Some(buf), r)
+        }
+        None => (None, Some(buf), Err(io::Error::other("not open"))),
+    })
+    .await;
+    joined.unwrap_or_else(|_| (None, None, Err(io::Error::other("audit write task failed"))))
+}
+
+/// Closes `old` and opens the target on tokio's blocking pool.
+pub(super) async fn open_off_thread(
+    target: AuditTarget,
+    old: Option<Sink>,
+) -> io::Result<(Sink, Resume)> {
+    let joined = tokio::task::spawn_blocking(move || {
+        drop(old);
+        open_blocking(&target)
+    })
+    .await;
+    joined.unwrap_or_else(|_| Err(io::Error::other("audit open task failed")))
 }

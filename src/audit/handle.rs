@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::entry::Entry;
 use super::line::{RequestHead, RequestRecord};
+use super::seal::Seal;
 use super::status::{AuditError, Control, Shared, Status};
 use super::writer;
 use crate::config::AuditWriter;
@@ -15,6 +16,7 @@ use crate::conn::ConnInfo;
 use crate::limits;
 use crate::metrics;
 use crate::mode::Mode;
+use crate::signing::SigningKey;
 
 /// The process-lifetime audit handle. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -42,6 +44,12 @@ impl Audit {
     /// Starts the writer on the current tokio runtime. Without a runtime (a bug, never user
     /// input) every record is counted as lost and the log reports unhealthy.
     pub fn start(settings: &AuditWriter) -> Audit {
+        Audit::start_signed(settings, None)
+    }
+
+    /// As [`Audit::start`], sealing the log with signed checkpoints when `key` is given and
+    /// `settings` names its file (docs/audit.md).
+    pub fn start_signed(settings: &AuditWriter, key: Option<SigningKey>) -> Audit {
         if !settings.enabled {
             return Audit::disabled();
         }
@@ -53,7 +61,8 @@ impl Audit {
             .unwrap_or_else(|| Arc::new(Status::new()));
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                let writer = writer::Writer::new(settings.clone(), status, records, control);
+                let seal = Seal::new(settings, key);
+                let writer = writer::Writer::new(settings.clone(), status, seal, records, control);
                 rt.spawn(writer.run());
             }
             Err(_) => {
@@ -145,6 +154,18 @@ impl Audit {
     /// on SIGHUP.
     pub async fn reopen(&self) -> Result<(), AuditError> {
         self.command(Control::Reopen).await
+    }
+
+    /// Hands the writer a signing key a reload read; it signs with it from its next batch on,
+    /// unless it is the key in force or one it retired (see `seal`).
+    pub fn offer_signing_key(&self, key: SigningKey) {
+        if let Some(shared) = &self.shared {
+            *shared
+                .status
+                .key_offer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(key);
+        }
     }
 
     /// Writes and syncs everything, then stops the writer. For the end of `serve`.

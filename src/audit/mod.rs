@@ -4,7 +4,10 @@
 //! - [`chain`]: the framing `{"v":1,"seq":N,"prev":..}` and the SHA-256 link between lines.
 //! - `writer` (with `file`): the task that owns the file: batches, flushes, syncs, reopens,
 //!   retries; `status`: what it shares with the handle and the entries.
-//! - [`verify`]: `blnk-gateway audit verify`, which checks a chain across files.
+//! - [`checkpoint`]: the signed checkpoint record; `seal`: when the writer writes one, and with
+//!   which key (forward-secure epochs included).
+//! - [`verify`]: `blnk-gateway audit verify`, which checks a chain across files, and with
+//!   public keys the checkpoints that seal it.
 //!
 //! [`Audit`] (`handle`) lives in the gateway for the whole process. A request pays for
 //! building its record and one non-blocking `try_send` into a bounded channel
@@ -15,11 +18,13 @@
 //! is reopened (the reload module calls [`Audit::reopen`]). The schema is in docs/audit.md.
 
 pub mod chain;
+pub mod checkpoint;
 mod entry;
 mod file;
 mod handle;
 mod json;
 pub mod line;
+mod seal;
 mod status;
 pub mod verify;
 mod writer;

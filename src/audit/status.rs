@@ -1,13 +1,16 @@
 //! What the audit handle, the open entries and the writer share: the channels to the writer,
 //! its health and counters, and the commands it takes.
 
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::line::RequestRecord;
+use crate::config::AuditTarget;
 use crate::limits;
+use crate::signing::SigningKey;
 
 /// Why a flush, reopen or close did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +46,8 @@ pub struct Status {
     pub(super) lost: AtomicU64,
     pub(super) write_errors: AtomicU64,
     pub(super) refused_writes: AtomicU64,
+    /// A signing key a reload read, for the writer to take at its next batch.
+    pub(super) key_offer: std::sync::Mutex<Option<SigningKey>>,
 }
 
 impl Status {
@@ -56,7 +61,40 @@ impl Status {
             lost: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
             refused_writes: AtomicU64::new(0),
+            key_offer: std::sync::Mutex::new(None),
         }
+    }
+}
+
+impl Status {
+    /// A failed open, write or sync: counted, logged once per outage, and the log unhealthy.
+    pub(super) fn failed(&self, path: &AuditTarget, e: &io::Error) -> AuditError {
+        self.write_errors.fetch_add(1, Ordering::Relaxed);
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::error!(
+                path = %path,
+                error = %e,
+                retry_every = ?limits::AUDIT_RETRY_INTERVAL,
+                "audit log cannot be written; write requests get 503 until it recovers, unless gateway.audit.on_failure is fail_open"
+            );
+        }
+        AuditError::Io(e.to_string())
+    }
+
+    /// A write succeeded: healthy again, logged if it was not.
+    pub(super) fn recovered(&self, path: &AuditTarget) {
+        if !self.healthy.swap(true, Ordering::Relaxed) {
+            self.refusal_logged.store(false, Ordering::Relaxed);
+            tracing::info!(path = %path, "audit log writable again");
+        }
+    }
+
+    /// The key offered since the writer last looked, if any.
+    pub(super) fn take_key_offer(&self) -> Option<SigningKey> {
+        self.key_offer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 

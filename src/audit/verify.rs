@@ -14,98 +14,47 @@
 //!
 //! A plain hash chain proves order and completeness against someone who edits lines; it cannot
 //! stop someone who rewrites every line after an edit, nor notice the last records removed from
-//! the newest file. For that, compare the head this command prints with the head the gateway logs
-//! (operational log) at every reopen and at exit, or ship the log off the host.
+//! the newest file. With public keys ([`verify_sealed`]), the signed checkpoints catch the first
+//! (`seal`), and the checkpoints the gateway logged to its operational log (`anchors`) the
+//! second.
 
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use self::anchors::read_anchors;
 pub use self::lines::VerifyError;
 use self::lines::{Lines, Rec};
-use super::chain::{self, Digest, GENESIS_PREV};
-
-/// How the chain broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakKind {
-    Edited,
-    Deleted,
-    Inserted,
-    Reordered,
-    Truncated,
-    Restarted,
-}
-
-impl fmt::Display for BreakKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BreakKind::Edited => "edited",
-            BreakKind::Deleted => "deleted",
-            BreakKind::Inserted => "inserted",
-            BreakKind::Reordered => "reordered",
-            BreakKind::Truncated => "truncated",
-            BreakKind::Restarted => "restarted",
-        })
-    }
-}
-
-/// The first break: where, how, and in words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Break {
-    pub file: PathBuf,
-    pub line: u64,
-    pub kind: BreakKind,
-    pub detail: String,
-}
-
-impl fmt::Display for Break {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (file, line, kind, detail) = (self.file.display(), self.line, self.kind, &self.detail);
-        write!(f, "{file}:{line}: {kind}: {detail}")
-    }
-}
-
-/// An intact chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Intact {
-    pub files: usize,
-    pub records: u64,
-    pub first_seq: u64,
-    /// The first record is a continue record: the files before it were not given.
-    pub starts_mid_chain: bool,
-    pub head_seq: u64,
-    pub head: Digest,
-}
-
-impl fmt::Display for Intact {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "intact: {} records in {} file(s), seq {}..{}, head sha256 {}",
-            self.records,
-            self.files,
-            self.first_seq,
-            self.head_seq,
-            chain::hex(&self.head)
-        )?;
-        if self.starts_mid_chain {
-            write!(
-                f,
-                " (starts with a continue record: the files before it were not checked)"
-            )?;
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Intact(Intact),
-    Broken(Break),
-}
+pub use self::report::{Break, BreakKind, Intact, LastCheckpoint, Outcome, SealReport, Sealed};
+use self::seal::{NoSeal, SealCheck, Watch};
+use super::chain::{Digest, GENESIS_PREV};
+use crate::audit::checkpoint::Checkpoint;
+use crate::signing::PublicKey;
 
 /// Checks `files` as one chain, in the order given.
 pub fn verify(files: &[PathBuf]) -> Result<Outcome, VerifyError> {
+    walk(files, &mut NoSeal)
+}
+
+/// Checks `files` as one chain and every checkpoint in it against `keys` (and the keys the
+/// checkpoints certify), and `anchors` (checkpoints from the operational log), when given,
+/// against the files.
+pub fn verify_sealed(
+    files: &[PathBuf],
+    keys: &[PublicKey],
+    anchors: Option<Vec<Checkpoint>>,
+) -> Result<Sealed, VerifyError> {
+    let mut seal = SealCheck::new(files, keys, anchors);
+    Ok(match walk(files, &mut seal)? {
+        Outcome::Broken(b) => Sealed::Broken(b),
+        Outcome::Intact(intact) => match seal.finish(&intact) {
+            Ok(report) => Sealed::Intact(intact, report),
+            Err(b) => Sealed::Broken(b),
+        },
+    })
+}
+
+/// Walks the chain, showing `watch` every record it accepts and every break it finds.
+fn walk(files: &[PathBuf], watch: &mut dyn Watch) -> Result<Outcome, VerifyError> {
     for path in files {
         let meta = std::fs::metadata(path).map_err(|source| VerifyError {
             path: path.clone(),
@@ -131,12 +80,18 @@ pub fn verify(files: &[PathBuf]) -> Result<Outcome, VerifyError> {
         Ok(mid) => mid,
         Err(b) => return Ok(Outcome::Broken(b)),
     };
+    if let Some(b) = watch.record(&first) {
+        return Ok(Outcome::Broken(b));
+    }
     let first_seq = first.link.as_ref().map_or(0, |l| l.seq);
     let mut records = 1u64;
     let mut before: Option<Rec> = None;
     let mut prev = first;
     while let Some(cur) = lines.next()? {
         if let Some(b) = check(files, before.as_ref(), &prev, &cur, &mut lines)? {
+            return Ok(Outcome::Broken(watch.chain_break(b, &cur)));
+        }
+        if let Some(b) = watch.record(&cur) {
             return Ok(Outcome::Broken(b));
         }
         records += 1;
@@ -332,6 +287,9 @@ fn gap(
     Ok(here(files, cur, BreakKind::Deleted, detail))
 }
 
+mod anchors;
 mod lines;
+mod report;
+mod seal;
 #[cfg(test)]
 mod tests;

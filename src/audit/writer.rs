@@ -8,6 +8,8 @@
 //! every `AUDIT_RETRY_INTERVAL`, with its records kept in memory up to `max_pending_records`
 //! (oldest dropped beyond, and reported by a `gap` record once writing works again). Opening the
 //! file reads its last line back, so a restart continues the chain of the file it finds.
+//! With a signing key, checkpoints go into the same batches (`seal` decides when), and a
+//! batch that certifies the next epoch's key is synced before the key file is replaced.
 //! This module does not build records (`entry`) nor frame them (`chain`); opening and writing
 //! the file itself is `file`.
 
@@ -21,8 +23,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::chain::{self, Chain, Resume};
-use super::file::{open_blocking, write_batch, Sink};
+use super::file::{open_off_thread, write_off_thread, Sink};
 use super::line::{Body, Header, RequestRecord, Rfc3339};
+use super::seal::{Draft, Seal};
 use super::status::{AuditError, Control, Status};
 use crate::config::{AuditWriter, Fsync};
 use crate::limits::{AUDIT_CHANNEL_CAPACITY, AUDIT_RETRY_INTERVAL};
@@ -48,12 +51,23 @@ pub(super) struct Writer {
     last_sync: Instant,
     unsynced: bool,
     buf: Vec<u8>,
+    seal: Seal,
+}
+
+/// A batch as lines, linked onto a copy of the chain, with what it did to the seal.
+struct Framed {
+    chain: Chain,
+    buf: Vec<u8>,
+    /// Records that could not be framed.
+    unframed: u64,
+    draft: Draft,
 }
 
 impl Writer {
     pub(super) fn new(
         settings: AuditWriter,
         status: Arc<Status>,
+        seal: Seal,
         records: mpsc::Receiver<RequestRecord>,
         control: mpsc::Receiver<Control>,
     ) -> Self {
@@ -74,6 +88,7 @@ impl Writer {
             last_attempt: now,
             last_sync: now,
             unsynced: false,
+            seal,
         }
     }
 
@@ -125,16 +140,21 @@ impl Writer {
         self.status.healthy.load(Ordering::Relaxed)
     }
 
-    /// When the loop must act without a message: a retry, a batch's deadline, a due fsync.
+    /// When the loop must act without a message: a retry, a batch's deadline, a due fsync, a
+    /// due checkpoint.
     fn next_wake(&self) -> Option<Instant> {
         if !self.healthy() {
             return Some(self.last_attempt + AUDIT_RETRY_INTERVAL);
         }
-        if let Some(first) = self.first_pending_at {
-            return Some(first + self.settings.flush_interval);
-        }
-        (self.unsynced && self.settings.fsync == Fsync::Interval)
-            .then(|| self.last_sync + self.settings.fsync_interval)
+        let batch = self
+            .first_pending_at
+            .map(|first| first + self.settings.flush_interval);
+        let sync = (self.unsynced && self.settings.fsync == Fsync::Interval)
+            .then(|| self.last_sync + self.settings.fsync_interval);
+        [batch, sync, self.seal.due_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn take(&mut self, records: impl Iterator<Item = RequestRecord>) {
@@ -191,23 +211,29 @@ impl Writer {
             }
             Fsync::Never => false,
         };
-        let nothing = self.pending.is_empty() && self.header.is_none() && self.lost == 0;
+        let nothing =
+            self.pending.is_empty() && self.header.is_none() && self.lost == 0 && !self.seal.due();
         if nothing && !(sync && self.unsynced) {
             return Ok(());
         }
-        let (chain, buf, unframed) = self.frame_batch();
-        match self.write(buf, sync).await {
-            Ok(()) => {
-                self.written(chain, unframed, sync);
-                Ok(())
-            }
-            Err(e) => Err(self.failed(&e)),
+        let framed = self.frame_batch();
+        // A certified next key must be on disk before the key file no longer holds this one.
+        let sync = sync || framed.draft.certifies();
+        if let Err(e) = self.write(framed.buf, sync).await {
+            return Err(self.status.failed(&self.settings.target, &e));
         }
+        self.written(framed.chain, framed.unframed, sync);
+        let target = self.settings.target.to_string();
+        if let Some(next) = self.seal.commit(framed.draft, &target) {
+            self.seal.advance(next).await;
+        }
+        Ok(())
     }
 
     /// The batch as lines, linked onto a copy of the chain: the owed header, a gap record for
-    /// records lost, then what is pending. Also how many records could not be framed.
-    fn frame_batch(&mut self) -> (Chain, Vec<u8>, u64) {
+    /// records lost, then what is pending, with checkpoints where they are due.
+    fn frame_batch(&mut self) -> Framed {
+        let mut draft = self.seal.draft(self.status.take_key_offer());
         let mut chain = self.chain;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
@@ -218,44 +244,45 @@ impl Writer {
         // Framing cannot fail for these bodies (they are JSON objects); a failure would only
         // leave the record out, and it is counted.
         let mut unframed = 0u64;
+        let mut line = |framed: bool, chain: &mut Chain, buf: &mut Vec<u8>| {
+            unframed += u64::from(!framed);
+            if framed {
+                self.seal.line(&mut draft, chain, buf, now);
+            }
+        };
         if let Some(h) = self.header {
-            unframed += u64::from(chain.append(&mut buf, &h.body(now)).is_err());
+            let framed = chain.append(&mut buf, &h.body(now)).is_ok();
+            line(framed, &mut chain, &mut buf);
         }
         if self.lost > 0 {
             let gap = Body::Gap {
                 time: Rfc3339(now),
                 lost: self.lost,
             };
-            unframed += u64::from(chain.append(&mut buf, &gap).is_err());
+            let framed = chain.append(&mut buf, &gap).is_ok();
+            line(framed, &mut chain, &mut buf);
         }
         for r in &self.pending {
-            unframed += u64::from(r.frame(&mut chain, &mut buf).is_err());
+            let framed = r.frame(&mut chain, &mut buf).is_ok();
+            line(framed, &mut chain, &mut buf);
         }
-        (chain, buf, unframed)
+        self.seal.end(&mut draft, &mut chain, &mut buf, now);
+        Framed {
+            chain,
+            buf,
+            unframed,
+            draft,
+        }
     }
 
     /// Writes `buf` on the blocking pool; the buffer comes back for the next batch.
     async fn write(&mut self, buf: Vec<u8>, sync: bool) -> io::Result<()> {
-        let sink = self.sink.take();
-        let joined = tokio::task::spawn_blocking(move || {
-            let result = match sink {
-                Some(mut sink) => {
-                    let r = write_batch(&mut sink, &buf, sync);
-                    (Some(sink), r)
-                }
-                None => (None, Err(io::Error::other("not open"))),
-            };
-            (result, buf)
-        })
-        .await;
-        match joined {
-            Ok(((sink, result), buf)) => {
-                self.sink = sink;
-                self.buf = buf;
-                result
-            }
-            Err(_) => Err(io::Error::other("audit write task failed")),
+        let (sink, buf, result) = write_off_thread(self.sink.take(), buf, sync).await;
+        self.sink = sink;
+        if let Some(buf) = buf {
+            self.buf = buf;
         }
+        result
     }
 
     /// After a batch was written: the chain advances and what was pending is done.
@@ -283,23 +310,16 @@ impl Writer {
             self.last_sync = Instant::now();
         }
         self.unsynced = !synced;
-        self.recovered();
+        self.status.recovered(&self.settings.target);
     }
 
     /// Opens the path and decides the first record: continue our chain if we have one, else the
     /// chain the file ends with, else a genesis.
     async fn open(&mut self, reason: &'static str) -> Result<(), AuditError> {
-        let target = self.settings.target.clone();
-        let old = self.sink.take();
-        let joined = tokio::task::spawn_blocking(move || {
-            drop(old);
-            open_blocking(&target)
-        })
-        .await;
-        let opened = joined.unwrap_or_else(|_| Err(io::Error::other("audit open task failed")));
+        let opened = open_off_thread(self.settings.target.clone(), self.sink.take()).await;
         let (sink, resume) = match opened {
             Ok(o) => o,
-            Err(e) => return Err(self.failed(&e)),
+            Err(e) => return Err(self.status.failed(&self.settings.target, &e)),
         };
         self.sink = Some(sink);
         self.newline_first = resume
@@ -333,6 +353,8 @@ impl Writer {
 
     /// Writes what is pending to the current file, then opens the path again.
     async fn reopen(&mut self) -> Result<(), AuditError> {
+        // The file being left ends sealed.
+        self.seal.force();
         if self.sink.is_some() {
             let _ = self.flush(true).await;
         }
@@ -344,6 +366,7 @@ impl Writer {
 
     async fn close(&mut self) -> Result<(), AuditError> {
         self.drain();
+        self.seal.force();
         let result = self.flush(true).await;
         match &result {
             Ok(()) => self.log_head("audit log closed"),
@@ -365,26 +388,6 @@ impl Writer {
                 sha256 = %chain::hex(&head.hash),
                 "{what}"
             );
-        }
-    }
-
-    fn failed(&mut self, e: &io::Error) -> AuditError {
-        self.status.write_errors.fetch_add(1, Ordering::Relaxed);
-        if self.status.healthy.swap(false, Ordering::Relaxed) {
-            tracing::error!(
-                path = %self.settings.target,
-                error = %e,
-                retry_every = ?AUDIT_RETRY_INTERVAL,
-                "audit log cannot be written; write requests get 503 until it recovers, unless gateway.audit.on_failure is fail_open"
-            );
-        }
-        AuditError::Io(e.to_string())
-    }
-
-    fn recovered(&mut self) {
-        if !self.status.healthy.swap(true, Ordering::Relaxed) {
-            self.status.refusal_logged.store(false, Ordering::Relaxed);
-            tracing::info!(path = %self.settings.target, "audit log writable again");
         }
     }
 }

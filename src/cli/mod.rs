@@ -1,9 +1,10 @@
-//! The command line: `serve`, `check`, `keys` and `audit verify`, their output and their exit
-//! codes.
+//! The command line: `serve`, `check`, `keys`, `audit verify` and `audit keygen`, their output
+//! and their exit codes.
 //!
 //! Exit codes: 0 success; 78 (`EX_CONFIG`) when the configuration, the key or the certificates
 //! cannot be used, before anything is bound; 1 for a runtime failure such as a busy port.
-//! `audit verify`: 0 intact, 1 broken, 2 when a file cannot be read.
+//! `audit verify`: 0 intact, 1 broken, 2 when a file (or a key, or an anchors file) cannot be
+//! read.
 
 mod audit;
 mod keys;

@@ -52,6 +52,15 @@ pub struct AuditWriter {
     #[serde(with = "humantime_serde")]
     pub fsync_interval: Duration,
     pub max_pending_records: usize,
+    /// Signed checkpoints (docs/audit.md): the key that signs them; none for no checkpoints.
+    /// The file is read at start and on every reload; its path is read once.
+    pub signing_key_file: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    pub checkpoint_records: u64,
+    /// Forward-secure epochs: the gateway replaces the key file with a fresh key this often.
+    #[serde(with = "humantime_serde")]
+    pub key_epoch: Option<Duration>,
 }
 
 /// What each request does about the audit log: follows a reload.
@@ -71,12 +80,18 @@ impl Default for AuditWriter {
             fsync: Fsync::default(),
             fsync_interval: limits::AUDIT_FSYNC_INTERVAL,
             max_pending_records: limits::AUDIT_MAX_PENDING_RECORDS,
+            signing_key_file: None,
+            checkpoint_interval: limits::AUDIT_CHECKPOINT_INTERVAL,
+            checkpoint_records: limits::AUDIT_CHECKPOINT_RECORDS,
+            key_epoch: None,
         }
     }
 }
 
 use crate::limits::{
-    AUDIT_MAX_INTERVAL as MAX_INTERVAL, AUDIT_MAX_PENDING_LIMIT as MAX_PENDING_LIMIT,
+    AUDIT_MAX_CHECKPOINT_INTERVAL as MAX_CHECKPOINT_INTERVAL,
+    AUDIT_MAX_CHECKPOINT_RECORDS as MAX_CHECKPOINT_RECORDS, AUDIT_MAX_INTERVAL as MAX_INTERVAL,
+    AUDIT_MAX_PENDING_LIMIT as MAX_PENDING_LIMIT,
 };
 
 pub(super) fn validate(
@@ -142,6 +157,7 @@ pub(super) fn validate(
         Some(n) => n,
         None => d.flush_records.min(max_pending_records),
     };
+    let seal = seal(raw, base, problems);
     let writer = AuditWriter {
         enabled,
         target,
@@ -150,6 +166,7 @@ pub(super) fn validate(
         fsync: raw.fsync.unwrap_or_default(),
         fsync_interval,
         max_pending_records,
+        ..seal
     };
     let policy = AuditPolicy {
         include_query: raw.include_query,
@@ -178,6 +195,57 @@ fn interval(
         }
         Some(v) => v,
         None => default,
+    }
+}
+
+/// The checkpoint settings (in an otherwise default `AuditWriter`): every key but the key file
+/// needs the key file. The key itself is read with the rest of the state (`state::load`).
+fn seal(raw: &RawAudit, base: &Path, problems: &mut Problems) -> AuditWriter {
+    let d = AuditWriter::default();
+    let key_file = raw.signing_key_file.as_ref().map(|p| base.join(p));
+    let interval = match raw.checkpoint_interval {
+        Some(v) if v.is_zero() || v > MAX_CHECKPOINT_INTERVAL => {
+            let max = MAX_CHECKPOINT_INTERVAL.as_secs();
+            let why = format!("must be greater than zero and at most {max}s");
+            problems.push("gateway.audit.checkpoint_interval", why);
+            d.checkpoint_interval
+        }
+        v => v.unwrap_or(d.checkpoint_interval),
+    };
+    let records = match raw.checkpoint_records {
+        Some(n) if !(1..=MAX_CHECKPOINT_RECORDS).contains(&n) => {
+            let why = format!("must be between 1 and {MAX_CHECKPOINT_RECORDS}");
+            problems.push("gateway.audit.checkpoint_records", why);
+            d.checkpoint_records
+        }
+        n => n.unwrap_or(d.checkpoint_records),
+    };
+    let epoch = raw.key_epoch.filter(|e| {
+        let ok = (limits::AUDIT_MIN_KEY_EPOCH..=limits::AUDIT_MAX_KEY_EPOCH).contains(e);
+        if !ok {
+            let max = limits::AUDIT_MAX_KEY_EPOCH.as_secs() / 86_400;
+            let why = format!("must be between 1s and {max} days");
+            problems.push("gateway.audit.key_epoch", why);
+        }
+        ok
+    });
+    if key_file.is_none() {
+        let set = [
+            ("checkpoint_interval", raw.checkpoint_interval.is_some()),
+            ("checkpoint_records", raw.checkpoint_records.is_some()),
+            ("key_epoch", raw.key_epoch.is_some()),
+        ];
+        for (name, _) in set.iter().filter(|(_, set)| *set) {
+            let why = "checkpoints are signed: set gateway.audit.signing_key_file too";
+            problems.push(format!("gateway.audit.{name}"), why);
+        }
+    }
+    AuditWriter {
+        signing_key_file: key_file,
+        checkpoint_interval: interval,
+        checkpoint_records: records,
+        key_epoch: epoch,
+        ..d
     }
 }
 
@@ -237,6 +305,48 @@ mod tests {
                 "gateway.audit.flush_interval",
                 "gateway.audit.flush_records"
             ]
+        );
+    }
+
+    #[test]
+    fn checkpoint_settings_are_checked_by_name() {
+        let raw = RawAudit {
+            checkpoint_interval: Some(Duration::ZERO),
+            checkpoint_records: Some(0),
+            key_epoch: Some(Duration::from_millis(10)),
+            ..RawAudit::default()
+        };
+        let (_, problems, _) = run(raw);
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "gateway.audit.checkpoint_interval",
+                "gateway.audit.checkpoint_records",
+                "gateway.audit.key_epoch",
+                "gateway.audit.checkpoint_interval",
+                "gateway.audit.checkpoint_records",
+                "gateway.audit.key_epoch",
+            ]
+        );
+        assert!(problems
+            .iter()
+            .last()
+            .unwrap()
+            .message
+            .contains("signing_key_file"));
+        let raw = RawAudit {
+            signing_key_file: Some("audit.key".into()),
+            checkpoint_records: Some(5),
+            key_epoch: Some(Duration::from_secs(3600)),
+            ..RawAudit::default()
+        };
+        let ((w, _), problems, _) = run(raw);
+        assert!(problems.is_empty(), "{problems}");
+        assert!(w.signing_key_file.unwrap().ends_with("audit.key"));
+        assert_eq!(
+            (w.checkpoint_records, w.checkpoint_interval, w.key_epoch),
+            (5, Duration::from_secs(60), Some(Duration::from_secs(3600)))
         );
     }
 

@@ -257,6 +257,14 @@ pub struct RawAudit {
     pub fsync_interval: Option<Duration>,
     pub on_failure: Option<OnFailure>,
     pub max_pending_records: Option<usize>,
+    /// The Ed25519 key that signs checkpoints (PEM); none: no checkpoints.
+    pub signing_key_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    pub checkpoint_interval: Option<Duration>,
+    pub checkpoint_records: Option<u64>,
+    /// Forward-secure epochs: how long one signing key is used before the next replaces it.
+    #[serde(default, with = "humantime_serde")]
+    pub key_epoch: Option<Duration>,
 }
 
 /// When the audit writer calls fsync.

@@ -16,6 +16,8 @@ use crate::support::gateway::{new_key, Setup, TestGateway};
 
 mod failure;
 mod no_keys;
+mod seal;
+mod seal_cli;
 mod sighup;
 mod verify_cli;
 

@@ -6,6 +6,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 use crate::audit::chain::{self, Digest, Link};
+use crate::audit::checkpoint::{self, Checkpoint};
 use crate::limits::AUDIT_MAX_LINE_BYTES;
 
 /// A file that could not be read at all.
@@ -23,6 +24,8 @@ pub(super) struct Rec {
     pub(super) line: u64,
     pub(super) hash: Digest,
     pub(super) link: Option<Link>,
+    /// A checkpoint line's fields, when it is a well-formed one.
+    pub(super) checkpoint: Option<Checkpoint>,
     pub(super) newline: bool,
     pub(super) overlong: bool,
 }
@@ -97,15 +100,17 @@ impl<'a> Lines<'a> {
                 &self.buf[..]
             };
             let overlong = bytes.len() > AUDIT_MAX_LINE_BYTES;
+            let link = (!overlong).then(|| chain::parse_link(bytes)).flatten();
+            let checkpoint = link
+                .as_ref()
+                .filter(|l| l.kind == checkpoint::KIND)
+                .and_then(|_| Checkpoint::from_line(bytes));
             return Ok(Some(Rec {
                 file: *file,
                 line: *line,
                 hash: chain::digest(bytes),
-                link: if overlong {
-                    None
-                } else {
-                    chain::parse_link(bytes)
-                },
+                link,
+                checkpoint,
                 newline,
                 overlong,
             }));

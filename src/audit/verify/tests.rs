@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::audit::chain::Chain;
+use crate::audit::chain::{self, Chain};
 
 /// A chain of `n` records (a genesis then requests) split into files at `splits`, where each
 /// later file starts with a continue record, as the writer does on reopen.

@@ -12,7 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 
 /// Flushes until `n` records are written: the last response may reach the client a moment
 /// before its record reaches the writer.
-async fn settle(gw: &TestGateway, n: u64) {
+pub(super) async fn settle(gw: &TestGateway, n: u64) {
     let settled = async {
         loop {
             gw.state.audit.flush().await.unwrap();
