@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{empty, req, send1};
+use crate::support::client::{bare, get_ledgers, keyed_empty, send1};
 use crate::support::fake_blnk::FakeBlnk;
 use crate::support::gateway::{new_key, Setup, TestGateway};
 
@@ -342,14 +342,7 @@ async fn a_socket_activated_gateway_serves_the_inherited_socket() {
     let ready = tokio::task::block_in_place(|| next_message(&s));
     assert!(ready.starts_with("READY=1"), "{ready}");
     let mut c = crate::support::client::h1(tcp).await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&key)).await;
     assert_eq!(a.status, 200);
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", s.port)).is_err(),
@@ -411,35 +404,13 @@ async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
         crate::support::client::h1(tokio::net::TcpStream::connect(admin_addr).await.unwrap()).await;
 
     let scrape = |text: bytes::Bytes| parse_metrics(&String::from_utf8_lossy(&text));
-    let before = scrape(
-        send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
-            .await
-            .body,
-    );
+    let before = scrape(send1(&mut admin, bare("GET", "/metrics")).await.body);
     let mut c = gw.h1().await;
     for _ in 0..3 {
-        send1(
-            &mut c,
-            req("GET", "/ledgers")
-                .header("x-blnk-key", &gw.key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        send1(&mut c, get_ledgers(&gw.key)).await;
     }
-    send1(
-        &mut c,
-        req("GET", "/balances")
-            .header("x-blnk-key", "wrong")
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
-    let after = scrape(
-        send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
-            .await
-            .body,
-    );
+    send1(&mut c, keyed_empty("GET", "/balances", "wrong")).await;
+    let after = scrape(send1(&mut admin, bare("GET", "/metrics")).await.body);
     let ok = r#"blnk_gateway_requests_total{mode="verify",status_class="2xx",resource="ledgers"}"#;
     let denied =
         r#"blnk_gateway_requests_total{mode="verify",status_class="4xx",resource="balances"}"#;
@@ -459,14 +430,12 @@ async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
         .iter()
         .any(|(s, _)| s == "blnk_gateway_key_age_seconds"));
     // No key in the metrics, ever.
-    let text = send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
-        .await
-        .body;
+    let text = send1(&mut admin, bare("GET", "/metrics")).await.body;
     assert!(!String::from_utf8_lossy(&text).contains(&gw.key));
 
-    let a = send1(&mut admin, req("GET", "/healthz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/healthz")).await;
     assert_eq!(a.status, 200);
-    let a = send1(&mut admin, req("GET", "/readyz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/readyz")).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
 }
 
@@ -491,8 +460,8 @@ async fn readyz_is_503_when_blnk_is_down() {
     let addr = gw.admin_addr.unwrap();
     let mut admin =
         crate::support::client::h1(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-    let a = send1(&mut admin, req("GET", "/readyz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/readyz")).await;
     assert_eq!(a.status, 503);
-    let a = send1(&mut admin, req("GET", "/healthz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/healthz")).await;
     assert_eq!(a.status, 200);
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpSocket;
 
-use crate::support::client::{self, empty, req, send1, Answer, H1};
+use crate::support::client::{self, get_ledgers, send1, Answer, H1};
 use crate::support::gateway::{Setup, TestGateway};
 
 /// A quota that does not refill during a test.
@@ -44,14 +44,7 @@ async fn h1_from(gw: &TestGateway, source: &str) -> H1 {
 }
 
 async fn get(c: &mut H1, key: &str) -> Answer {
-    send1(
-        c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
+    send1(c, get_ledgers(key)).await
 }
 
 fn header(a: &Answer, name: &str) -> String {

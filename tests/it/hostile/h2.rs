@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::{assert_nothing_reached_blnk, wait_for, QUIET};
-use crate::support::client::{empty, req, send2};
+use crate::support::client::{keyed_empty, send2};
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
 use crate::support::h2raw::*;
@@ -41,10 +41,7 @@ async fn others_served(gw: &TestGateway) {
     let mut c = gw.h2().await;
     let a = send2(
         &mut c,
-        req("GET", "https://localhost/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
+        keyed_empty("GET", "https://localhost/ledgers", &gw.key),
     )
     .await;
     assert_eq!(a.status, 200);

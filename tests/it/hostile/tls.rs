@@ -66,16 +66,9 @@ async fn tls_gateway() -> TestGateway {
 }
 
 async fn still_serves_tls(gw: &TestGateway) {
-    use crate::support::client::{empty, req, send1};
+    use crate::support::client::{get_ledgers, send1};
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&gw.key)).await;
     assert_eq!(a.status, 200);
 }
 
