@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{plain, post_head, short_body, tls, TXN};
+use super::{plain, post_head, short_body, tls_gateway, TXN};
 use crate::hostile::{assert_nothing_reached_blnk, dribble, exchange, read_reply, wait_for};
 use crate::support::client::{self, CLIENT_DEADLINE};
 use crate::support::gateway::TestGateway;
@@ -167,7 +167,7 @@ async fn a_get_with_a_body_is_refused_whatever_its_framing() {
 #[tokio::test]
 async fn a_half_closed_client_gets_its_answer_and_its_record() {
     let plain_gw = plain(json!({})).await;
-    let tls_gw = tls(json!({})).await;
+    let tls_gw = tls_gateway(json!({})).await;
     let request = |gw: &TestGateway, id: &str| {
         format!(
             "{}{TXN}",
@@ -227,7 +227,7 @@ async fn a_half_closed_client_gets_its_answer_and_its_record() {
 /// given before the body arrived (413 here, by the declared length) must still reach it.
 #[tokio::test]
 async fn a_client_that_writes_six_mib_before_reading_gets_the_413() {
-    let gw = tls(json!({})).await;
+    let gw = tls_gateway(json!({})).await;
     let body = vec![b'a'; 6 * 1024 * 1024];
     for id in ["big-1", "big-2"] {
         let connector = gw.connector(&[b"http/1.1"]);

@@ -3,32 +3,12 @@
 
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
-use super::{assert_nothing_reached_blnk, wait_for, QUIET};
+use super::{assert_nothing_reached_blnk, open_h2, tls_gateway, wait_for, QUIET};
 use crate::support::client::{keyed_empty, send2};
 use crate::support::fake_blnk::Behavior;
-use crate::support::gateway::{Setup, TestGateway};
+use crate::support::gateway::TestGateway;
 use crate::support::h2raw::*;
-
-async fn gateway(extra: serde_json::Value) -> TestGateway {
-    TestGateway::start(Setup {
-        gateway: extra,
-        ..Setup::default()
-    })
-    .await
-}
-
-/// A TLS connection that negotiated h2 and sent the preface and `settings`.
-async fn open(gw: &TestGateway, settings: &[(u16, u32)]) -> TlsStream<TcpStream> {
-    let mut s = crate::support::client::connect_tls(gw.addr, &gw.connector(&[b"h2"]))
-        .await
-        .unwrap();
-    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    s.write_all(&opening(settings)).await.unwrap();
-    s
-}
 
 fn with_key(gw: &TestGateway, method: &str, path: &str) -> Vec<u8> {
     let mut b = request(method, path);
@@ -47,21 +27,10 @@ async fn others_served(gw: &TestGateway) {
     assert_eq!(a.status, 200);
 }
 
-fn goaway(frames: &[Frame]) -> Option<u32> {
-    frames.iter().find(|f| f.ty == GOAWAY).and_then(Frame::code)
-}
-
-fn reset(frames: &[Frame], stream: u32) -> Option<u32> {
-    frames
-        .iter()
-        .find(|f| f.ty == RST_STREAM && f.stream == stream)
-        .and_then(Frame::code)
-}
-
 #[tokio::test]
 async fn rapid_reset_gets_goaway_and_blnk_sees_a_bounded_number_of_requests() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     let mut batch = Vec::new();
     // The exempt route: an outsider's cheapest way to make the gateway call Blnk.
     for i in 0..2000u32 {
@@ -86,8 +55,8 @@ async fn rapid_reset_gets_goaway_and_blnk_sees_a_bounded_number_of_requests() {
 
 #[tokio::test]
 async fn a_continuation_flood_is_cut_off() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     let _ = s
         .write_all(&frame(
             HEADERS,
@@ -118,8 +87,8 @@ async fn a_continuation_flood_is_cut_off() {
 
 #[tokio::test]
 async fn an_hpack_bomb_is_refused_within_the_header_list_limit() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     // Stream 1 puts a 4000-byte field in the dynamic table (entry 62); stream 3 refers to it
     // 4000 times in 4000 bytes: 16 MB decoded from 4 KB sent.
     let mut first = request("GET", "/health");
@@ -153,9 +122,9 @@ async fn an_hpack_bomb_is_refused_within_the_header_list_limit() {
 
 #[tokio::test]
 async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
-    let gw = gateway(json!({})).await;
+    let gw = tls_gateway(json!({})).await;
     for flood in [settings(&[]), ping(7)] {
-        let mut s = open(&gw, &[]).await;
+        let mut s = open_h2(&gw, &[]).await;
         let batch: Vec<u8> = flood
             .iter()
             .copied()
@@ -176,9 +145,9 @@ async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
 
 #[tokio::test]
 async fn a_zero_window_that_never_opens_is_closed_at_the_idle_deadline_despite_pings() {
-    let gw = gateway(json!({"limits": {"idle_timeout": "300ms"}})).await;
+    let gw = tls_gateway(json!({"limits": {"idle_timeout": "300ms"}})).await;
     gw.blnk.set_behavior(Behavior::Large(1024 * 1024));
-    let mut s = open(&gw, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
+    let mut s = open_h2(&gw, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
     s.write_all(&headers(1, true, &with_key(&gw, "GET", "/ledgers")))
         .await
         .unwrap();
@@ -208,8 +177,8 @@ async fn a_zero_window_that_never_opens_is_closed_at_the_idle_deadline_despite_p
 
 #[tokio::test]
 async fn streams_over_the_concurrency_limit_are_refused() {
-    let gw = gateway(json!({"limits": {"h2_max_concurrent_streams": 3}})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({"limits": {"h2_max_concurrent_streams": 3}})).await;
+    let mut s = open_h2(&gw, &[]).await;
     // Three POSTs whose bodies never come hold their streams; the fourth is refused.
     let mut batch = Vec::new();
     for id in [1u32, 3, 5, 7] {
@@ -225,8 +194,8 @@ async fn streams_over_the_concurrency_limit_are_refused() {
 
 #[tokio::test]
 async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
     for (name, value) in [
         (&b"connection"[..], &b"keep-alive"[..]),
@@ -251,7 +220,7 @@ async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
     // Each on a connection of its own: some are stream errors (RST_STREAM), others connection
     // errors (GOAWAY), both with PROTOCOL_ERROR as RFC 9113 8.1.1 and 8.2 allow.
     for (name, block) in &cases {
-        let mut s = open(&gw, &[]).await;
+        let mut s = open_h2(&gw, &[]).await;
         s.write_all(&headers(1, true, block)).await.unwrap();
         let (frames, _) = read_until(&mut s, QUIET, |f| {
             f.iter().any(|f| f.stream == 1 || f.ty == GOAWAY)
@@ -282,8 +251,8 @@ async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
 
 #[tokio::test]
 async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     for (id, data) in [(1u32, &b"hello"[..]), (3, &b"hello, world!!!"[..])] {
         let mut b = with_key(&gw, "POST", "/transactions");
         b.extend(literal(b"content-length", b"10"));
@@ -310,8 +279,8 @@ async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
 
 #[tokio::test]
 async fn keys_in_h2_trailers_or_twice_are_never_forwarded() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     // Trailers carrying another key: the request goes with the gateway's key and no trailers.
     s.write_all(&headers(1, false, &with_key(&gw, "POST", "/ledgers")))
         .await

@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::support::gateway::{Setup, TestGateway};
 
@@ -36,13 +37,34 @@ const EVENT_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A plaintext gateway (the HTTP/1.1 parser is the same behind TLS) with `extra` merged into the
 /// `gateway` section. Deadlines are long enough not to end a passing case early.
-async fn plain(extra: Value) -> TestGateway {
+pub async fn plain(extra: Value) -> TestGateway {
     TestGateway::start(Setup {
         tls: false,
         gateway: extra,
         ..Setup::default()
     })
     .await
+}
+
+/// A TLS gateway with `extra` merged into the `gateway` section.
+pub async fn tls_gateway(extra: Value) -> TestGateway {
+    TestGateway::start(Setup {
+        gateway: extra,
+        ..Setup::default()
+    })
+    .await
+}
+
+/// A TLS connection that negotiated h2 and sent the preface and SETTINGS with `settings`.
+pub async fn open_h2(gw: &TestGateway, settings: &[(u16, u32)]) -> TlsStream<TcpStream> {
+    let mut s = crate::support::client::connect_tls(gw.addr, &gw.connector(&[b"h2"]))
+        .await
+        .unwrap();
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    s.write_all(&crate::support::h2raw::opening(settings))
+        .await
+        .unwrap();
+    s
 }
 
 async fn plain_default() -> TestGateway {
