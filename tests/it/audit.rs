@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::support::client::{self, empty, keyed_with_id, send1, send2, with_id, Answer};
 use crate::support::fake_blnk::{Behavior, FakeBlnk};
 use crate::support::gateway::{new_key, Setup, TestGateway};
+use crate::support::keys::issue;
 
 mod failure;
 mod no_keys;
@@ -387,8 +388,6 @@ async fn the_query_is_recorded_only_when_configured() {
 
 #[tokio::test]
 async fn inject_mode_records_the_client_certificate_and_no_key() {
-    use rustls::pki_types::pem::PemObject;
-    use sha2::Digest;
     let setup = Setup {
         gateway: json!({"mode": "inject", "tls": {"client_ca": "ca.pem"}}),
         ..Setup::default()
@@ -405,14 +404,7 @@ async fn inject_mode_records_the_client_certificate_and_no_key() {
     let a = send2(&mut c, keyed_with_id("GET", "/ledgers", &gw.key, "cert")).await;
     assert_eq!(a.status, 200);
     drop(c);
-    let der = rustls::pki_types::CertificateDer::pem_slice_iter(gw.certs.client.cert.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap();
-    let want = sha2::Sha256::digest(der.as_ref())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let want = gw.certs.client.sha256();
     let log = gw.stop_and_read_audit().await;
     let r = log.one("cert");
     assert_schema(&r);
@@ -426,26 +418,8 @@ async fn inject_mode_records_the_client_certificate_and_no_key() {
 #[tokio::test]
 async fn inject_mode_with_client_keys_records_the_client_id_and_never_the_key() {
     let staging = tempfile::tempdir().unwrap();
+    let key = issue(staging.path(), "app", &["ledgers:read"], &[]);
     let clients = staging.path().join("clients.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blnk-gateway"))
-        .args([
-            "keys",
-            "new",
-            "--name",
-            "app",
-            "--scopes",
-            "ledgers:read",
-            "--file",
-        ])
-        .arg(&clients)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let id = key.split('_').nth(1).unwrap().to_string();
     let setup = Setup {
         gateway: json!({"mode": "inject", "clients_file": "clients.json"}),

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::support::client::{bare, get_ledgers, keyed, keyed_empty, send1};
 use crate::support::gateway::{Setup, TestGateway};
+use crate::support::keys::issue;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 
@@ -215,29 +216,6 @@ const SCOPE_SETS: &[&[&str]] = &[
     &["backup:read", "identities:delete"],
     &["hooks:*"],
 ];
-
-/// Issues a key per scope set with the real CLI, into `clients.json` in `dir`.
-fn issue(dir: &std::path::Path, name: &str, scopes: &[&str], extra: &[&str]) -> String {
-    let file = dir.join("clients.json");
-    let mut args = vec![
-        "keys",
-        "new",
-        "--name",
-        name,
-        "--file",
-        file.to_str().unwrap(),
-    ];
-    let joined = scopes.join(",");
-    args.extend(["--scopes", &joined]);
-    args.extend(extra);
-    let out = Command::new(BIN).args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 async fn inject_gateway(prepare: impl FnOnce(&std::path::Path)) -> TestGateway {
     // Keys are issued with the real CLI into a staging file, which the gateway then loads.

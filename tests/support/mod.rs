@@ -5,4 +5,5 @@ pub mod client;
 pub mod fake_blnk;
 pub mod gateway;
 pub mod h2raw;
+pub mod keys;
 pub mod tlsraw;
