@@ -11,9 +11,10 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 
 use crate::support::client::{self, empty, keyed_with_id, send1, send2, with_id, Answer};
-use crate::support::fake_blnk::{Behavior, FakeBlnk};
-use crate::support::gateway::{new_key, Setup, TestGateway};
+use crate::support::fake_blnk::Behavior;
+use crate::support::gateway::{Setup, TestGateway};
 use crate::support::keys::issue;
+use crate::support::upstream::gateway_without_blnk;
 
 mod failure;
 mod no_keys;
@@ -256,21 +257,8 @@ async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_eac
     );
 
     // 502: nothing listens upstream.
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let key = new_key("audit-down");
-    let blnk = FakeBlnk::start(&key).await;
-    let gw = TestGateway::start_with(
-        Setup {
-            gateway: json!({"upstream": format!("http://{free}")}),
-            ..Setup::default()
-        },
-        key.clone(),
-        blnk,
-    )
-    .await;
+    let (gw, _) = gateway_without_blnk(Setup::default()).await;
+    let key = gw.key.clone();
     h1_send(&gw, keyed_with_id("POST", "/transactions", &key, "down"))
         .await
         .assert_error(502, "GATEWAY_UPSTREAM_UNAVAILABLE");

@@ -5,23 +5,14 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::client::{get_ledgers, keyed, keyed_empty, send1};
-use crate::support::fake_blnk::{Behavior, FakeBlnk};
-use crate::support::gateway::{new_key, Setup, TestGateway};
+use crate::support::fake_blnk::Behavior;
+use crate::support::gateway::{Setup, TestGateway};
+use crate::support::upstream::gateway_without_blnk;
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_at_once() {
     // A port that was just free: nothing listens there.
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let key = new_key("down");
-    let blnk = FakeBlnk::start(&key).await;
-    let setup = Setup {
-        gateway: json!({"upstream": format!("http://{free}")}),
-        ..Setup::default()
-    };
-    let gw = TestGateway::start_with(setup, key, blnk).await;
+    let (gw, free) = gateway_without_blnk(Setup::default()).await;
     let mut c = gw.h1().await;
     let started = std::time::Instant::now();
     let a = send1(&mut c, keyed_empty("POST", "/transactions", &gw.key)).await;

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::support::client::{bare, get_ledgers, keyed_empty, send1};
 use crate::support::fake_blnk::FakeBlnk;
 use crate::support::gateway::{new_key, Setup, TestGateway};
+use crate::support::upstream::gateway_without_blnk;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -156,6 +157,18 @@ fn next_message(s: &Started) -> String {
     String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
 }
 
+/// Everything the child wrote on stderr (read once it has exited).
+fn stderr(s: &mut Started) -> String {
+    let mut err = String::new();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 fn signal(child: &Child, sig: &str) {
     assert!(Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -259,13 +272,7 @@ async fn on_one_core_the_gateway_runs_a_current_thread_runtime_and_serves() {
     assert_eq!(blnk.count(), 1);
     signal(&s.child, "-TERM");
     assert_eq!(tokio::task::block_in_place(|| wait_exit(&mut s.child)), 0);
-    let mut err = String::new();
-    s.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr(&mut s);
     assert!(err.contains("runtime=current_thread"), "{err}");
 }
 
@@ -282,13 +289,7 @@ async fn a_broken_key_never_becomes_ready() {
         "a message was sent: {:?}",
         String::from_utf8_lossy(&buf)
     );
-    let mut err = String::new();
-    s.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr(&mut s);
     assert!(err.contains("gateway.secret_key_file"), "{err}");
 }
 
@@ -441,21 +442,10 @@ async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
 
 #[tokio::test]
 async fn readyz_is_503_when_blnk_is_down() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let key = new_key("ready");
-    let blnk = FakeBlnk::start(&key).await;
-    let gw = TestGateway::start_with(
-        Setup {
-            gateway: json!({"upstream": format!("http://{free}")}),
-            admin: true,
-            ..Setup::default()
-        },
-        key,
-        blnk,
-    )
+    let (gw, _) = gateway_without_blnk(Setup {
+        admin: true,
+        ..Setup::default()
+    })
     .await;
     let addr = gw.admin_addr.unwrap();
     let mut admin =

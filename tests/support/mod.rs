@@ -7,3 +7,4 @@ pub mod gateway;
 pub mod h2raw;
 pub mod keys;
 pub mod tlsraw;
+pub mod upstream;
