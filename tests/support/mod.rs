@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod clock;
 pub mod fake_blnk;
 pub mod gateway;
 pub mod h2raw;

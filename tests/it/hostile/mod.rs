@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -199,9 +199,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Writes `head`, then `body` one byte per `every`, stopping early if the gateway closes.
-/// Returns how many body bytes were written before a write failed.
-pub async fn dribble<IO: AsyncWrite + Unpin>(io: &mut IO, bytes: &[u8], every: Duration) -> usize {
+/// Writes `bytes` one byte per `every`, stopping early if the gateway closes. Returns how many
+/// bytes were written before a write failed.
+///
+/// Each byte leaves at once in a segment of its own (no Nagle): the gateway sees the pace the test
+/// chose, also when the clock is paused and a held-back byte would let it run ahead.
+pub async fn dribble(io: &mut TcpStream, bytes: &[u8], every: Duration) -> usize {
+    io.set_nodelay(true).unwrap();
     let mut tick = tokio::time::interval(every);
     for (i, b) in bytes.iter().enumerate() {
         tick.tick().await;
