@@ -11,6 +11,7 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 
 use crate::support::client::{self, empty, keyed_with_id, send1, send2, with_id, Answer};
+use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
 use crate::support::keys::issue;
@@ -82,8 +83,9 @@ async fn until(done: impl Fn() -> bool) {
         .expect("condition not reached before the client deadline");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
+    pace();
     let setup = Setup {
         gateway: json!({"limits": {"max_body_bytes": 1024, "body_read_timeout": "300ms"}}),
         ..Setup::default()
@@ -220,8 +222,9 @@ async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
     assert_eq!(log.one("slow-body")["bytes_in"], 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_each() {
+    pace();
     // 403: a network outside allow_networks.
     let gw = TestGateway::start(Setup {
         gateway: json!({"allow_networks": ["192.0.2.0/24"]}),

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::client::{get_ledgers, keyed, keyed_empty, send1};
+use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
 use crate::support::upstream::gateway_without_blnk;
@@ -26,8 +27,9 @@ async fn an_unreachable_upstream_is_a_502_at_once() {
     assert!(!String::from_utf8_lossy(&a.body).contains(&free.to_string()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_upstream_is_a_504_at_the_response_deadline() {
+    pace();
     let setup = Setup {
         gateway: json!({"limits": {"upstream_response_timeout": "300ms"}}),
         ..Setup::default()
@@ -57,8 +59,9 @@ async fn a_post_that_reached_blnk_is_never_sent_twice() {
     assert_eq!(gw.blnk.count(), 1, "{:?}", gw.blnk.requests());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_lets_in_flight_requests_finish() {
+    pace();
     let mut gw = TestGateway::start(Setup::default()).await;
     gw.blnk
         .set_behavior(Behavior::Delay(Duration::from_millis(300)));

@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use super::{plain, post_head, short_body, tls_gateway, TXN};
 use crate::hostile::{assert_nothing_reached_blnk, dribble, exchange, read_reply, wait_for};
 use crate::support::client::{self, CLIENT_DEADLINE};
+use crate::support::clock::pace;
 use crate::support::gateway::TestGateway;
 
 /// A normal `POST /transactions` on its own connection; the statuses it got.
@@ -19,8 +20,9 @@ async fn normal_post(gw: &TestGateway) -> Vec<u16> {
     exchange(gw.addr, request.as_bytes()).await.statuses()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_shorter_than_its_length_held_open_is_408_and_blnk_sees_nothing() {
+    pace();
     let gw = plain(short_body()).await;
     let framing = format!("Content-Length: {}\r\n", TXN.len() + 20);
     let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
@@ -42,8 +44,9 @@ async fn a_body_shorter_than_its_length_held_open_is_408_and_blnk_sees_nothing()
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_chunked_body_with_a_complete_transaction_then_bad_framing_never_reaches_blnk() {
+    pace();
     let gw = plain(short_body()).await;
     let first = format!("{:x}\r\n{TXN}\r\n", TXN.len());
     let cases: [(&str, String, u16); 7] = [
@@ -107,8 +110,9 @@ async fn a_body_cut_off_by_the_client_never_reaches_blnk() {
     assert_nothing_reached_blnk(&gw);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_uploads_meet_408_and_hold_nothing_at_blnk_while_others_are_served() {
+    pace();
     let gw = plain(short_body()).await;
     let mut slow = Vec::new();
     for i in 0..20 {
@@ -252,8 +256,9 @@ async fn a_client_that_writes_six_mib_before_reading_gets_the_413() {
 
 /// The buffer budget: slow uploads of large bodies fill their share and further large bodies
 /// get 503 with `Retry-After`, while a normal request is still served from the reserve.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn large_uploads_that_exhaust_the_buffer_budget_get_503_while_a_normal_client_is_served() {
+    pace();
     let gw = plain(json!({"limits": {
         "max_body_bytes": 256 * 1024,
         "max_buffered_bytes": 512 * 1024,

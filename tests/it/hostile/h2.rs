@@ -6,6 +6,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{assert_nothing_reached_blnk, open_h2, tls_gateway, wait_for, QUIET};
 use crate::support::client::{keyed_empty, send2};
+use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::TestGateway;
 use crate::support::h2raw::*;
@@ -120,8 +121,9 @@ async fn an_hpack_bomb_is_refused_within_the_header_list_limit() {
     others_served(&gw).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
+    pace();
     let gw = tls_gateway(json!({})).await;
     for flood in [settings(&[]), ping(7)] {
         let mut s = open_h2(&gw, &[]).await;
@@ -143,8 +145,9 @@ async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
     assert_eq!(gw.blnk.count(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_zero_window_that_never_opens_is_closed_at_the_idle_deadline_despite_pings() {
+    pace();
     let gw = tls_gateway(json!({"limits": {"idle_timeout": "300ms"}})).await;
     gw.blnk.set_behavior(Behavior::Large(1024 * 1024));
     let mut s = open_h2(&gw, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;

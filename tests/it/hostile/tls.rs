@@ -36,6 +36,7 @@ pub fn client_hello(gw: &TestGateway) -> Vec<u8> {
     out
 }
 
+use crate::support::clock::pace;
 use crate::support::tlsraw::{TLS_ECDHE_ECDSA_AES128_GCM_SHA256, TLS_ECDHE_RSA_AES128_GCM_SHA256};
 
 /// What the server sent back before closing.
@@ -101,8 +102,9 @@ async fn sslv3_tls_1_0_and_1_1_are_refused_with_protocol_version() {
     still_serves_tls(&gw).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cbc_rc4_3des_null_export_and_static_rsa_suites_are_refused() {
+    pace();
     let gw = tls_gateway(json!({})).await;
     for (name, suites) in [
         (
@@ -132,8 +134,9 @@ async fn cbc_rc4_3des_null_export_and_static_rsa_suites_are_refused() {
     assert_eq!(answer.first(), Some(&0x16), "{answer:02x?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn plaintext_garbage_and_oversized_records_get_an_alert_or_a_close() {
+    pace();
     let gw = tls_gateway(json!({})).await;
     let hello = client_hello(&gw);
     let mut garbage_first = b"\x00\x01\x02\x03garbage".to_vec();
