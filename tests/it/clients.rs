@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::support::client::{bare, get_ledgers, keyed, keyed_empty, send1};
 use crate::support::gateway::{Setup, TestGateway};
-use crate::support::keys::issue;
+use crate::support::keys::{issue, revoke};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 
@@ -361,21 +361,7 @@ async fn expired_disabled_wrong_network_and_wrong_certificate_keys_are_refused()
     // Revoked with the CLI while the gateway runs: refused once the file reloads.
     let clients_file = gw.state.snapshot().settings.clients_file.clone().unwrap();
     let id = good.split('_').nth(1).unwrap().to_string();
-    let out = Command::new(BIN)
-        .args([
-            "keys",
-            "revoke",
-            &id,
-            "--file",
-            clients_file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    revoke(&clients_file, &id);
     let refused = tokio::time::timeout(std::time::Duration::from_secs(20), async {
         loop {
             let a = send1(&mut c, get_ledgers(&good)).await;
