@@ -60,7 +60,7 @@ H2_CONNS=32       # h2load connections
 H2_STREAMS=8      # h2load concurrent streams per connection
 PROXY_CPU="${BENCH_PROXY_CPU:-1}"
 LOAD_CPU="${BENCH_LOAD_CPU:-0}"
-ALL_CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls txn-tls h1-tls-cluster txn-tls-cluster idle-tls idle-plain"
+ALL_CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls txn-tls features-tls h1-tls-cluster txn-tls-cluster idle-tls idle-plain"
 CASES="h1-tls h1-plain h2-tls conn-tls post1k-tls post64k-tls txn-tls idle-tls"
 IDLE_CONNS="${BENCH_IDLE_CONNS:-1000 10000}"   # idle cases: connections held, in turn
 IDLE_CONCURRENCY=200                           # connections being opened at once
@@ -81,7 +81,9 @@ usage: benches/load.sh [options]
   --duration S         seconds per run
   --cases LIST         comma-separated subset of: ${ALL_CASES// /,}
                        (a -cluster case is its base case with both gateways in cluster mode on a
-                       redis-server the script starts on the load core)
+                       redis-server the script starts on the load core; features-tls is h1-tls
+                       against four verify-mode gateways: every feature on, audit log off, rate
+                       limiting off, both off: what each feature costs under load)
                        (default: ${CASES// /,})
   --idle-conns LIST    idle cases: comma-separated connection counts, measured in turn by one
                        client per target that grows its idle connections through them
@@ -401,8 +403,10 @@ features_json() {
 FEATURES="$(features_json)"
 
 # $5 (optional): JSON the case needs, merged under the features (so --gateway-extra wins).
-start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain, [$5 = JSON]
+# $6 (optional): JSON merged over everything (a features-tls variant turning a feature off).
+start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain, [$5 = JSON], [$6]
     local name="$1" port="$2" mode="$3" tls="$4" d="$TMP/$1" base admin case_json="${5:-"{}"}"
+    local variant="${6:-"{}"}"
     mkdir -p "$d"
     # The admin listener (metrics, health) stays on, on a port of its own.
     admin=$(free_port)
@@ -415,7 +419,7 @@ start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain, [$
                    + (if $tls == "tls" then {tls: {cert: $cert, key: $key}}
                       else {allow_plaintext: true} end))}')
     jq -n --argjson a "$base" --argjson c "$case_json" --argjson b "${FEATURES//@DIR@/$d}" \
-        '$a * $c * $b' >"$d/config.json"
+        --argjson v "$variant" '$a * $c * $b * $v' >"$d/config.json"
     # A clean environment, so no BLNK_GATEWAY_* variable of the caller changes what is measured.
     env -i PATH="$PATH" BLNK_SERVER_SECRET_KEY="$KEY" \
         taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$d/config.json" \
@@ -705,8 +709,20 @@ ensure_redis() {
 declare -A TPID TURL TPORT
 declare -A TLSINFO GW_DESC
 AUDIT_NOTES=""
-headers_for() { # the client sends the key only to the verifying gateway and the upstream
-    case "$1" in gateway-verify | direct) echo "X-Blnk-Key: $KEY" ;; esac
+headers_for() { # the client sends the key only to the verifying gateways and the upstream
+    case "$1" in gateway-verify* | direct) echo "X-Blnk-Key: $KEY" ;; esac
+}
+# The gateways of a case: name:mode:JSON merged last. features-tls turns features off one by one.
+gateway_variants() { # $1 = case
+    case "$1" in
+        features-tls)
+            echo 'verify:verify:{}'
+            echo 'verify-no-audit:verify:{"gateway":{"audit":{"enabled":false}}}'
+            echo 'verify-no-ratelimit:verify:{"gateway":{"rate_limit":{"enabled":false}}}'
+            echo 'verify-none:verify:{"gateway":{"audit":{"enabled":false},"rate_limit":{"enabled":false}}}'
+            ;;
+        *) echo 'inject:inject:{}'; echo 'verify:verify:{}' ;;
+    esac
 }
 # The gateway's own account of how it started (first TLS case), for the report.
 note_gateway() { # $1 = inject|verify, $2 = tls|plain
@@ -727,6 +743,8 @@ note_tls() { # $1 = nginx's port, $2 = the inject gateway's port
 run_case() { # $1 = case
     local c="$1" scheme=https tls=tls h2=h1 port targets t r i path=/ledgers gw_json="{}"
     case "${c%-cluster}" in h1-plain) scheme=http; tls=plain ;; h2-tls) h2=h2 ;; txn-tls) path=/transactions ;; esac
+    local variants name mode variant first=""
+    mapfile -t variants < <(gateway_variants "$c")
     if [ "$c" != "${c%-cluster}" ]; then
         ensure_redis
         gw_json="{\"cluster\": {\"enabled\": true, \"redis\": \"redis://127.0.0.1:$REDIS_PORT/0\"}}"
@@ -744,15 +762,17 @@ run_case() { # $1 = case
     targets+=(nginx)
     TPID[nginx]=$STARTED_PID
     TURL[nginx]="$scheme://127.0.0.1:$port$path"
-    for mode in inject verify; do
+    for v in "${variants[@]}"; do
+        name=${v%%:*} v=${v#*:} mode=${v%%:*} variant=${v#*:}
         port=$(free_port)
-        start_gateway "gateway-$mode" "$port" "$mode" "$tls" "$gw_json"
-        note_gateway "$mode" "$tls"
-        targets+=("gateway-$mode")
-        TPID[gateway-$mode]=$STARTED_PID
-        TURL[gateway-$mode]="$scheme://127.0.0.1:$port$path"
+        start_gateway "gateway-$name" "$port" "$mode" "$tls" "$gw_json" "$variant"
+        [ "$name" = "$mode" ] && note_gateway "$mode" "$tls"
+        targets+=("gateway-$name")
+        first=${first:-gateway-$name}
+        TPID[gateway-$name]=$STARTED_PID
+        TURL[gateway-$name]="$scheme://127.0.0.1:$port$path"
     done
-    if [ "$tls" = tls ]; then
+    if [ "$tls" = tls ] && [ -n "${TURL[gateway-inject]:-}" ]; then
         local np gp
         np=${TURL[nginx]#https://127.0.0.1:} gp=${TURL[gateway-inject]#https://127.0.0.1:}
         note_tls "${np%%/*}" "${gp%%/*}"
@@ -762,7 +782,7 @@ run_case() { # $1 = case
         hdr=$(headers_for "$t")
         if [ -n "$hdr" ]; then warm_up "$c" "$t" "${TURL[$t]}" "$hdr"; else warm_up "$c" "$t" "${TURL[$t]}"; fi
     done
-    GATEWAY_THREADS=$(threads_of "${TPID[gateway-inject]}")
+    GATEWAY_THREADS=$(threads_of "${TPID[$first]}")
     local n=${#targets[@]}
     for r in $(seq "$RUNS"); do
         # Rotate the order each run, so no target always runs first or right after another.
@@ -781,12 +801,13 @@ run_case() { # $1 = case
         [ "$t" = direct ] || stop_pid "${TPID[$t]}"
     done
     # Proof that the audit log was on: its records against the requests the gateway answered.
-    for mode in inject verify; do
-        local f="$TMP/gateway-$mode/audit.log" recs answered
+    for v in "${variants[@]}"; do
+        name=${v%%:*}
+        local f="$TMP/gateway-$name/audit.log" recs answered
         [ -f "$f" ] || continue
         recs=$(wc -l <"$f")
-        answered=$(awk -F'\t' -v c="$c" -v t="gateway-$mode" '$1 == c && $2 == t { n += $7 } END { print n + 0 }' "$RAW")
-        AUDIT_NOTES+=" $c/$mode $recs/$answered;"
+        answered=$(awk -F'\t' -v c="$c" -v t="gateway-$name" '$1 == c && $2 == t { n += $7 } END { print n + 0 }' "$RAW")
+        AUDIT_NOTES+=" $c/$name $recs/$answered;"
         rm -f "$f"
     done
 }
@@ -921,7 +942,7 @@ run_idle_case() { # $1 = case: idle-tls | idle-plain
         TPID[gateway-$mode]=$STARTED_PID TPORT[gateway-$mode]=$port
     done
     [ "$tls" = tls ] && note_tls "${TPORT[nginx]}" "${TPORT[gateway-inject]}"
-    GATEWAY_THREADS=$(threads_of "${TPID[gateway-inject]}")
+    GATEWAY_THREADS=$(threads_of "${TPID[$first]}")
     for t in nginx gateway-inject gateway-verify; do
         hdr=$(headers_for "$t")
         if [ -n "$hdr" ]; then

@@ -190,4 +190,197 @@ mod tests {
             Err(Reject::BadRequest)
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        const METHODS: &[&str] = &[
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PRI",
+        ];
+        const VERSIONS: &[Version] = &[
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ];
+        const NAMES: &[&str] = &[
+            "host",
+            "transfer-encoding",
+            "content-length",
+            "x-blnk-key",
+            "x-a",
+        ];
+        /// What transfer-coding lists are made of, well and badly.
+        const CODINGS: &[&str] = &[
+            "chunked", "Chunked", "CHUNKED", "gzip", "identity", "x-custom", ",", ", ", " ", "\t",
+            "",
+        ];
+
+        /// Request targets of every form, well made or not, that `http` parses.
+        fn uri() -> impl Strategy<Value = Uri> {
+            prop_oneof![
+                4 => "/[!-~]{0,30}",
+                3 => "(http|https|HTTP|hTtPs|ftp|ws)://([a-z]{1,4}(:[a-z]{0,3})?@)?[a-z.]{1,10}(:[0-9]{1,5})?(/[!-~]{0,20}|\\?[a-z=]{0,6})?",
+                1 => Just("*".to_string()),
+                1 => "[a-z0-9.]{1,10}:[0-9]{1,5}",
+                1 => "[!-~]{1,20}",
+            ]
+            .prop_filter_map("http refuses it", |s| s.parse::<Uri>().ok())
+        }
+
+        /// A header value: arbitrary bytes, a list of codings, or something like an authority.
+        fn value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..12),
+                prop::collection::vec(prop::sample::select(CODINGS), 0..5)
+                    .prop_map(|v| v.concat().into_bytes()),
+                "[a-z0-9.:@\\[\\] -]{0,16}".prop_map(String::into_bytes),
+            ]
+        }
+
+        /// Header fields: usually a plausible Host first, then any of [`NAMES`] with any value
+        /// (those `http` cannot hold are left out).
+        fn headers() -> impl Strategy<Value = http::HeaderMap> {
+            let host = prop::option::weighted(0.8, "[a-z]{1,8}(\\.[a-z]{1,4})?(:[0-9]{1,5})?");
+            let fields = prop::collection::vec((prop::sample::select(NAMES), value()), 0..5);
+            (host, fields).prop_map(|(host, fields)| {
+                let mut map = http::HeaderMap::new();
+                let host = host.map(|h| (HOST.as_str(), h.into_bytes()));
+                for (name, value) in host.into_iter().chain(fields) {
+                    if let Ok(v) = http::HeaderValue::from_bytes(&value) {
+                        map.append(name, v);
+                    }
+                }
+                map
+            })
+        }
+
+        /// A request head: any method token, target, version and header fields.
+        fn parts() -> impl Strategy<Value = http::request::Parts> {
+            let method = prop_oneof![
+                3 => prop::sample::select(METHODS).prop_map(str::to_string),
+                1 => "[!#-'*+.0-9A-Z^-z|~-]{1,8}",
+            ];
+            (method, uri(), prop::sample::select(VERSIONS), headers()).prop_map(
+                |(method, uri, version, headers)| {
+                    let (mut parts, ()) = http::Request::builder()
+                        .method(method.as_str())
+                        .uri(uri)
+                        .version(version)
+                        .body(())
+                        .unwrap()
+                        .into_parts();
+                    parts.headers = headers;
+                    parts
+                },
+            )
+        }
+
+        /// Every transfer coding named in `headers`, in order, as the RFC lists them: split at
+        /// commas, trimmed, empty elements skipped.
+        fn codings(headers: &http::HeaderMap) -> Vec<Vec<u8>> {
+            headers
+                .get_all(TRANSFER_ENCODING)
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|b| *b == b',').map(<[u8]>::trim_ascii))
+                .filter(|c| !c.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect()
+        }
+
+        fn padded(v: &[u8]) -> bool {
+            matches!(v.first(), Some(b' ' | b'\t')) || matches!(v.last(), Some(b' ' | b'\t'))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever the method, target, version and header bytes, the screen answers
+            /// without panicking, and what it lets through is what its rules allow: a target in
+            /// origin form within the URI limit, carrying the request's own path and query (an
+            /// absolute form's authority never gets in); no Transfer-Encoding but a single
+            /// `chunked`; at most one Host, exactly one valid one on HTTP/1.1; on HTTP/2 no
+            /// padded value and no userinfo.
+            #[test]
+            fn what_the_screen_lets_through_keeps_its_rules(parts in parts()) {
+                let Ok(target) = request(&parts) else { return Ok(()) };
+                prop_assert!(target.as_str().starts_with('/'), "{target}");
+                prop_assert!(target.as_str().len() <= limits::MAX_URI_BYTES);
+                let expected_path = match parts.uri.path() {
+                    "" => "/",
+                    p => p,
+                };
+                prop_assert_eq!(target.path(), expected_path, "{}", parts.uri);
+                prop_assert_eq!(target.query(), parts.uri.query(), "{}", parts.uri);
+                prop_assert!(parts
+                    .uri
+                    .scheme_str()
+                    .is_none_or(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https")));
+
+                let codings = codings(&parts.headers);
+                prop_assert!(codings.len() <= 1, "{codings:?}");
+                prop_assert!(codings.iter().all(|c| c.eq_ignore_ascii_case(b"chunked")), "{codings:?}");
+
+                let hosts: Vec<_> = parts.headers.get_all(HOST).iter().collect();
+                prop_assert!(hosts.len() <= 1);
+                if parts.version == Version::HTTP_11 {
+                    prop_assert_eq!(hosts.len(), 1);
+                }
+                for h in hosts {
+                    prop_assert!(Authority::try_from(h.as_bytes()).is_ok(), "{h:?}");
+                }
+
+                if parts.version == Version::HTTP_2 {
+                    prop_assert!(!parts.headers.values().any(|v| padded(v.as_bytes())));
+                    prop_assert!(parts.uri.authority().is_none_or(|a| !a.as_str().contains('@')));
+                }
+            }
+
+            /// `Transfer-Encoding` passes only as nothing or one `chunked` in any case; any
+            /// other coding is 501 (UnsupportedCoding), `chunked` more than once 400.
+            #[test]
+            fn transfer_codings_other_than_one_chunked_are_refused(headers in headers()) {
+                let codings = codings(&headers);
+                let chunked = |c: &Vec<u8>| c.eq_ignore_ascii_case(b"chunked");
+                let expected = if !codings.iter().all(chunked) {
+                    Err(Reject::UnsupportedCoding)
+                } else if codings.len() > 1 {
+                    Err(Reject::BadRequest)
+                } else {
+                    Ok(())
+                };
+                prop_assert_eq!(transfer_coding(&headers), expected, "{:?}", codings);
+            }
+
+            /// Host passes when there is at most one, it is a valid authority, and HTTP/1.1 has
+            /// one; nothing else.
+            #[test]
+            fn host_passes_exactly_when_there_is_at_most_one_valid_one(
+                headers in headers(),
+                version in prop::sample::select(VERSIONS),
+            ) {
+                let hosts: Vec<_> = headers.get_all(HOST).iter().collect();
+                let ok = match hosts.as_slice() {
+                    [] => version != Version::HTTP_11,
+                    [h] => !h.is_empty() && Authority::try_from(h.as_bytes()).is_ok(),
+                    _ => false,
+                };
+                let expected = if ok { Ok(()) } else { Err(Reject::BadRequest) };
+                prop_assert_eq!(host(version, &headers), expected, "{:?}", hosts);
+            }
+
+            /// HTTP/2 requests with a padded value or userinfo are malformed; others pass this
+            /// check.
+            #[test]
+            fn http2_is_malformed_exactly_with_padding_or_userinfo(parts in parts()) {
+                let malformed = parts.headers.values().any(|v| padded(v.as_bytes()))
+                    || parts.uri.authority().is_some_and(|a| a.as_str().contains('@'));
+                let expected = if malformed { Err(Reject::MalformedH2) } else { Ok(()) };
+                prop_assert_eq!(h2_wellformed(&parts), expected);
+            }
+        }
+    }
 }

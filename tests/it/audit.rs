@@ -10,9 +10,12 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use crate::support::client::{self, empty, req, send1, send2, Answer};
-use crate::support::fake_blnk::{Behavior, FakeBlnk};
-use crate::support::gateway::{new_key, Setup, TestGateway};
+use crate::support::client::{self, empty, keyed_with_id, send1, send2, with_id, Answer};
+use crate::support::clock::pace;
+use crate::support::fake_blnk::Behavior;
+use crate::support::gateway::{Setup, TestGateway};
+use crate::support::keys::issue;
+use crate::support::upstream::gateway_without_blnk;
 
 mod failure;
 mod no_keys;
@@ -83,12 +86,9 @@ async fn until(done: impl Fn() -> bool) {
         .expect("condition not reached before the client deadline");
 }
 
-fn with_id(method: &str, path: &str, id: &str) -> http::request::Builder {
-    req(method, path).header("x-request-id", id)
-}
-
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
+    pace();
     let setup = Setup {
         gateway: json!({"limits": {"max_body_bytes": 1024, "body_read_timeout": "300ms"}}),
         ..Setup::default()
@@ -99,10 +99,7 @@ async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
 
     let a = h1_send(
         &gw,
-        with_id("GET", "/ledgers?name=alice", "ok-get")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
+        keyed_with_id("GET", "/ledgers?name=alice", &key, "ok-get"),
     )
     .await;
     assert_eq!(a.status, 200);
@@ -129,15 +126,9 @@ async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
     )
     .await
     .assert_error(401, "AUTH_MISSING_API_KEY");
-    h1_send(
-        &gw,
-        with_id("GET", "/balances", "bad-key")
-            .header("x-blnk-key", &wrong)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
-    .assert_error(401, "AUTH_INVALID_API_KEY");
+    h1_send(&gw, keyed_with_id("GET", "/balances", &wrong, "bad-key"))
+        .await
+        .assert_error(401, "AUTH_INVALID_API_KEY");
     h1_send(
         &gw,
         with_id("TRACE", "/ledgers", "trace").body(empty()).unwrap(),
@@ -234,8 +225,9 @@ async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
     assert_eq!(log.one("slow-body")["bytes_in"], 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_each() {
+    pace();
     // 403: a network outside allow_networks.
     let gw = TestGateway::start(Setup {
         gateway: json!({"allow_networks": ["192.0.2.0/24"]}),
@@ -243,15 +235,9 @@ async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_eac
     })
     .await;
     let key = gw.key.clone();
-    h1_send(
-        &gw,
-        with_id("GET", "/ledgers", "net")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
-    .assert_error(403, "GATEWAY_NETWORK_NOT_ALLOWED");
+    h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, "net"))
+        .await
+        .assert_error(403, "GATEWAY_NETWORK_NOT_ALLOWED");
     let r = gw.stop_and_read_audit().await.one("net");
     assert_eq!(
         (&r["reason"], &r["sent_upstream"]),
@@ -266,8 +252,7 @@ async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_eac
     .await;
     let key = gw.key.clone();
     for id in ["first", "limited"] {
-        let r = with_id("GET", "/ledgers", id).header("x-blnk-key", &key);
-        h1_send(&gw, r.body(empty()).unwrap()).await;
+        h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, id)).await;
     }
     let log = gw.stop_and_read_audit().await;
     assert_eq!(log.one("first")["decision"], "forwarded");
@@ -278,30 +263,11 @@ async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_eac
     );
 
     // 502: nothing listens upstream.
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let key = new_key("audit-down");
-    let blnk = FakeBlnk::start(&key).await;
-    let gw = TestGateway::start_with(
-        Setup {
-            gateway: json!({"upstream": format!("http://{free}")}),
-            ..Setup::default()
-        },
-        key.clone(),
-        blnk,
-    )
-    .await;
-    h1_send(
-        &gw,
-        with_id("POST", "/transactions", "down")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
-    .assert_error(502, "GATEWAY_UPSTREAM_UNAVAILABLE");
+    let (gw, _) = gateway_without_blnk(Setup::default()).await;
+    let key = gw.key.clone();
+    h1_send(&gw, keyed_with_id("POST", "/transactions", &key, "down"))
+        .await
+        .assert_error(502, "GATEWAY_UPSTREAM_UNAVAILABLE");
     let log = gw.stop_and_read_audit().await;
     let r = log.one("down");
     assert_schema(&r);
@@ -319,15 +285,9 @@ async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_eac
     gw.blnk
         .set_behavior(Behavior::Delay(Duration::from_secs(3600)));
     let key = gw.key.clone();
-    h1_send(
-        &gw,
-        with_id("GET", "/ledgers", "slow")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
-    .assert_error(504, "GATEWAY_UPSTREAM_TIMEOUT");
+    h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, "slow"))
+        .await
+        .assert_error(504, "GATEWAY_UPSTREAM_TIMEOUT");
     let r = gw.stop_and_read_audit().await.one("slow");
     assert_eq!(
         (&r["reason"], &r["sent_upstream"]),
@@ -368,19 +328,16 @@ async fn a_client_that_goes_away_gets_a_record_with_blnks_answer() {
     );
     let waiting = tokio::spawn(sent);
     until(|| gw.blnk.count() >= 2).await;
+    let left_before = gw.state.exchanges.len();
     waiting.abort();
-    // Blnk answers after both clients have gone.
+    // Blnk answers after both clients have gone: once the gateway has seen the reset, which moves
+    // the exchange into a task of its own. (Releasing Blnk before that is a race the answer can
+    // win, and then the record rightly says `complete`.)
+    until(|| gw.state.exchanges.len() > left_before).await;
     gw.blnk.release();
     gw.blnk.set_behavior(Behavior::Normal);
     // The HTTP/2 connection stays open: only the stream went away.
-    let a = send2(
-        &mut c2,
-        with_id("GET", "/ledgers", "after")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send2(&mut c2, keyed_with_id("GET", "/ledgers", &key, "after")).await;
     assert_eq!(a.status, 200);
     drop(c2);
 
@@ -415,10 +372,7 @@ async fn the_query_is_recorded_only_when_configured() {
     let key = gw.key.clone();
     let a = h1_send(
         &gw,
-        with_id("GET", "/identities?email=a%22b%0A", "q")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
+        keyed_with_id("GET", "/identities?email=a%22b%0A", &key, "q"),
     )
     .await;
     assert_eq!(a.status, 200);
@@ -432,8 +386,6 @@ async fn the_query_is_recorded_only_when_configured() {
 
 #[tokio::test]
 async fn inject_mode_records_the_client_certificate_and_no_key() {
-    use rustls::pki_types::pem::PemObject;
-    use sha2::Digest;
     let setup = Setup {
         gateway: json!({"mode": "inject", "tls": {"client_ca": "ca.pem"}}),
         ..Setup::default()
@@ -447,24 +399,10 @@ async fn inject_mode_records_the_client_certificate_and_no_key() {
     let tls = client::connect_tls(gw.addr, &connector).await.unwrap();
     let mut c = client::h2(tls).await;
     // A client that sends the master key anyway: discarded, never recorded.
-    let a = send2(
-        &mut c,
-        with_id("GET", "/ledgers", "cert")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send2(&mut c, keyed_with_id("GET", "/ledgers", &gw.key, "cert")).await;
     assert_eq!(a.status, 200);
     drop(c);
-    let der = rustls::pki_types::CertificateDer::pem_slice_iter(gw.certs.client.cert.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap();
-    let want = sha2::Sha256::digest(der.as_ref())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let want = gw.certs.client.sha256();
     let log = gw.stop_and_read_audit().await;
     let r = log.one("cert");
     assert_schema(&r);
@@ -478,26 +416,8 @@ async fn inject_mode_records_the_client_certificate_and_no_key() {
 #[tokio::test]
 async fn inject_mode_with_client_keys_records_the_client_id_and_never_the_key() {
     let staging = tempfile::tempdir().unwrap();
+    let key = issue(staging.path(), "app", &["ledgers:read"], &[]);
     let clients = staging.path().join("clients.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blnk-gateway"))
-        .args([
-            "keys",
-            "new",
-            "--name",
-            "app",
-            "--scopes",
-            "ledgers:read",
-            "--file",
-        ])
-        .arg(&clients)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let id = key.split('_').nth(1).unwrap().to_string();
     let setup = Setup {
         gateway: json!({"mode": "inject", "clients_file": "clients.json"}),
@@ -511,32 +431,12 @@ async fn inject_mode_with_client_keys_records_the_client_id_and_never_the_key() 
     // The last hex digit changed (to 0, or to 1 when it already is 0): a wrong secret, same id.
     let last = if key.ends_with('0') { '1' } else { '0' };
     let wrong = format!("{}{last}", &key[..key.len() - 1]);
-    let a = h1_send(
-        &gw,
-        with_id("GET", "/ledgers", "client")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, "client")).await;
     assert_eq!(a.status, 200);
-    h1_send(
-        &gw,
-        with_id("POST", "/ledgers", "scope")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
-    .assert_error(403, "AUTH_INSUFFICIENT_PERMISSIONS");
-    let a = h1_send(
-        &gw,
-        with_id("GET", "/ledgers", "wrong")
-            .header("x-blnk-key", &wrong)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    h1_send(&gw, keyed_with_id("POST", "/ledgers", &key, "scope"))
+        .await
+        .assert_error(403, "AUTH_INSUFFICIENT_PERMISSIONS");
+    let a = h1_send(&gw, keyed_with_id("GET", "/ledgers", &wrong, "wrong")).await;
     assert_eq!(a.status, 401);
 
     let log = gw.stop_and_read_audit().await;

@@ -4,8 +4,9 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::support::client::{empty, req, send1};
+use crate::support::client::{bare, get_ledgers, keyed, keyed_empty, send1};
 use crate::support::gateway::{Setup, TestGateway};
+use crate::support::keys::{issue, revoke};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 
@@ -216,29 +217,6 @@ const SCOPE_SETS: &[&[&str]] = &[
     &["hooks:*"],
 ];
 
-/// Issues a key per scope set with the real CLI, into `clients.json` in `dir`.
-pub(crate) fn issue(dir: &std::path::Path, name: &str, scopes: &[&str], extra: &[&str]) -> String {
-    let file = dir.join("clients.json");
-    let mut args = vec![
-        "keys",
-        "new",
-        "--name",
-        name,
-        "--file",
-        file.to_str().unwrap(),
-    ];
-    let joined = scopes.join(",");
-    args.extend(["--scopes", &joined]);
-    args.extend(extra);
-    let out = Command::new(BIN).args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 async fn inject_gateway(prepare: impl FnOnce(&std::path::Path)) -> TestGateway {
     // Keys are issued with the real CLI into a staging file, which the gateway then loads.
     let staging = tempfile::tempdir().unwrap();
@@ -267,14 +245,7 @@ async fn every_route_is_decided_as_blnk_would_for_the_same_scopes() {
     for (set, key) in SCOPE_SETS.iter().zip(&keys) {
         for (method, path, owner) in ROUTES {
             let before = gw.blnk.count();
-            let a = send1(
-                &mut c,
-                req(method, path)
-                    .header("x-blnk-key", key.as_str())
-                    .body(empty())
-                    .unwrap(),
-            )
-            .await;
+            let a = send1(&mut c, keyed_empty(method, path, key)).await;
             match blnk_decides(method, *owner, set) {
                 Ok(()) => {
                     // Forwarded: whatever Blnk then answers (a 404 for a reference it lacks).
@@ -334,32 +305,15 @@ async fn gateway_scopes_admin_and_data_cover_what_they_say() {
         (&write, "POST", "/hooks", 403),
     ];
     for (key, method, path, status) in cases {
-        let a = send1(
-            &mut c,
-            req(method, path)
-                .header("x-blnk-key", key.as_str())
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let a = send1(&mut c, keyed_empty(method, path, key)).await;
         assert_eq!(a.status.as_u16(), *status, "{method} {path}: {:?}", a.body);
     }
     // Scopes are judged on the normalised path that is forwarded: no dot-segment detour.
-    let a = send1(
-        &mut c,
-        req("GET", "/transactions/../hooks")
-            .header("x-blnk-key", read.as_str())
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, keyed_empty("GET", "/transactions/../hooks", &read)).await;
     a.assert_error(403, "AUTH_INSUFFICIENT_PERMISSIONS");
     let a = send1(
         &mut c,
-        req("GET", "/transactions/%2e%2e/api-keys")
-            .header("x-blnk-key", read.as_str())
-            .body(empty())
-            .unwrap(),
+        keyed_empty("GET", "/transactions/%2e%2e/api-keys", &read),
     )
     .await;
     a.assert_error(403, "AUTH_INSUFFICIENT_PERMISSIONS");
@@ -382,62 +336,37 @@ async fn expired_disabled_wrong_network_and_wrong_certificate_keys_are_refused()
     })
     .await;
     let mut c = gw.h1().await;
-    let send = |key: &String| {
-        req("GET", "/ledgers")
-            .header("x-blnk-key", key.as_str())
-            .body(empty())
-            .unwrap()
-    };
-    send1(&mut c, send(&expired))
+    send1(&mut c, get_ledgers(&expired))
         .await
         .assert_error(401, "AUTH_EXPIRED_API_KEY");
-    send1(&mut c, send(&fenced))
+    send1(&mut c, get_ledgers(&fenced))
         .await
         .assert_error(403, "GATEWAY_NETWORK_NOT_ALLOWED");
-    send1(&mut c, send(&bound))
+    send1(&mut c, get_ledgers(&bound))
         .await
         .assert_error(403, "GATEWAY_CERTIFICATE_MISMATCH");
-    assert_eq!(send1(&mut c, send(&good)).await.status, 200);
+    assert_eq!(send1(&mut c, get_ledgers(&good)).await.status, 200);
     // Not a client key at all, the master key itself, or nothing.
-    send1(&mut c, send(&gw.key))
+    send1(&mut c, get_ledgers(&gw.key))
         .await
         .assert_error(401, "AUTH_INVALID_API_KEY");
-    send1(&mut c, send(&"bgw_000000000000_".to_string()))
+    send1(&mut c, get_ledgers("bgw_000000000000_"))
         .await
         .assert_error(401, "AUTH_INVALID_API_KEY");
-    send1(&mut c, req("GET", "/ledgers").body(empty()).unwrap())
+    send1(&mut c, bare("GET", "/ledgers"))
         .await
         .assert_error(401, "AUTH_MISSING_API_KEY");
     // Health checks need no key, and carry none upstream.
-    assert_eq!(
-        send1(&mut c, req("GET", "/health").body(empty()).unwrap())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(send1(&mut c, bare("GET", "/health")).await.status, 200);
     assert!(gw.blnk.last().all("x-blnk-key").is_empty());
 
     // Revoked with the CLI while the gateway runs: refused once the file reloads.
     let clients_file = gw.state.snapshot().settings.clients_file.clone().unwrap();
     let id = good.split('_').nth(1).unwrap().to_string();
-    let out = Command::new(BIN)
-        .args([
-            "keys",
-            "revoke",
-            &id,
-            "--file",
-            clients_file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    revoke(&clients_file, &id);
     let refused = tokio::time::timeout(std::time::Duration::from_secs(20), async {
         loop {
-            let a = send1(&mut c, send(&good)).await;
+            let a = send1(&mut c, get_ledgers(&good)).await;
             if a.status == 401 {
                 break a;
             }
@@ -477,8 +406,7 @@ async fn sdk_request_shapes_work_with_a_client_key_and_no_secret_leaks() {
         ),
         ("GET", "/health", ""),
     ] {
-        let r = req(method, path)
-            .header("x-blnk-key", key.as_str())
+        let r = keyed(method, path, &key)
             .header("content-type", "application/json")
             .header("user-agent", "blnk-typescript")
             .body(http_body_util::Full::new(bytes::Bytes::from(body)))

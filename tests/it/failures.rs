@@ -4,34 +4,19 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{empty, req, send1};
-use crate::support::fake_blnk::{Behavior, FakeBlnk};
-use crate::support::gateway::{new_key, Setup, TestGateway};
+use crate::support::client::{get_ledgers, keyed, keyed_empty, send1};
+use crate::support::clock::pace;
+use crate::support::fake_blnk::Behavior;
+use crate::support::gateway::{Setup, TestGateway};
+use crate::support::upstream::gateway_without_blnk;
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_at_once() {
     // A port that was just free: nothing listens there.
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let key = new_key("down");
-    let blnk = FakeBlnk::start(&key).await;
-    let setup = Setup {
-        gateway: json!({"upstream": format!("http://{free}")}),
-        ..Setup::default()
-    };
-    let gw = TestGateway::start_with(setup, key, blnk).await;
+    let (gw, free) = gateway_without_blnk(Setup::default()).await;
     let mut c = gw.h1().await;
     let started = std::time::Instant::now();
-    let a = send1(
-        &mut c,
-        req("POST", "/transactions")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, keyed_empty("POST", "/transactions", &gw.key)).await;
     a.assert_error(502, "GATEWAY_UPSTREAM_UNAVAILABLE");
     // Refused, not timed out: far below the 2 s connect deadline (a loose bound, not a benchmark).
     assert!(
@@ -42,8 +27,9 @@ async fn an_unreachable_upstream_is_a_502_at_once() {
     assert!(!String::from_utf8_lossy(&a.body).contains(&free.to_string()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_upstream_is_a_504_at_the_response_deadline() {
+    pace();
     let setup = Setup {
         gateway: json!({"limits": {"upstream_response_timeout": "300ms"}}),
         ..Setup::default()
@@ -52,14 +38,7 @@ async fn a_slow_upstream_is_a_504_at_the_response_deadline() {
     gw.blnk
         .set_behavior(Behavior::Delay(Duration::from_secs(3600)));
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&gw.key)).await;
     a.assert_error(504, "GATEWAY_UPSTREAM_TIMEOUT");
 }
 
@@ -73,33 +52,22 @@ async fn a_post_that_reached_blnk_is_never_sent_twice() {
     ));
     let a = send1(
         &mut c,
-        req("POST", "/transactions")
-            .header("x-blnk-key", &gw.key)
-            .body(body)
-            .unwrap(),
+        keyed("POST", "/transactions", &gw.key).body(body).unwrap(),
     )
     .await;
     a.assert_error(502, "GATEWAY_BAD_UPSTREAM_RESPONSE");
     assert_eq!(gw.blnk.count(), 1, "{:?}", gw.blnk.requests());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_lets_in_flight_requests_finish() {
+    pace();
     let mut gw = TestGateway::start(Setup::default()).await;
     gw.blnk
         .set_behavior(Behavior::Delay(Duration::from_millis(300)));
     let mut c = gw.h1().await;
     let key = gw.key.clone();
-    let in_flight = tokio::spawn(async move {
-        send1(
-            &mut c,
-            req("GET", "/ledgers")
-                .header("x-blnk-key", key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await
-    });
+    let in_flight = tokio::spawn(async move { send1(&mut c, get_ledgers(&key)).await });
     // Wait until Blnk has the request, then signal shutdown while it is in flight.
     while gw.blnk.count() == 0 {
         tokio::task::yield_now().await;

@@ -4,15 +4,14 @@
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::client::{self, empty, req, send1};
+use crate::support::client::{self, bare, empty, get_ledgers, keyed, send1};
 use crate::support::gateway::{Setup, TestGateway};
 
 #[tokio::test]
 async fn hop_by_hop_headers_and_connection_named_ones_never_reach_blnk() {
     let gw = TestGateway::start(Setup::default()).await;
     let mut c = gw.h1().await;
-    let r = req("GET", "/accounts")
-        .header("x-blnk-key", &gw.key)
+    let r = keyed("GET", "/accounts", &gw.key)
         .header(
             "connection",
             "keep-alive, X-Blnk-Key, X-Custom, X-Forwarded-For",
@@ -64,8 +63,7 @@ async fn trusted_proxies_extend_x_forwarded_for() {
     };
     let gw = TestGateway::start(setup).await;
     let mut c = gw.h1().await;
-    let r = req("GET", "/accounts")
-        .header("x-blnk-key", &gw.key)
+    let r = keyed("GET", "/accounts", &gw.key)
         .header("x-forwarded-for", "203.0.113.9")
         .body(empty())
         .unwrap();
@@ -80,14 +78,7 @@ async fn trusted_proxies_extend_x_forwarded_for() {
 async fn responses_lose_leaky_headers_and_gain_hsts_and_a_request_id() {
     let gw = TestGateway::start(Setup::default()).await;
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&gw.key)).await;
     // Blnk's limiter headers: two leak addresses, two describe a limit that is not the one in
     // force; the gateway's RateLimit-* replace Blnk's.
     for name in [
@@ -109,8 +100,7 @@ async fn responses_lose_leaky_headers_and_gain_hsts_and_a_request_id() {
     // A well-formed client id is kept end to end; a malformed one is replaced.
     let a = send1(
         &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
+        keyed("GET", "/ledgers", &gw.key)
             .header("x-request-id", "client-id-42")
             .body(empty())
             .unwrap(),
@@ -123,8 +113,7 @@ async fn responses_lose_leaky_headers_and_gain_hsts_and_a_request_id() {
     );
     let a = send1(
         &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
+        keyed("GET", "/ledgers", &gw.key)
             .header("x-request-id", "bad id;")
             .body(empty())
             .unwrap(),
@@ -133,7 +122,7 @@ async fn responses_lose_leaky_headers_and_gain_hsts_and_a_request_id() {
     assert_ne!(a.headers["x-request-id"], "bad id;");
 
     // The gateway's own answers carry them too.
-    let a = send1(&mut c, req("GET", "/ledgers").body(empty()).unwrap()).await;
+    let a = send1(&mut c, bare("GET", "/ledgers")).await;
     assert_eq!(a.headers["strict-transport-security"], "max-age=31536000");
     assert!(a.headers.get("x-request-id").is_some());
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::client::{self, empty, req, send1};
+use crate::support::client::{self, bare, get_ledgers, req, send1};
 use crate::support::gateway::{Setup, TestGateway};
 
 #[tokio::test]
@@ -47,7 +47,7 @@ async fn peers_outside_allow_networks_are_refused() {
     };
     let gw = TestGateway::start(setup).await;
     let mut c = gw.h1().await;
-    let a = send1(&mut c, req("GET", "/ledgers").body(empty()).unwrap()).await;
+    let a = send1(&mut c, bare("GET", "/ledgers")).await;
     a.assert_error(403, "GATEWAY_NETWORK_NOT_ALLOWED");
     assert_eq!(gw.blnk.count(), 0);
 }
@@ -68,7 +68,7 @@ async fn client_certificates_from_the_ca_are_required() {
     );
     let tls = client::connect_tls(gw.addr, &good).await.unwrap();
     let mut c = client::h1(tls).await;
-    let a = send1(&mut c, req("GET", "/ledgers").body(empty()).unwrap()).await;
+    let a = send1(&mut c, bare("GET", "/ledgers")).await;
     assert_eq!(a.status, 200);
     assert_eq!(gw.blnk.last().all("x-blnk-key"), vec![gw.key.clone()]);
 
@@ -97,13 +97,6 @@ async fn verify_mode_also_honours_allow_networks() {
     };
     let gw = TestGateway::start(setup).await;
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&gw.key)).await;
     a.assert_error(403, "GATEWAY_NETWORK_NOT_ALLOWED");
 }

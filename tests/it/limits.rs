@@ -4,6 +4,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::support::client;
+use crate::support::clock::pace;
 use crate::support::gateway::{Setup, TestGateway};
 
 fn plaintext(gateway: serde_json::Value) -> Setup {
@@ -82,8 +83,9 @@ async fn an_oversized_header_block_is_refused() {
     assert_eq!(gw.blnk.count(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_head_dribbled_past_the_header_deadline_is_closed() {
+    pace();
     let gw = TestGateway::start(plaintext(
         json!({"limits": {"header_read_timeout": "200ms"}}),
     ))
@@ -98,8 +100,9 @@ async fn a_head_dribbled_past_the_header_deadline_is_closed() {
     assert_eq!(gw.blnk.count(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_tls_handshake_that_never_comes_is_closed() {
+    pace();
     let gw = TestGateway::start(Setup {
         tls: true,
         gateway: json!({"limits": {"handshake_timeout": "200ms"}}),

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{empty, req, send1};
+use crate::support::client::{bare, get_ledgers, keyed_empty, send1};
 use crate::support::fake_blnk::FakeBlnk;
 use crate::support::gateway::{new_key, Setup, TestGateway};
+use crate::support::upstream::gateway_without_blnk;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -156,6 +157,18 @@ fn next_message(s: &Started) -> String {
     String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
 }
 
+/// Everything the child wrote on stderr (read once it has exited).
+fn stderr(s: &mut Started) -> String {
+    let mut err = String::new();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 fn signal(child: &Child, sig: &str) {
     assert!(Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -259,13 +272,7 @@ async fn on_one_core_the_gateway_runs_a_current_thread_runtime_and_serves() {
     assert_eq!(blnk.count(), 1);
     signal(&s.child, "-TERM");
     assert_eq!(tokio::task::block_in_place(|| wait_exit(&mut s.child)), 0);
-    let mut err = String::new();
-    s.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr(&mut s);
     assert!(err.contains("runtime=current_thread"), "{err}");
 }
 
@@ -282,13 +289,7 @@ async fn a_broken_key_never_becomes_ready() {
         "a message was sent: {:?}",
         String::from_utf8_lossy(&buf)
     );
-    let mut err = String::new();
-    s.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr(&mut s);
     assert!(err.contains("gateway.secret_key_file"), "{err}");
 }
 
@@ -342,14 +343,7 @@ async fn a_socket_activated_gateway_serves_the_inherited_socket() {
     let ready = tokio::task::block_in_place(|| next_message(&s));
     assert!(ready.starts_with("READY=1"), "{ready}");
     let mut c = crate::support::client::h1(tcp).await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&key)).await;
     assert_eq!(a.status, 200);
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", s.port)).is_err(),
@@ -411,35 +405,13 @@ async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
         crate::support::client::h1(tokio::net::TcpStream::connect(admin_addr).await.unwrap()).await;
 
     let scrape = |text: bytes::Bytes| parse_metrics(&String::from_utf8_lossy(&text));
-    let before = scrape(
-        send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
-            .await
-            .body,
-    );
+    let before = scrape(send1(&mut admin, bare("GET", "/metrics")).await.body);
     let mut c = gw.h1().await;
     for _ in 0..3 {
-        send1(
-            &mut c,
-            req("GET", "/ledgers")
-                .header("x-blnk-key", &gw.key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        send1(&mut c, get_ledgers(&gw.key)).await;
     }
-    send1(
-        &mut c,
-        req("GET", "/balances")
-            .header("x-blnk-key", "wrong")
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
-    let after = scrape(
-        send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
-            .await
-            .body,
-    );
+    send1(&mut c, keyed_empty("GET", "/balances", "wrong")).await;
+    let after = scrape(send1(&mut admin, bare("GET", "/metrics")).await.body);
     let ok = r#"blnk_gateway_requests_total{mode="verify",status_class="2xx",resource="ledgers"}"#;
     let denied =
         r#"blnk_gateway_requests_total{mode="verify",status_class="4xx",resource="balances"}"#;
@@ -459,40 +431,27 @@ async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
         .iter()
         .any(|(s, _)| s == "blnk_gateway_key_age_seconds"));
     // No key in the metrics, ever.
-    let text = send1(&mut admin, req("GET", "/metrics").body(empty()).unwrap())
-        .await
-        .body;
+    let text = send1(&mut admin, bare("GET", "/metrics")).await.body;
     assert!(!String::from_utf8_lossy(&text).contains(&gw.key));
 
-    let a = send1(&mut admin, req("GET", "/healthz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/healthz")).await;
     assert_eq!(a.status, 200);
-    let a = send1(&mut admin, req("GET", "/readyz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/readyz")).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
 }
 
 #[tokio::test]
 async fn readyz_is_503_when_blnk_is_down() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let key = new_key("ready");
-    let blnk = FakeBlnk::start(&key).await;
-    let gw = TestGateway::start_with(
-        Setup {
-            gateway: json!({"upstream": format!("http://{free}")}),
-            admin: true,
-            ..Setup::default()
-        },
-        key,
-        blnk,
-    )
+    let (gw, _) = gateway_without_blnk(Setup {
+        admin: true,
+        ..Setup::default()
+    })
     .await;
     let addr = gw.admin_addr.unwrap();
     let mut admin =
         crate::support::client::h1(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-    let a = send1(&mut admin, req("GET", "/readyz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/readyz")).await;
     assert_eq!(a.status, 503);
-    let a = send1(&mut admin, req("GET", "/healthz").body(empty()).unwrap()).await;
+    let a = send1(&mut admin, bare("GET", "/healthz")).await;
     assert_eq!(a.status, 200);
 }

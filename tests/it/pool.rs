@@ -11,20 +11,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::hostile::wait_for;
-use crate::support::client::{empty, req, send1, Answer, H1};
+use crate::support::client::{keyed, keyed_empty, send1, Answer, H1};
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
 
 /// `GET path` with the gateway's key, on the client connection `c`.
 async fn get(gw: &TestGateway, c: &mut H1, path: &str) -> Answer {
-    send1(
-        c,
-        req("GET", path)
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
+    send1(c, keyed_empty("GET", path, &gw.key)).await
 }
 
 #[tokio::test]
@@ -51,10 +44,7 @@ async fn concurrent_requests_open_more_connections_and_all_come_back() {
     }
     let mut tasks = Vec::new();
     for mut c in clients {
-        let r = req("GET", "/balances")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap();
+        let r = keyed_empty("GET", "/balances", &gw.key);
         tasks.push(tokio::spawn(async move {
             let a = send1(&mut c, r).await;
             (c, a.status)
@@ -175,12 +165,7 @@ async fn a_response_the_client_abandoned_does_not_return_its_connection() {
     {
         let mut c = gw.h1().await;
         let res = c
-            .send_request(
-                req("GET", "/bytes/33554432")
-                    .header("x-blnk-key", &gw.key)
-                    .body(empty())
-                    .unwrap(),
-            )
+            .send_request(keyed_empty("GET", "/bytes/33554432", &gw.key))
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
@@ -241,10 +226,7 @@ async fn a_post_written_on_a_pooled_connection_is_never_sent_again() {
     ));
     let a = send1(
         &mut c,
-        req("POST", "/transactions")
-            .header("x-blnk-key", &gw.key)
-            .body(body)
-            .unwrap(),
+        keyed("POST", "/transactions", &gw.key).body(body).unwrap(),
     )
     .await;
     a.assert_error(502, "GATEWAY_BAD_UPSTREAM_RESPONSE");

@@ -4,18 +4,14 @@
 //! Quotas here replenish one request per 1000 s, so nothing refills while a test runs and no
 //! test sleeps.
 
-use std::process::Command;
-
 use blnk_gateway::reload::Outcome;
 use http::StatusCode;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tokio::net::TcpSocket;
 
-use crate::support::client::{self, empty, req, send1, Answer, H1};
+use crate::support::client::{self, get_ledgers, send1, Answer, H1};
 use crate::support::gateway::{Setup, TestGateway};
+use crate::support::keys::issue;
 
 /// A quota that does not refill during a test.
 fn slow(burst: u32) -> Value {
@@ -44,14 +40,7 @@ async fn h1_from(gw: &TestGateway, source: &str) -> H1 {
 }
 
 async fn get(c: &mut H1, key: &str) -> Answer {
-    send1(
-        c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
+    send1(c, get_ledgers(key)).await
 }
 
 fn header(a: &Answer, name: &str) -> String {
@@ -202,14 +191,7 @@ async fn a_client_certificate_is_an_identity_with_its_own_quota() {
     let mut c = client::h1(client::connect_tls(gw.addr, &connector).await.unwrap()).await;
     assert_eq!(header(&get(&mut c, "").await, "ratelimit-limit"), "2000");
     // An override for this certificate, applied by a reload.
-    let der = CertificateDer::pem_slice_iter(gw.certs.client.cert.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap();
-    let sha256: String = Sha256::digest(der.as_ref())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = gw.certs.client.sha256();
     edit_config(&gw, |g| {
         g["rate_limit"] =
             json!({"clients": [{"id": format!("cert:{sha256}"), "per_second": 0.001, "burst": 2}]});
@@ -234,28 +216,16 @@ async fn edit_config(gw: &TestGateway, edit: impl FnOnce(&mut Value)) {
     ));
 }
 
-/// Issues a scoped client key with the real CLI into `clients.json` in `dir`.
-fn issue(dir: &std::path::Path, name: &str, extra: &[&str]) -> String {
-    let file = dir.join("clients.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_blnk-gateway"))
-        .args(["keys", "new", "--name", name, "--scopes", "ledgers:read"])
-        .args(["--file", file.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[tokio::test]
 async fn a_client_keys_own_rate_limit_applies_to_it_alone() {
     let staging = tempfile::tempdir().unwrap();
-    let limited = issue(staging.path(), "batch", &["--rate", "1:2"]);
-    let other = issue(staging.path(), "web", &[]);
+    let limited = issue(
+        staging.path(),
+        "batch",
+        &["ledgers:read"],
+        &["--rate", "1:2"],
+    );
+    let other = issue(staging.path(), "web", &["ledgers:read"], &[]);
     let clients = std::fs::read_to_string(staging.path().join("clients.json")).unwrap();
     let setup = Setup {
         gateway: json!({"mode": "inject", "clients_file": "clients.json"}),

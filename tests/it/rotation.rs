@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use blnk_gateway::reload::Outcome;
 use serde_json::json;
 
-use crate::support::client::{self, empty, req, send1};
+use crate::support::client::{self, empty, get_ledgers, req, send1};
 use crate::support::gateway::{k8s_write, new_key, Setup, TestGateway};
 
 /// Every way rotation tools replace a file, repeated: the gateway follows each time, keeps the
@@ -35,25 +35,11 @@ async fn rotation_by_rename_symlink_swap_and_truncate_is_followed() {
             keys.push(next);
             let n = keys.len();
             for (k, expected) in [(&keys[n - 1], 200), (&keys[n - 2], 200)] {
-                let a = send1(
-                    &mut c,
-                    req("GET", "/ledgers")
-                        .header("x-blnk-key", k.as_str())
-                        .body(empty())
-                        .unwrap(),
-                )
-                .await;
+                let a = send1(&mut c, get_ledgers(k)).await;
                 assert_eq!(a.status, expected, "{method} #{i}: {:?}", a.body);
             }
             if n >= 3 {
-                let a = send1(
-                    &mut c,
-                    req("GET", "/ledgers")
-                        .header("x-blnk-key", keys[n - 3].as_str())
-                        .body(empty())
-                        .unwrap(),
-                )
-                .await;
+                let a = send1(&mut c, get_ledgers(&keys[n - 3])).await;
                 a.assert_error(401, "AUTH_INVALID_API_KEY");
             }
         }
@@ -324,14 +310,7 @@ async fn broken_files_at_reload_change_nothing() {
             "{name}"
         );
         assert_eq!(gw.fingerprint(), fp, "{name}");
-        let a = send1(
-            &mut c,
-            req("GET", "/ledgers")
-                .header("x-blnk-key", &gw.key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let a = send1(&mut c, get_ledgers(&gw.key)).await;
         assert_eq!(a.status, 200, "{name}");
         // Repair for the next case.
         gw.write_key(&gw.key);
@@ -340,14 +319,7 @@ async fn broken_files_at_reload_change_nothing() {
     }
     assert_eq!(gw.state.reloads.failures.load(Ordering::Relaxed), 7);
     // An empty key never becomes valid, even after all that.
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", "")
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers("")).await;
     a.assert_error(401, "AUTH_MISSING_API_KEY");
     assert_eq!(
         gw.reloader.reload("test").await,
@@ -370,23 +342,9 @@ async fn zero_grace_retires_the_old_key_at_once() {
         Outcome::Applied { key_rotated: true }
     );
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&gw.key)).await;
     a.assert_error(401, "AUTH_INVALID_API_KEY");
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &next)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&next)).await;
     assert_eq!(a.status, 200);
 }
 

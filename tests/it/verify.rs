@@ -2,21 +2,14 @@
 
 use serde_json::json;
 
-use crate::support::client::{empty, req, send1, send2};
+use crate::support::client::{bare, empty, get_ledgers, keyed, keyed_empty, req, send1, send2};
 use crate::support::gateway::{Setup, TestGateway};
 
 #[tokio::test]
 async fn the_right_key_reaches_blnk_exactly_once() {
     let gw = TestGateway::start(Setup::default()).await;
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers?limit=1")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, keyed_empty("GET", "/ledgers?limit=1", &gw.key)).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(a.json()["target"], "/ledgers?limit=1");
     let seen = gw.blnk.last();
@@ -78,36 +71,25 @@ async fn wrong_duplicated_and_joined_keys_are_refused_before_blnk() {
 async fn exempt_routes_pass_without_a_key_and_carry_none_upstream() {
     let gw = TestGateway::start(Setup::default()).await;
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/health")
-            .header("x-blnk-key", "a-guess")
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, keyed_empty("GET", "/health", "a-guess")).await;
     assert_eq!(a.status, 200);
     assert_eq!(a.json()["status"], "UP");
     assert!(gw.blnk.last().all("x-blnk-key").is_empty());
-    let a = send1(&mut c, req("GET", "/").body(empty()).unwrap()).await;
+    let a = send1(&mut c, bare("GET", "/")).await;
     assert_eq!(&a.body[..], b"server running...");
     // Spellings of an exempt path are exempt only as the path that is forwarded.
     for path in ["//health", "/%68ealth", "/./health"] {
-        let a = send1(&mut c, req("GET", path).body(empty()).unwrap()).await;
+        let a = send1(&mut c, bare("GET", path)).await;
         assert_eq!(a.status, 200, "{path}");
         let seen = gw.blnk.last();
         assert_eq!(seen.target, "/health", "{path}");
         assert!(seen.all("x-blnk-key").is_empty());
     }
     for path in ["/health/", "/health/../ledgers", "/health/%2e%2e/ledgers"] {
-        let a = send1(&mut c, req("GET", path).body(empty()).unwrap()).await;
+        let a = send1(&mut c, bare("GET", path)).await;
         a.assert_error(401, "AUTH_MISSING_API_KEY");
     }
-    let a = send1(
-        &mut c,
-        req("GET", "/health%2F..%2Fledgers").body(empty()).unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, bare("GET", "/health%2F..%2Fledgers")).await;
     a.assert_error(400, "GATEWAY_BAD_PATH");
     assert_eq!(gw.blnk.count(), 5);
 }
@@ -142,22 +124,14 @@ async fn unknown_keys_pass_through_only_when_configured() {
     let gw = TestGateway::start(setup).await;
     let mut c = gw.h1().await;
     let scoped = "blnk_scoped_key_that_only_blnk_knows_aaaaaaaa";
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", scoped)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(scoped)).await;
     // The fake Blnk does not know it either, so its own 401 comes back.
     a.assert_error(401, "AUTH_INVALID_API_KEY");
     assert_eq!(gw.blnk.last().all("x-blnk-key"), vec![scoped.to_string()]);
     // Duplicates are still refused at the gateway.
     let a = send1(
         &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", scoped)
+        keyed("GET", "/ledgers", scoped)
             .header("x-blnk-key", scoped)
             .body(empty())
             .unwrap(),

@@ -30,6 +30,23 @@ impl Certs {
     }
 }
 
+impl Pem {
+    /// The SHA-256 of the certificate's DER, in lower-case hex: how the gateway names a client
+    /// certificate in its audit records and rate-limit overrides.
+    pub fn sha256(&self) -> String {
+        use rustls::pki_types::pem::PemObject;
+        use sha2::Digest;
+        let der = rustls::pki_types::CertificateDer::pem_slice_iter(self.cert.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        sha2::Sha256::digest(der.as_ref())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 fn ca(name: &str) -> (Certificate, KeyPair) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -114,22 +114,25 @@ async fn collect(res: http::Response<hyper::body::Incoming>) -> Answer {
     }
 }
 
-pub async fn send1(sender: &mut H1, req: Request<Full<Bytes>>) -> Answer {
-    sender.ready().await.unwrap();
-    let res = tokio::time::timeout(CLIENT_DEADLINE, sender.send_request(req))
+/// The answer to a request already handed to the connection, within the client deadline.
+async fn answer(
+    sent: impl std::future::Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>>,
+) -> Answer {
+    let res = tokio::time::timeout(CLIENT_DEADLINE, sent)
         .await
         .unwrap()
         .unwrap();
     collect(res).await
 }
 
+pub async fn send1(sender: &mut H1, req: Request<Full<Bytes>>) -> Answer {
+    sender.ready().await.unwrap();
+    answer(sender.send_request(req)).await
+}
+
 pub async fn send2(sender: &mut H2, req: Request<Full<Bytes>>) -> Answer {
     sender.ready().await.unwrap();
-    let res = tokio::time::timeout(CLIENT_DEADLINE, sender.send_request(req))
-        .await
-        .unwrap()
-        .unwrap();
-    collect(res).await
+    answer(sender.send_request(req)).await
 }
 
 /// A request builder with the Host header the SDKs send.
@@ -142,6 +145,40 @@ pub fn req(method: &str, path: &str) -> http::request::Builder {
 
 pub fn empty() -> Full<Bytes> {
     Full::new(Bytes::new())
+}
+
+/// A request with neither key nor body: exempt routes, the admin listener, refusals.
+pub fn bare(method: &str, path: &str) -> Request<Full<Bytes>> {
+    req(method, path).body(empty()).unwrap()
+}
+
+/// A request builder presenting `key` in `X-Blnk-Key`, as the SDKs send it.
+pub fn keyed(method: &str, path: &str, key: &str) -> http::request::Builder {
+    req(method, path).header("x-blnk-key", key)
+}
+
+/// A request presenting `key`, with no body: the request most tests send.
+pub fn keyed_empty(method: &str, path: &str, key: &str) -> Request<Full<Bytes>> {
+    keyed(method, path, key).body(empty()).unwrap()
+}
+
+/// `GET /ledgers` presenting `key`: the request that shows the gateway forwards (or refuses).
+pub fn get_ledgers(key: &str) -> Request<Full<Bytes>> {
+    keyed_empty("GET", "/ledgers", key)
+}
+
+/// A request builder carrying `X-Request-Id: id`, by which a test finds the request's audit
+/// record.
+pub fn with_id(method: &str, path: &str, id: &str) -> http::request::Builder {
+    req(method, path).header("x-request-id", id)
+}
+
+/// A request with `X-Request-Id: id` presenting `key`, with no body.
+pub fn keyed_with_id(method: &str, path: &str, key: &str, id: &str) -> Request<Full<Bytes>> {
+    with_id(method, path, id)
+        .header("x-blnk-key", key)
+        .body(empty())
+        .unwrap()
 }
 
 /// Writes raw bytes and reads until the peer closes (or the deadline), returning what came back.

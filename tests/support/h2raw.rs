@@ -155,6 +155,19 @@ impl Frame {
     }
 }
 
+/// The error code of the first GOAWAY among `frames`.
+pub fn goaway(frames: &[Frame]) -> Option<u32> {
+    frames.iter().find(|f| f.ty == GOAWAY).and_then(Frame::code)
+}
+
+/// The error code of the first RST_STREAM for `stream` among `frames`.
+pub fn reset(frames: &[Frame], stream: u32) -> Option<u32> {
+    frames
+        .iter()
+        .find(|f| f.ty == RST_STREAM && f.stream == stream)
+        .and_then(Frame::code)
+}
+
 /// Takes every complete frame off the front of `buf`.
 pub fn split(buf: &mut Vec<u8>) -> Vec<Frame> {
     let mut out = Vec::new();

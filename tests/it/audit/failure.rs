@@ -7,8 +7,8 @@
 
 use serde_json::{json, Value};
 
-use super::{h1_send, with_id};
-use crate::support::client::empty;
+use super::h1_send;
+use crate::support::client::{bare, h1, keyed_with_id, send1};
 use crate::support::gateway::{Setup, TestGateway};
 use blnk_gateway::audit::verify::{verify, Outcome};
 
@@ -18,14 +18,8 @@ async fn metric(gw: &TestGateway, name: &str) -> f64 {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(blnk_gateway::admin::Admin::new(gw.state.clone()).run(listener));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut admin = crate::support::client::h1(tcp).await;
-    let a = crate::support::client::send1(
-        &mut admin,
-        crate::support::client::req("GET", "/metrics")
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let mut admin = h1(tcp).await;
+    let a = send1(&mut admin, bare("GET", "/metrics")).await;
     let text = String::from_utf8_lossy(&a.body).into_owned();
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
@@ -54,23 +48,11 @@ async fn on_a_full_disk(audit: Value) -> (TestGateway, tempfile::TempDir, std::p
 async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_loss() {
     let (gw, _dir, path) = on_a_full_disk(json!({})).await;
     let key = gw.key.clone();
-    let post = || {
-        with_id("POST", "/transactions", "")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap()
-    };
+    let post = || keyed_with_id("POST", "/transactions", &key, "");
     h1_send(&gw, post())
         .await
         .assert_error(503, "GATEWAY_AUDIT_UNAVAILABLE");
-    let read = h1_send(
-        &gw,
-        with_id("GET", "/ledgers", "read")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let read = h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, "read")).await;
     assert_eq!(read.status, 200);
     assert_eq!(gw.blnk.count(), 1, "the refused write reached Blnk");
     assert_eq!(gw.state.audit.stats().refused_writes, 1);
@@ -105,14 +87,7 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_loss() {
 async fn fail_open_serves_writes_while_the_log_cannot_be_written() {
     let (gw, _dir, _path) = on_a_full_disk(json!({"on_failure": "fail_open"})).await;
     let key = gw.key.clone();
-    let a = h1_send(
-        &gw,
-        with_id("POST", "/transactions", "w")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = h1_send(&gw, keyed_with_id("POST", "/transactions", &key, "w")).await;
     assert_eq!(a.status, 201);
     assert_eq!(gw.state.audit.stats().refused_writes, 0);
 }
@@ -124,14 +99,7 @@ async fn records_beyond_the_pending_bound_are_counted_and_reported_by_a_gap_reco
     let key = gw.key.clone();
     for i in 0..5 {
         let id = format!("r{i}");
-        let a = h1_send(
-            &gw,
-            with_id("GET", "/ledgers", &id)
-                .header("x-blnk-key", &key)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let a = h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, &id)).await;
         assert_eq!(a.status, 200);
     }
     std::fs::remove_file(&path).unwrap();
@@ -155,14 +123,7 @@ async fn records_beyond_the_pending_bound_are_counted_and_reported_by_a_gap_reco
 async fn a_directory_in_the_way_of_a_reopen_refuses_writes_until_it_is_gone() {
     let gw = TestGateway::start(Setup::default()).await;
     let key = gw.key.clone();
-    let a = h1_send(
-        &gw,
-        with_id("GET", "/ledgers", "before")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, "before")).await;
     assert_eq!(a.status, 200);
     // The log exists and holds what came before.
     gw.state.audit.flush().await.unwrap();
@@ -172,37 +133,17 @@ async fn a_directory_in_the_way_of_a_reopen_refuses_writes_until_it_is_gone() {
     std::fs::create_dir(&path).unwrap();
     assert!(gw.state.audit.reopen().await.is_err());
 
-    h1_send(
-        &gw,
-        with_id("DELETE", "/hooks/1", "refused")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await
-    .assert_error(503, "GATEWAY_AUDIT_UNAVAILABLE");
-    let a = h1_send(
-        &gw,
-        with_id("GET", "/ledgers", "read")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    h1_send(&gw, keyed_with_id("DELETE", "/hooks/1", &key, "refused"))
+        .await
+        .assert_error(503, "GATEWAY_AUDIT_UNAVAILABLE");
+    let a = h1_send(&gw, keyed_with_id("GET", "/ledgers", &key, "read")).await;
     assert_eq!(a.status, 200);
 
     // Once the directory is gone, the writer's next attempt (a flush here, a timer otherwise)
     // opens the path, continues the chain there and writes what it kept.
     std::fs::remove_dir(&path).unwrap();
     gw.state.audit.flush().await.unwrap();
-    let a = h1_send(
-        &gw,
-        with_id("POST", "/ledgers", "after")
-            .header("x-blnk-key", &key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = h1_send(&gw, keyed_with_id("POST", "/ledgers", &key, "after")).await;
     assert_eq!(a.status, 201);
 
     let log = gw.stop_and_read_audit().await;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use crate::support::certs;
-use crate::support::client::{self, empty, req, send1, send2, CLIENT_DEADLINE};
+use crate::support::client::{self, get_ledgers, keyed_empty, send1, send2, CLIENT_DEADLINE};
 use crate::support::fake_blnk::FakeBlnk;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
@@ -187,35 +187,14 @@ async fn no_key_reaches_any_log_in_verify_or_inject_mode() {
                 .unwrap();
             let mut c = client::h1(tls).await;
             for k in [&m, &g] {
-                send1(
-                    &mut c,
-                    req("GET", "/ledgers")
-                        .header("x-blnk-key", k.as_str())
-                        .body(empty())
-                        .unwrap(),
-                )
-                .await;
-                send1(
-                    &mut c,
-                    req("POST", "/transactions")
-                        .header("x-blnk-key", k.as_str())
-                        .body(empty())
-                        .unwrap(),
-                )
-                .await;
+                send1(&mut c, get_ledgers(k)).await;
+                send1(&mut c, keyed_empty("POST", "/transactions", k)).await;
             }
             let tls = client::connect_tls(addr, &client::tls(&ca, None, &[b"h2"]))
                 .await
                 .unwrap();
             let mut c = client::h2(tls).await;
-            let a = send2(
-                &mut c,
-                req("GET", "/balances")
-                    .header("x-blnk-key", m.as_str())
-                    .body(empty())
-                    .unwrap(),
-            )
-            .await;
+            let a = send2(&mut c, keyed_empty("GET", "/balances", &m)).await;
             assert_eq!(a.status, 200);
         },
     )
@@ -244,7 +223,7 @@ async fn no_key_reaches_any_log_in_verify_or_inject_mode() {
             let tls = client::connect_tls(addr, &client::tls(&ca, None, &[b"h2"])).await.unwrap();
             let mut c = client::h2(tls).await;
             for k in [&m, &g] {
-                let a = send2(&mut c, req("POST", "/ledgers").header("x-blnk-key", k.as_str()).body(empty()).unwrap()).await;
+                let a = send2(&mut c, keyed_empty("POST", "/ledgers", k)).await;
                 assert_eq!(a.status, 201);
             }
         },

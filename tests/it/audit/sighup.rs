@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::no_keys::{serve, Running};
 use crate::support::certs;
-use crate::support::client::{self, empty, req, send1};
+use crate::support::client::{self, get_ledgers, send1};
 use crate::support::fake_blnk::FakeBlnk;
 use crate::support::gateway::new_key;
 use blnk_gateway::audit::verify::{verify, Outcome};
@@ -20,12 +20,7 @@ async fn rename_then_sighup_continues_the_chain_in_a_new_file() {
     let gateway = json!({"upstream": blnk.url(), "audit": {"path": "audit.log"}});
     serve(dir.path(), &key, gateway, move |run: Running| async move {
         let addr = ([127, 0, 0, 1], run.port).into();
-        let get = || {
-            req("GET", "/ledgers")
-                .header("x-blnk-key", k.as_str())
-                .body(empty())
-                .unwrap()
-        };
+        let get = || get_ledgers(&k);
         let connector = client::tls(&ca, None, &[b"http/1.1"]);
         let mut c = client::h1(client::connect_tls(addr, &connector).await.unwrap()).await;
         assert_eq!(send1(&mut c, get()).await.status, 200);

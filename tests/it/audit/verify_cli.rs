@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{h1_send, with_id};
-use crate::support::client::{empty, CLIENT_DEADLINE};
+use super::h1_send;
+use crate::support::client::{keyed_with_id, CLIENT_DEADLINE};
 use crate::support::gateway::{Setup, TestGateway};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
@@ -62,8 +62,8 @@ async fn verify_passes_a_rotated_log_and_names_each_tampering_at_its_line() {
     let gw = TestGateway::start(Setup::default()).await;
     let key = gw.key.clone();
     for i in 0..5 {
-        let r = with_id("GET", "/ledgers", &format!("a{i}")).header("x-blnk-key", &key);
-        assert_eq!(h1_send(&gw, r.body(empty()).unwrap()).await.status, 200);
+        let r = keyed_with_id("GET", "/ledgers", &key, &format!("a{i}"));
+        assert_eq!(h1_send(&gw, r).await.status, 200);
     }
     settle(&gw, 5).await;
     // logrotate renames the file, then the gateway is told to reopen.
@@ -71,8 +71,8 @@ async fn verify_passes_a_rotated_log_and_names_each_tampering_at_its_line() {
     std::fs::rename(gw.audit_path(), &rotated).unwrap();
     gw.state.audit.reopen().await.unwrap();
     for i in 0..3 {
-        let r = with_id("GET", "/ledgers", &format!("b{i}")).header("x-blnk-key", &key);
-        assert_eq!(h1_send(&gw, r.body(empty()).unwrap()).await.status, 200);
+        let r = keyed_with_id("GET", "/ledgers", &key, &format!("b{i}"));
+        assert_eq!(h1_send(&gw, r).await.status, 200);
     }
     let log = gw.stop_and_read_audit().await;
     let (code, text) = verify(&[&rotated, &log.path]);

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::tls;
+use super::tls_gateway;
 use crate::hostile::assert_nothing_reached_blnk;
 use crate::support::gateway::TestGateway;
 
@@ -46,7 +46,7 @@ async fn curl(gw: &TestGateway, http: &str, key: &str, file: &Path) -> String {
 
 #[tokio::test]
 async fn curl_gets_early_413_and_401_over_both_protocols() {
-    let gw = tls(json!({})).await;
+    let gw = tls_gateway(json!({})).await;
     let big = gw.dir.path().join("big.bin");
     std::fs::write(&big, vec![b'a'; 6 * 1024 * 1024]).unwrap();
     let small = gw.dir.path().join("small.bin");
@@ -72,7 +72,7 @@ print(r.status_code, r.json()["error_detail"]["code"])
 
 #[tokio::test]
 async fn python_requests_gets_the_413_for_a_six_mib_post() {
-    let gw = tls(json!({})).await;
+    let gw = tls_gateway(json!({})).await;
     for _ in 0..3 {
         let mut cmd = Command::new("python3");
         cmd.env("REQUESTS_CA_BUNDLE", gw.certs.path("ca.pem"))

@@ -7,9 +7,10 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{plain, post_head, short_body, tls, txn, TXN};
+use super::{plain, post_head, short_body, tls_gateway, txn, TXN};
 use crate::hostile::{assert_nothing_reached_blnk, dribble, exchange, read_reply, wait_for};
 use crate::support::client::{self, CLIENT_DEADLINE};
+use crate::support::clock::pace;
 use crate::support::gateway::TestGateway;
 
 /// A normal `POST /transactions` on its own connection; the statuses it got.
@@ -19,8 +20,9 @@ async fn normal_post(gw: &TestGateway) -> Vec<u16> {
     exchange(gw.addr, request.as_bytes()).await.statuses()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_shorter_than_its_length_held_open_is_408_and_blnk_sees_nothing() {
+    pace();
     let gw = plain(short_body()).await;
     let framing = format!("Content-Length: {}\r\n", TXN.len() + 20);
     let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
@@ -42,8 +44,9 @@ async fn a_body_shorter_than_its_length_held_open_is_408_and_blnk_sees_nothing()
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_chunked_body_with_a_complete_transaction_then_bad_framing_never_reaches_blnk() {
+    pace();
     let gw = plain(short_body()).await;
     let first = format!("{:x}\r\n{TXN}\r\n", TXN.len());
     let cases: [(&str, String, u16); 7] = [
@@ -107,8 +110,9 @@ async fn a_body_cut_off_by_the_client_never_reaches_blnk() {
     assert_nothing_reached_blnk(&gw);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_uploads_meet_408_and_hold_nothing_at_blnk_while_others_are_served() {
+    pace();
     let gw = plain(short_body()).await;
     let mut slow = Vec::new();
     for i in 0..20 {
@@ -167,7 +171,7 @@ async fn a_get_with_a_body_is_refused_whatever_its_framing() {
 #[tokio::test]
 async fn a_half_closed_client_gets_its_answer_and_its_record() {
     let plain_gw = plain(json!({})).await;
-    let tls_gw = tls(json!({})).await;
+    let tls_gw = tls_gateway(json!({})).await;
     let request = |gw: &TestGateway, id: &str| {
         let body = txn(id);
         format!(
@@ -228,7 +232,7 @@ async fn a_half_closed_client_gets_its_answer_and_its_record() {
 /// given before the body arrived (413 here, by the declared length) must still reach it.
 #[tokio::test]
 async fn a_client_that_writes_six_mib_before_reading_gets_the_413() {
-    let gw = tls(json!({})).await;
+    let gw = tls_gateway(json!({})).await;
     let body = vec![b'a'; 6 * 1024 * 1024];
     for id in ["big-1", "big-2"] {
         let connector = gw.connector(&[b"http/1.1"]);
@@ -253,8 +257,9 @@ async fn a_client_that_writes_six_mib_before_reading_gets_the_413() {
 
 /// The buffer budget: slow uploads of large bodies fill their share and further large bodies
 /// get 503 with `Retry-After`, while a normal request is still served from the reserve.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn large_uploads_that_exhaust_the_buffer_budget_get_503_while_a_normal_client_is_served() {
+    pace();
     let gw = plain(json!({"limits": {
         "max_body_bytes": 256 * 1024,
         "max_buffered_bytes": 512 * 1024,

@@ -13,28 +13,12 @@ mod h2;
 
 use serde_json::{json, Value};
 
-use crate::support::gateway::{Setup, TestGateway};
+use crate::hostile::{plain, tls_gateway};
+use crate::support::gateway::TestGateway;
 
 /// Short body deadline, so a held-open body meets it quickly; the other deadlines stay long.
 fn short_body() -> Value {
     json!({"limits": {"body_read_timeout": "300ms"}})
-}
-
-async fn plain(extra: Value) -> TestGateway {
-    TestGateway::start(Setup {
-        tls: false,
-        gateway: extra,
-        ..Setup::default()
-    })
-    .await
-}
-
-async fn tls(extra: Value) -> TestGateway {
-    TestGateway::start(Setup {
-        gateway: extra,
-        ..Setup::default()
-    })
-    .await
 }
 
 /// A POST /transactions head with the right key and the given framing lines.

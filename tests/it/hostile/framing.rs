@@ -10,6 +10,7 @@ use super::{
     assert_all_complete, assert_nothing_reached_blnk, exchange, plain_default, read_reply,
     still_serves,
 };
+use crate::support::clock::pace;
 
 /// `POST /ledgers` with the right key, the given framing headers and raw body bytes, followed by
 /// a smuggled request that must never reach Blnk.
@@ -247,8 +248,9 @@ async fn chunk_extensions_are_ignored_within_their_limit_and_refused_beyond() {
     assert_eq!(gw.blnk.requests().iter().filter(|r| r.complete).count(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn request_trailers_are_never_forwarded_nor_merged() {
+    pace();
     let gw = plain_default().await;
     let trailers = "0\r\nX-Blnk-Key: trailer-key\r\nX-Forwarded-For: 6.6.6.6\r\nContent-Length: 99\r\nHost: evil\r\n\r\n";
     let body = format!("5\r\nhello\r\n{trailers}");

@@ -3,32 +3,13 @@
 
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
-use super::{assert_nothing_reached_blnk, wait_for, QUIET};
-use crate::support::client::{empty, req, send2};
+use super::{assert_nothing_reached_blnk, open_h2, tls_gateway, wait_for, QUIET};
+use crate::support::client::{keyed_empty, send2};
+use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
-use crate::support::gateway::{Setup, TestGateway};
+use crate::support::gateway::TestGateway;
 use crate::support::h2raw::*;
-
-async fn gateway(extra: serde_json::Value) -> TestGateway {
-    TestGateway::start(Setup {
-        gateway: extra,
-        ..Setup::default()
-    })
-    .await
-}
-
-/// A TLS connection that negotiated h2 and sent the preface and `settings`.
-async fn open(gw: &TestGateway, settings: &[(u16, u32)]) -> TlsStream<TcpStream> {
-    let mut s = crate::support::client::connect_tls(gw.addr, &gw.connector(&[b"h2"]))
-        .await
-        .unwrap();
-    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    s.write_all(&opening(settings)).await.unwrap();
-    s
-}
 
 fn with_key(gw: &TestGateway, method: &str, path: &str) -> Vec<u8> {
     let mut b = request(method, path);
@@ -41,30 +22,16 @@ async fn others_served(gw: &TestGateway) {
     let mut c = gw.h2().await;
     let a = send2(
         &mut c,
-        req("GET", "https://localhost/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
+        keyed_empty("GET", "https://localhost/ledgers", &gw.key),
     )
     .await;
     assert_eq!(a.status, 200);
 }
 
-fn goaway(frames: &[Frame]) -> Option<u32> {
-    frames.iter().find(|f| f.ty == GOAWAY).and_then(Frame::code)
-}
-
-fn reset(frames: &[Frame], stream: u32) -> Option<u32> {
-    frames
-        .iter()
-        .find(|f| f.ty == RST_STREAM && f.stream == stream)
-        .and_then(Frame::code)
-}
-
 #[tokio::test]
 async fn rapid_reset_gets_goaway_and_blnk_sees_a_bounded_number_of_requests() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     let mut batch = Vec::new();
     // The exempt route: an outsider's cheapest way to make the gateway call Blnk.
     for i in 0..2000u32 {
@@ -89,8 +56,8 @@ async fn rapid_reset_gets_goaway_and_blnk_sees_a_bounded_number_of_requests() {
 
 #[tokio::test]
 async fn a_continuation_flood_is_cut_off() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     let _ = s
         .write_all(&frame(
             HEADERS,
@@ -121,8 +88,8 @@ async fn a_continuation_flood_is_cut_off() {
 
 #[tokio::test]
 async fn an_hpack_bomb_is_refused_within_the_header_list_limit() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     // Stream 1 puts a 4000-byte field in the dynamic table (entry 62); stream 3 refers to it
     // 4000 times in 4000 bytes: 16 MB decoded from 4 KB sent.
     let mut first = request("GET", "/health");
@@ -154,34 +121,69 @@ async fn an_hpack_bomb_is_refused_within_the_header_list_limit() {
     others_served(&gw).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
-    let gw = gateway(json!({})).await;
-    for flood in [settings(&[]), ping(7)] {
-        let mut s = open(&gw, &[]).await;
+    pace();
+    const FLOOD: usize = 20_000;
+    let gw = tls_gateway(json!({})).await;
+    // Each flood, its frame type, and how many of the client's frames of that type ask for an
+    // ACK: for SETTINGS, the opening's one too.
+    for (flood, ty, asked) in [(settings(&[]), SETTINGS, FLOOD + 1), (ping(7), PING, FLOOD)] {
+        let mut s = open_h2(&gw, &[]).await;
         let batch: Vec<u8> = flood
             .iter()
             .copied()
             .cycle()
-            .take(flood.len() * 20_000)
+            .take(flood.len() * FLOOD)
             .collect();
         let _ = s.write_all(&batch).await;
-        // Read what comes back: ACKs (bounded by what was sent) or a GOAWAY; meanwhile another
-        // connection is served.
+        // Meanwhile another connection is served; then read everything that came back.
         others_served(&gw).await;
         let (frames, _closed) = read_until(&mut s, QUIET, |_| false).await;
-        let acks = frames.iter().filter(|f| f.flags & ACK != 0).count();
-        assert!(acks <= 20_001, "{acks}");
-        assert!(goaway(&frames).is_none_or(|c| c == ENHANCE_YOUR_CALM));
+        // RFC 9113 lets the gateway answer a flood (an ACK for every frame that asks for one,
+        // sections 6.5.3 and 6.7) or cut it (GOAWAY ENHANCE_YOUR_CALM), nothing in between:
+        // - answered: no GOAWAY and exactly `asked` ACKs. Fewer is a flood silently dropped or
+        //   a connection cut without a word; more is an answer to something never sent.
+        // - cut: the GOAWAY says ENHANCE_YOUR_CALM, fewer than `asked` ACKs came, and none
+        //   after the GOAWAY, which ends the exchange.
+        // Either way a PING ACK echoes the ping's own payload and a SETTINGS ACK is empty.
+        let acks: Vec<usize> = (0..frames.len())
+            .filter(|&i| frames[i].ty == ty && frames[i].flags & ACK != 0)
+            .collect();
+        let expected = if ty == PING {
+            ping(7)[9..].to_vec()
+        } else {
+            Vec::new()
+        };
+        assert!(
+            acks.iter().all(|&i| frames[i].payload == expected),
+            "an ACK that answers nothing sent"
+        );
+        // Frames by type, for the failure message.
+        let kinds = frames
+            .iter()
+            .fold(std::collections::BTreeMap::new(), |mut m, f| {
+                *m.entry(f.ty).or_insert(0) += 1;
+                m
+            });
+        match frames.iter().position(|f| f.ty == GOAWAY) {
+            None => assert_eq!(acks.len(), asked, "type {ty}, frames by type {kinds:?}"),
+            Some(at) => {
+                assert_eq!(frames[at].code(), Some(ENHANCE_YOUR_CALM), "{ty}");
+                assert!(acks.len() < asked, "{ty}: cut, yet every frame answered");
+                assert!(acks.iter().all(|&i| i < at), "{ty}: ACKs after the GOAWAY");
+            }
+        }
     }
     assert_eq!(gw.blnk.count(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_zero_window_that_never_opens_is_closed_at_the_idle_deadline_despite_pings() {
-    let gw = gateway(json!({"limits": {"idle_timeout": "300ms"}})).await;
+    pace();
+    let gw = tls_gateway(json!({"limits": {"idle_timeout": "300ms"}})).await;
     gw.blnk.set_behavior(Behavior::Large(1024 * 1024));
-    let mut s = open(&gw, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
+    let mut s = open_h2(&gw, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
     s.write_all(&headers(1, true, &with_key(&gw, "GET", "/ledgers")))
         .await
         .unwrap();
@@ -211,8 +213,8 @@ async fn a_zero_window_that_never_opens_is_closed_at_the_idle_deadline_despite_p
 
 #[tokio::test]
 async fn streams_over_the_concurrency_limit_are_refused() {
-    let gw = gateway(json!({"limits": {"h2_max_concurrent_streams": 3}})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({"limits": {"h2_max_concurrent_streams": 3}})).await;
+    let mut s = open_h2(&gw, &[]).await;
     // Three POSTs whose bodies never come hold their streams; the fourth is refused.
     let mut batch = Vec::new();
     for id in [1u32, 3, 5, 7] {
@@ -228,8 +230,8 @@ async fn streams_over_the_concurrency_limit_are_refused() {
 
 #[tokio::test]
 async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
     for (name, value) in [
         (&b"connection"[..], &b"keep-alive"[..]),
@@ -254,7 +256,7 @@ async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
     // Each on a connection of its own: some are stream errors (RST_STREAM), others connection
     // errors (GOAWAY), both with PROTOCOL_ERROR as RFC 9113 8.1.1 and 8.2 allow.
     for (name, block) in &cases {
-        let mut s = open(&gw, &[]).await;
+        let mut s = open_h2(&gw, &[]).await;
         s.write_all(&headers(1, true, block)).await.unwrap();
         let (frames, _) = read_until(&mut s, QUIET, |f| {
             f.iter().any(|f| f.stream == 1 || f.ty == GOAWAY)
@@ -285,8 +287,8 @@ async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
 
 #[tokio::test]
 async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     for (id, data) in [(1u32, &b"hello"[..]), (3, &b"hello, world!!!"[..])] {
         let mut b = with_key(&gw, "POST", "/transactions");
         b.extend(literal(b"content-length", b"10"));
@@ -313,8 +315,8 @@ async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
 
 #[tokio::test]
 async fn keys_in_h2_trailers_or_twice_are_never_forwarded() {
-    let gw = gateway(json!({})).await;
-    let mut s = open(&gw, &[]).await;
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
     // Trailers carrying another key: the request goes with the gateway's key and no trailers.
     s.write_all(&headers(1, false, &with_key(&gw, "POST", "/ledgers")))
         .await

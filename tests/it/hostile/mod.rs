@@ -23,8 +23,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::support::gateway::{Setup, TestGateway};
 
@@ -36,13 +37,34 @@ const EVENT_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A plaintext gateway (the HTTP/1.1 parser is the same behind TLS) with `extra` merged into the
 /// `gateway` section. Deadlines are long enough not to end a passing case early.
-async fn plain(extra: Value) -> TestGateway {
+pub async fn plain(extra: Value) -> TestGateway {
     TestGateway::start(Setup {
         tls: false,
         gateway: extra,
         ..Setup::default()
     })
     .await
+}
+
+/// A TLS gateway with `extra` merged into the `gateway` section.
+pub async fn tls_gateway(extra: Value) -> TestGateway {
+    TestGateway::start(Setup {
+        gateway: extra,
+        ..Setup::default()
+    })
+    .await
+}
+
+/// A TLS connection that negotiated h2 and sent the preface and SETTINGS with `settings`.
+pub async fn open_h2(gw: &TestGateway, settings: &[(u16, u32)]) -> TlsStream<TcpStream> {
+    let mut s = crate::support::client::connect_tls(gw.addr, &gw.connector(&[b"h2"]))
+        .await
+        .unwrap();
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    s.write_all(&crate::support::h2raw::opening(settings))
+        .await
+        .unwrap();
+    s
 }
 
 async fn plain_default() -> TestGateway {
@@ -177,9 +199,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Writes `head`, then `body` one byte per `every`, stopping early if the gateway closes.
-/// Returns how many body bytes were written before a write failed.
-pub async fn dribble<IO: AsyncWrite + Unpin>(io: &mut IO, bytes: &[u8], every: Duration) -> usize {
+/// Writes `bytes` one byte per `every`, stopping early if the gateway closes. Returns how many
+/// bytes were written before a write failed.
+///
+/// Each byte leaves at once in a segment of its own (no Nagle): the gateway sees the pace the test
+/// chose, also when the clock is paused and a held-back byte would let it run ahead.
+pub async fn dribble(io: &mut TcpStream, bytes: &[u8], every: Duration) -> usize {
+    io.set_nodelay(true).unwrap();
     let mut tick = tokio::time::interval(every);
     for (i, b) in bytes.iter().enumerate() {
         tick.tick().await;

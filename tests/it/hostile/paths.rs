@@ -4,6 +4,7 @@
 //! and Host is required once (HTTP/1.1).
 
 use super::{exchange, plain_default, Reply};
+use crate::support::clock::pace;
 use crate::support::gateway::TestGateway;
 
 async fn get(gw: &TestGateway, target: &str, key: bool, extra: &str) -> Reply {
@@ -134,8 +135,9 @@ async fn absolute_form_never_chooses_the_upstream_and_other_forms_are_refused() 
     assert_eq!(gw.blnk.count(), n);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn connect_and_trace_are_405_whatever_else_they_carry() {
+    pace();
     let gw = plain_default().await;
     let k = &gw.key;
     for head in [

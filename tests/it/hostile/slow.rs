@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{assert_nothing_reached_blnk, dribble, plain, read_reply, still_serves, wait_for};
+use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
 
@@ -24,8 +25,9 @@ fn short() -> serde_json::Value {
 
 const PACE: Duration = Duration::from_millis(20);
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_head_dribbled_byte_by_byte_is_cut_at_the_header_deadline() {
+    pace();
     let gw = plain(short()).await;
     let head = format!(
         "GET /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {}\r\nX-Pad: {}\r\n\r\n",
@@ -47,8 +49,9 @@ async fn a_head_dribbled_byte_by_byte_is_cut_at_the_header_deadline() {
     assert_eq!(gw.blnk.count(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_hello_dribbled_byte_by_byte_is_cut_at_the_handshake_deadline() {
+    pace();
     let gw = TestGateway::start(Setup {
         gateway: short(),
         ..Setup::default()
@@ -64,8 +67,9 @@ async fn a_client_hello_dribbled_byte_by_byte_is_cut_at_the_handshake_deadline()
     assert!(rest.first() != Some(&0x16), "{rest:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silent_connections_are_closed_at_their_deadline() {
+    pace();
     // Plaintext: the header deadline runs from accept.
     let gw = plain(short()).await;
     let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
@@ -90,8 +94,9 @@ async fn silent_connections_are_closed_at_their_deadline() {
     assert_eq!(gw.blnk.count(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_dribbled_byte_by_byte_is_408_at_the_body_deadline() {
+    pace();
     let gw = plain(short()).await;
     let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
     let head = format!(
@@ -108,8 +113,9 @@ async fn a_body_dribbled_byte_by_byte_is_408_at_the_body_deadline() {
     assert_nothing_reached_blnk(&gw);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_a_large_response_is_dropped_at_the_idle_deadline() {
+    pace();
     let gw = plain(short()).await;
     const LARGE: usize = 32 * 1024 * 1024;
     gw.blnk.set_behavior(Behavior::Large(LARGE));
@@ -133,8 +139,9 @@ async fn a_client_that_never_reads_a_large_response_is_dropped_at_the_idle_deadl
     still_serves(&gw).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn hundreds_of_slow_connections_leave_normal_clients_served() {
+    pace();
     let gw = plain(json!({"limits": {"header_read_timeout": "2s", "idle_timeout": "2s"}})).await;
     let mut slow = Vec::new();
     for _ in 0..300 {

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::gateway::{Setup, TestGateway};
+use super::tls_gateway;
+use crate::support::gateway::TestGateway;
 use crate::support::tlsraw::hello;
 
 /// A ClientHello from rustls, as the bytes on the wire.
@@ -34,6 +36,7 @@ pub fn client_hello(gw: &TestGateway) -> Vec<u8> {
     out
 }
 
+use crate::support::clock::pace;
 use crate::support::tlsraw::{TLS_ECDHE_ECDSA_AES128_GCM_SHA256, TLS_ECDHE_RSA_AES128_GCM_SHA256};
 
 /// What the server sent back before closing.
@@ -61,27 +64,16 @@ const PROTOCOL_VERSION: u8 = 70;
 const DECODE_ERROR: u8 = 50;
 const RECORD_OVERFLOW: u8 = 22;
 
-async fn tls_gateway() -> TestGateway {
-    TestGateway::start(Setup::default()).await
-}
-
 async fn still_serves_tls(gw: &TestGateway) {
-    use crate::support::client::{empty, req, send1};
+    use crate::support::client::{get_ledgers, send1};
     let mut c = gw.h1().await;
-    let a = send1(
-        &mut c,
-        req("GET", "/ledgers")
-            .header("x-blnk-key", &gw.key)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let a = send1(&mut c, get_ledgers(&gw.key)).await;
     assert_eq!(a.status, 200);
 }
 
 #[tokio::test]
 async fn sslv3_tls_1_0_and_1_1_are_refused_with_protocol_version() {
-    let gw = tls_gateway().await;
+    let gw = tls_gateway(json!({})).await;
     let good = [
         TLS_ECDHE_ECDSA_AES128_GCM_SHA256,
         TLS_ECDHE_RSA_AES128_GCM_SHA256,
@@ -110,9 +102,10 @@ async fn sslv3_tls_1_0_and_1_1_are_refused_with_protocol_version() {
     still_serves_tls(&gw).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cbc_rc4_3des_null_export_and_static_rsa_suites_are_refused() {
-    let gw = tls_gateway().await;
+    pace();
+    let gw = tls_gateway(json!({})).await;
     for (name, suites) in [
         (
             "CBC with ECDHE",
@@ -141,9 +134,10 @@ async fn cbc_rc4_3des_null_export_and_static_rsa_suites_are_refused() {
     assert_eq!(answer.first(), Some(&0x16), "{answer:02x?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn plaintext_garbage_and_oversized_records_get_an_alert_or_a_close() {
-    let gw = tls_gateway().await;
+    pace();
+    let gw = tls_gateway(json!({})).await;
     let hello = client_hello(&gw);
     let mut garbage_first = b"\x00\x01\x02\x03garbage".to_vec();
     garbage_first.extend_from_slice(&hello);
@@ -230,7 +224,7 @@ fn s_client(gw: &TestGateway, args: &[&str], input: &[u8]) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_initiated_renegotiation_is_refused() {
-    let gw = tls_gateway().await;
+    let gw = tls_gateway(json!({})).await;
     let gw = Arc::new(gw);
     let g = gw.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -254,7 +248,7 @@ async fn client_initiated_renegotiation_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_data_is_never_accepted() {
-    let gw = Arc::new(tls_gateway().await);
+    let gw = Arc::new(tls_gateway(json!({})).await);
     let session = gw.dir.path().join("session.pem");
     let early = gw.dir.path().join("early.txt");
     let request = format!(

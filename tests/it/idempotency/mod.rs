@@ -183,9 +183,9 @@ async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Answer>) -> Answer {
 #[tokio::test]
 async fn header_keys_are_each_clients_own_and_references_the_ledgers() {
     let staging = tempfile::tempdir().unwrap();
-    let a_key = crate::clients::issue(staging.path(), "a", &["transactions:write"], &[]);
-    let b_key = crate::clients::issue(staging.path(), "b", &["ledgers:write"], &[]);
-    let c_key = crate::clients::issue(staging.path(), "c", &["transactions:write"], &[]);
+    let a_key = crate::support::keys::issue(staging.path(), "a", &["transactions:write"], &[]);
+    let b_key = crate::support::keys::issue(staging.path(), "b", &["ledgers:write"], &[]);
+    let c_key = crate::support::keys::issue(staging.path(), "c", &["transactions:write"], &[]);
     let clients = std::fs::read_to_string(staging.path().join("clients.json")).unwrap();
     let gw = TestGateway::start(Setup {
         gateway: json!({"mode": "inject", "clients_file": "clients.json"}),
