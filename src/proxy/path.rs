@@ -69,7 +69,8 @@ fn is_canonical(path: &str) -> bool {
 
 fn decode_unreserved(path: &str) -> Result<String, Reject> {
     let b = path.as_bytes();
-    let mut out = String::with_capacity(b.len());
+    // Bytes, not chars: a raw UTF-8 sequence is copied as it is (and stays valid UTF-8).
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -77,7 +78,7 @@ fn decode_unreserved(path: &str) -> Result<String, Reject> {
             return Err(Reject::BadPath);
         }
         if c != b'%' {
-            out.push(c as char);
+            out.push(c);
             i += 1;
             continue;
         }
@@ -86,17 +87,17 @@ fn decode_unreserved(path: &str) -> Result<String, Reject> {
         };
         let byte = h * 16 + l;
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
+            out.push(byte);
         } else if matches!(byte, b'/' | b'\\') || byte.is_ascii_control() {
             return Err(Reject::BadPath);
         } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(h)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(l)]));
+            out.push(b'%');
+            out.push(b"0123456789ABCDEF"[usize::from(h)]);
+            out.push(b"0123456789ABCDEF"[usize::from(l)]);
         }
         i += 3;
     }
-    Ok(out)
+    String::from_utf8(out).map_err(|_| Reject::BadPath)
 }
 
 fn hex(c: &u8) -> Option<u8> {
@@ -114,6 +115,13 @@ mod tests {
 
     fn n(s: &str) -> Result<String, Reject> {
         normalise(Some(&PathAndQuery::try_from(s).unwrap())).map(|p| p.as_str().to_string())
+    }
+
+    #[test]
+    fn raw_utf8_survives_a_rewrite() {
+        // PathAndQuery refuses raw non-ASCII, but the decoder must not garble it either.
+        assert_eq!(decode_unreserved("/é%40").unwrap(), "/é%40");
+        assert_eq!(decode_unreserved("/é%61").unwrap(), "/éa");
     }
 
     #[test]
