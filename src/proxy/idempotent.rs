@@ -1,5 +1,5 @@
 //! Retries made safe, in the request path: before forwarding, what the idempotency store says
-//! about the request's key ([`gate`]); after, keeping Blnk's answer for the retries ([`keep`]).
+//! about the request's key ([`gate`]); after, keeping Blnk's answer for the retries is `keep`'s.
 //!
 //! When the first request's outcome is unknown (it may have reached Blnk, and no answer came) and
 //! the request is a transaction with a reference, Blnk is asked (`GET /transactions/reference/..`):
@@ -14,38 +14,26 @@
 //! Without a reference the retry gets 409 `GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN`: the client checks
 //! the resource, and retries with a new key if it must.
 
-use std::sync::Arc;
-
-use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use super::exchange::{Answer, Outcome};
+use super::exchange::Answer;
+use super::keep::stored;
 use crate::audit::Entry;
 use crate::body::{Buffered, RequestBody};
 use crate::config::{IdempotencyPolicy, Identity};
 use crate::error::Reject;
 use crate::gateway::Gateway;
 use crate::headers::X_BLNK_KEY;
-use crate::idempotency::{self, Claim, Gate, Idempotency, RequestKey, Settle, Stored};
+use crate::idempotency::{self, Claim, Gate, Idempotency, RequestKey, Stored};
 use crate::limits::{IDEMPOTENCY_LOOKUP_TIMEOUT, IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL};
 use crate::metrics::IdempotencyOutcome;
 use crate::state::Snapshot;
 
 /// The header a replayed answer carries (draft-ietf-httpapi-idempotency-key-header).
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-
-/// Blnk's headers kept with an answer for its replays; the gateway adds its own on each replay.
-const KEPT_HEADERS: [&str; 6] = [
-    "content-type",
-    "content-language",
-    "location",
-    "cache-control",
-    "etag",
-    "last-modified",
-];
 
 /// What the key says the request does.
 pub(super) enum Keyed {
@@ -66,6 +54,11 @@ pub(super) struct Request<'a> {
     pub identity: &'a Identity,
 }
 
+/// Only POST and PATCH carry keys (see `idempotency::key`).
+pub(super) fn keyable(method: &Method) -> bool {
+    *method == Method::POST || *method == Method::PATCH
+}
+
 /// Looks the request's key up and decides (see the module docs of `idempotency::service`).
 pub(super) async fn gate(
     gw: &Gateway,
@@ -76,6 +69,9 @@ pub(super) async fn gate(
     let Some(idem) = &gw.idempotency else {
         return Ok(Keyed::Pass);
     };
+    if !keyable(req.method) {
+        return Ok(Keyed::Pass);
+    }
     let policy = &snap.settings.idempotency;
     let scope = req.identity.to_string();
     let key = idempotency::key::of(
@@ -282,102 +278,6 @@ fn encode_segment(s: &str) -> String {
         }
     }
     out
-}
-
-/// After the exchange of a request that holds its key: Blnk's answer (read whole, up to
-/// `max_answer_bytes`, so it can be kept) and how it settles the key. Runs inside the exchange,
-/// so it happens even when the client has gone.
-pub(super) async fn keep(
-    gw: Arc<Gateway>,
-    snap: Arc<Snapshot>,
-    claim: Claim,
-    outcome: Outcome,
-) -> Outcome {
-    let Some(idem) = &gw.idempotency else {
-        return outcome;
-    };
-    let policy = &snap.settings.idempotency;
-    let (outcome, settle) = match outcome {
-        Ok(answer) => {
-            let deadline = snap.settings.limits.upstream_response_timeout;
-            let (answer, stored) = capture(answer, policy.max_answer_bytes, deadline).await;
-            let status = stored.status;
-            (answer, Settle::of_status(status, || stored))
-        }
-        // Nothing was sent: the key is free for a retry.
-        Err(r @ (Reject::UpstreamUnavailable | Reject::UpstreamSaturated)) => {
-            (Err(r), Settle::Release)
-        }
-        Err(r) => (Err(r), Settle::Unknown),
-    };
-    if let Err(e) = idem.settle(&claim, settle).await {
-        // The key stays in flight, and becomes an unknown outcome when that has lasted too long.
-        tracing::error!(error = %e, "idempotency key not settled");
-    }
-    outcome
-}
-
-/// Blnk's answer read into memory when it is small enough to keep, with what is kept of it.
-async fn capture(answer: Answer, max: usize, deadline: std::time::Duration) -> (Outcome, Stored) {
-    match answer {
-        Answer::Read(parts, body) => {
-            let kept = (body.len() <= max).then(|| body.clone());
-            let stored = stored(&parts, kept);
-            (Ok(Answer::Read(parts, body)), stored)
-        }
-        Answer::Partial(parts, prefix, rest) => {
-            let stored = stored(&parts, None);
-            (Ok(Answer::Partial(parts, prefix, rest)), stored)
-        }
-        Answer::Streaming(res) => {
-            let (parts, mut body) = res.into_parts();
-            let mut buf = BytesMut::new();
-            let read = tokio::time::timeout(deadline, async {
-                while buf.len() <= max {
-                    match body.frame().await {
-                        None => return Ok(true),
-                        Some(Ok(frame)) => {
-                            if let Some(d) = frame.data_ref() {
-                                buf.extend_from_slice(d);
-                            }
-                        }
-                        Some(Err(_)) => return Err(()),
-                    }
-                }
-                Ok(false)
-            })
-            .await;
-            match read {
-                Ok(Ok(true)) => {
-                    let body = buf.freeze();
-                    let stored = stored(&parts, Some(body.clone()));
-                    (Ok(Answer::Read(parts, body)), stored)
-                }
-                Ok(Ok(false)) => {
-                    let stored = stored(&parts, None);
-                    (Ok(Answer::Partial(parts, buf.freeze(), body)), stored)
-                }
-                // Blnk answered, then its body broke off: the status is known, the answer is not.
-                _ => {
-                    let stored = stored(&parts, None);
-                    (Err(Reject::UpstreamBroken), stored)
-                }
-            }
-        }
-    }
-}
-
-fn stored(parts: &http::response::Parts, body: Option<Bytes>) -> Stored {
-    let headers = KEPT_HEADERS
-        .iter()
-        .flat_map(|name| parts.headers.get_all(*name).iter().map(move |v| (name, v)))
-        .map(|(name, v)| ((*name).to_string(), Bytes::copy_from_slice(v.as_bytes())))
-        .collect();
-    Stored {
-        status: parts.status.as_u16(),
-        headers,
-        body,
-    }
 }
 
 /// The store cannot be used: the request is refused rather than forwarded unprotected. Logged

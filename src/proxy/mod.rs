@@ -19,6 +19,7 @@ mod early;
 pub mod exchange;
 mod idempotent;
 mod intake;
+mod keep;
 pub mod path;
 pub mod response;
 pub mod rewrite;
@@ -163,7 +164,13 @@ async fn forward(
         body: &body,
         identity: &admitted.identity,
     };
-    let claim = match idempotent::gate(gw, snap, keyed, entry).await? {
+    // Boxed, and only for the methods that carry keys: the gate's state (store calls, Blnk
+    // lookups) would otherwise make every request's future larger, and futures are moved.
+    let gated = match gw.idempotency.is_some() && idempotent::keyable(&head.method) {
+        true => Box::pin(idempotent::gate(gw, snap, keyed, entry)).await?,
+        false => Keyed::Pass,
+    };
+    let claim = match gated {
         Keyed::Pass => None,
         Keyed::Claimed(claim) => Some(claim),
         Keyed::Answered(answer) => {
@@ -287,7 +294,7 @@ async fn exchange(
 ) -> Outcome {
     let outcome = send_with_key(&gw, &snap, to.upstream, to.peer, head, body).await;
     match to.claim {
-        Some(claim) => idempotent::keep(gw, snap, claim, outcome).await,
+        Some(claim) => Box::pin(keep::keep(gw, snap, claim, outcome)).await,
         None => outcome,
     }
 }

@@ -82,7 +82,8 @@ impl Limiter {
             if !base.enabled {
                 return Ok(None);
             }
-            if let Ok(decided) = check_shared(shared, &base, identity, method).await {
+            // Boxed: the cluster's state stays out of every request's future when alone.
+            if let Ok(decided) = Box::pin(check_shared(shared, &base, identity, method)).await {
                 return decided;
             }
         }
@@ -111,11 +112,8 @@ impl Limiter {
             }
             let src = source(peer);
             let cool_down = base.cool_down.min(limits::FAILED_AUTH_MAX_COOL_DOWN);
-            match shared
-                .lockouts
-                .failure(src, &base.failed_auth, cool_down)
-                .await
-            {
+            let counted = shared.lockouts.failure(src, &base.failed_auth, cool_down);
+            match Box::pin(counted).await {
                 Ok(Counted::Counted) => return None,
                 Ok(Counted::CoolingDown { wait, started }) => {
                     if started {
