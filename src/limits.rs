@@ -79,6 +79,9 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_PATH_BYTES: usize = 8 * 1024;
 /// Largest configuration file read; a blnk.json is a few KiB.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// Most rounds of reading a configuration around its broken keys, so one `check` lists every
+/// problem without looping on a file of nothing but errors.
+pub const MAX_CONFIG_PROBLEMS: usize = 100;
 /// A key file larger than this is not a key file.
 pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Largest clients file read, and most clients in it.

@@ -183,11 +183,17 @@ fn new(
     Ok(())
 }
 
+/// `--expires`: a duration from now or an RFC 3339 time; an error names both forms.
 fn expiry(text: &str) -> Result<String, String> {
-    if let Ok(d) = humantime::parse_duration(text) {
-        return Ok(file::format_time(now_unix() + d.as_secs()));
-    }
-    file::parse_time(text).map(file::format_time)
+    let duration = match humantime::parse_duration(text) {
+        Ok(d) => return Ok(file::format_time(now_unix().saturating_add(d.as_secs()))),
+        Err(e) => e,
+    };
+    file::parse_time(text).map(file::format_time).map_err(|_| {
+        format!(
+            "--expires {text:?} is neither a duration from now ({duration}; write it like \"90d\", \"12h\", \"30m\") nor an RFC 3339 time (like \"2026-12-31T00:00:00Z\")"
+        )
+    })
 }
 
 fn parse_rate(text: &str) -> Result<ClientRate, String> {
