@@ -147,8 +147,7 @@ impl Gateway {
         Gauges {
             reloads: self.reloads.reloads.load(Ordering::Relaxed),
             reload_failures: self.reloads.failures.load(Ordering::Relaxed),
-            key_age_secs: i64::try_from(snap.keys.loaded_at.elapsed().as_secs())
-                .unwrap_or(i64::MAX),
+            key_age_secs: i64::try_from(snap.keys.age().as_secs()).unwrap_or(i64::MAX),
             rotation_in_progress: snap.keys.previous.is_some(),
             buffered_bytes: self.buffers.in_use(),
             buffered_limit: self.buffers.total(),
@@ -179,7 +178,7 @@ impl prometheus_client::collector::Collector for Gauges {
         metrics::gauge(
             &mut e,
             "key_age_seconds",
-            "Seconds since the current master key was loaded.",
+            "Age of the current master key: since its file was last written, or since it was loaded when it is not from a file.",
             self.key_age_secs,
         )?;
         metrics::gauge(

@@ -12,6 +12,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alerts;
 mod audit;
 mod cli;
 mod clients;
