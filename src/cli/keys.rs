@@ -21,6 +21,9 @@ use crate::limits::{KEYS_ADMIN_MAX_BYTES, KEYS_ADMIN_TIMEOUT};
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a client key; prints it once.
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys new --config /etc/blnk-gateway/blnk.json --name payments \\\n      --scopes transactions:write,ledgers:read,balances:read --expires 90d"
+    )]
     New {
         /// A name for people: the service or integration that will hold the key.
         #[arg(long)]
@@ -44,6 +47,9 @@ pub enum KeysCommand {
         target: Target,
     },
     /// List keys: ids, names, scopes, expiry, status and last use. Never a secret.
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json"
+    )]
     List {
         #[command(flatten)]
         target: Target,
@@ -52,6 +58,9 @@ pub enum KeysCommand {
         admin: Option<SocketAddr>,
     },
     /// Disable a key (it stays in the file, marked revoked).
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys revoke 3f9a0c1b2d4e --config /etc/blnk-gateway/blnk.json"
+    )]
     Revoke {
         id: String,
         #[command(flatten)]

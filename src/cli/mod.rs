@@ -28,7 +28,8 @@ use crate::EXIT_CONFIG;
 #[command(
     name = "blnk-gateway",
     version,
-    about = "Secure-mode TLS gateway for a self-hosted Blnk ledger"
+    about = "Secure-mode TLS gateway for a self-hosted Blnk ledger",
+    after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log\n\nEach command's --help has its own examples. Guide: README.md."
 )]
 pub struct Cli {
     /// Log format for operational logs on standard error.
@@ -53,23 +54,36 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway.
+    #[command(
+        after_help = "Examples:\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  BLNK_GATEWAY_LOG=debug blnk-gateway --log-format json serve --config config/dev.json"
+    )]
     Serve {
         /// The blnk.json-style configuration file.
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Load and validate everything `serve` would; exit 0 if usable, 78 otherwise.
+    /// Load and validate everything `serve` would; exit 0 if usable, 78 otherwise. Every
+    /// problem is printed, by key path.
+    #[command(
+        after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  sudo -u blnk-gateway env STATE_DIRECTORY=/var/lib/blnk-gateway blnk-gateway check --config /etc/blnk-gateway/blnk.json"
+    )]
     Check {
         /// The blnk.json-style configuration file.
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Issue, list and revoke scoped client keys (inject mode).
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys new --config /etc/blnk-gateway/blnk.json --name payments --scopes data:read --expires 90d"
+    )]
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
     /// Audit log tools.
+    #[command(
+        after_help = "Example:\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log.1 /var/log/blnk-gateway/audit.log"
+    )]
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,

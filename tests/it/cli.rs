@@ -370,6 +370,27 @@ fn help_and_version() {
     for word in ["serve", "check"] {
         assert!(text(&out).contains(word));
     }
+    // Every command's help has an example of itself.
+    for cmd in [
+        &["serve"][..],
+        &["check"],
+        &["keys"],
+        &["keys", "new"],
+        &["keys", "list"],
+        &["keys", "revoke"],
+        &["audit"],
+        &["audit", "verify"],
+        &["audit", "keygen"],
+    ] {
+        let out = run(&[cmd, &["--help"]].concat(), &[]);
+        assert!(out.status.success());
+        let t = text(&out);
+        let example = format!("blnk-gateway {}", cmd.join(" "));
+        assert!(
+            t.contains("Example") && t.contains(&example),
+            "{cmd:?}:\n{t}"
+        );
+    }
 }
 
 /// One run lists every kind of problem at once: parse and type errors (each read around, with a
