@@ -161,7 +161,7 @@ fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
 fn describe(loaded: &Loaded) -> String {
     let s = &loaded.settings;
     format!(
-        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} cluster={}",
+        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} idempotency={} cluster={}",
         s.mode,
         s.process.listen,
         if s.tls.is_some() { "on" } else { "off" },
@@ -170,8 +170,19 @@ fn describe(loaded: &Loaded) -> String {
         loaded.key_source,
         loaded.key.fingerprint(),
         audit_target(loaded),
+        idempotency_store(loaded),
         cluster_target(loaded)
     )
+}
+
+/// Where idempotency keys are kept: the file `check` looked at, Redis, or off.
+fn idempotency_store(loaded: &Loaded) -> String {
+    let p = &loaded.settings.process;
+    match (p.idempotency.enabled, &p.cluster) {
+        (false, _) => "off".into(),
+        (true, Some(_)) => "redis".into(),
+        (true, None) => p.idempotency.path.display().to_string(),
+    }
 }
 
 /// The start line: each fact a field of its own, so `--log-format json` has them as JSON fields.

@@ -45,11 +45,24 @@ fn check_accepts_the_shipped_examples() {
     certs::make(dir.path());
     let root = env!("CARGO_MANIFEST_DIR");
     // The development config makes its own certificate only when serving; check accepts it.
+    // Its key file, certs/dev.key, is made by the README's first step; without it check says how.
+    let dev_key = write(dir.path(), "dev.key", &format!("{KEY}\n"));
     let dev = run(
         &["check", "--config", &format!("{root}/config/dev.json")],
-        &[("BLNK_SERVER_SECRET_KEY", KEY)],
+        &[("BLNK_SERVER_SECRET_KEY_FILE", &dev_key)],
     );
     assert!(dev.status.success(), "{}", text(&dev));
+    let missing = dir.path().join("no-dev.key");
+    let no_key = run(
+        &["check", "--config", &format!("{root}/config/dev.json")],
+        &[("BLNK_SERVER_SECRET_KEY_FILE", missing.to_str().unwrap())],
+    );
+    assert_eq!(no_key.status.code(), Some(78));
+    assert!(
+        text(&no_key).contains("openssl rand -hex 32 >"),
+        "{}",
+        text(&no_key)
+    );
     // The production example expects its files under /etc; point them at test files.
     let cert = dir.path().join("server.pem");
     let key = dir.path().join("server.key");
@@ -488,4 +501,28 @@ fn keys_new_names_both_forms_of_expiry() {
     assert!(!out.status.success());
     let t = text(&out);
     assert!(t.contains("\"90d\"") && t.contains("RFC 3339"), "{t}");
+}
+
+/// The README's install steps work in the order written: the directories the unit's
+/// LogsDirectory= and StateDirectory= name exist before `check` runs, and `check` runs with the
+/// STATE_DIRECTORY the service will have.
+#[test]
+fn the_install_steps_create_the_directories_before_check() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let unit = std::fs::read_to_string(format!("{root}/systemd/blnk-gateway.service")).unwrap();
+    let start = readme.find("### Install as a systemd service").unwrap();
+    let steps = &readme[start..];
+    let steps = &steps[..steps.find("systemctl enable --now").unwrap()];
+    let mkdir = steps
+        .find("install -d -m 0750 -o blnk-gateway -g blnk-gateway /var/log/blnk-gateway /var/lib/blnk-gateway")
+        .expect("the install steps create the log and state directories");
+    let check = steps.find("blnk-gateway check --config").unwrap();
+    assert!(mkdir < check, "the directories must exist before check");
+    assert!(steps[..check].contains("STATE_DIRECTORY=/var/lib/blnk-gateway"));
+    assert!(unit.contains("LogsDirectory=blnk-gateway"));
+    assert!(unit.contains("StateDirectory=blnk-gateway"));
+    // The production example's audit log is in that directory.
+    let prod = std::fs::read_to_string(format!("{root}/config/production.json")).unwrap();
+    assert!(prod.contains("/var/log/blnk-gateway/audit.log"));
 }
