@@ -112,13 +112,11 @@ impl KeyCheck {
         i64::from(!self.rejected.load(Ordering::Relaxed))
     }
 
+    /// What is known about `key` when it was learned (or asked, unanswered) within the interval.
     fn fresh(&self, key: &Fingerprint) -> Option<Verdict> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let recent = seen.at.is_some_and(|at| at.elapsed() < KEY_CHECK_INTERVAL);
-        match seen.verdict {
-            Some(v) if recent && seen.key.as_ref() == Some(key) => Some(v),
-            _ => None,
-        }
+        (recent && seen.key.as_ref() == Some(key)).then(|| seen.verdict.unwrap_or(Verdict::Unknown))
     }
 
     fn known(&self, key: &Fingerprint) -> Verdict {
@@ -132,15 +130,19 @@ impl KeyCheck {
     /// Records a verdict; logs a change. Returns true when it changed.
     fn record(&self, verdict: Verdict, key: &Fingerprint, how: &str) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let before = seen.verdict.filter(|_| seen.key.as_ref() == Some(key));
+        if seen.key.as_ref() != Some(key) {
+            // Another key: nothing known about it yet.
+            seen.key = Some(*key);
+            seen.verdict = None;
+            self.rejected.store(false, Ordering::Relaxed);
+        }
+        let before = seen.verdict;
+        // Asked, answered or not: the next probe waits for the interval either way.
         seen.at = Some(Instant::now());
         if verdict == Verdict::Unknown {
-            // Blnk did not answer: keep what was known, and ask again next time.
-            seen.at = None;
             return false;
         }
         seen.verdict = Some(verdict);
-        seen.key = Some(*key);
         self.rejected
             .store(verdict == Verdict::Rejected, Ordering::Relaxed);
         if before == Some(verdict) {
