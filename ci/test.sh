@@ -8,7 +8,8 @@
 # What the tests need besides Rust: curl and python3 with `requests` and the Blnk Python SDK
 # (real clients against the gateway), openssl (the development certificate script), systemd's
 # systemd-analyze and systemd-socket-activate (the unit and socket activation), redis-server
-# (cluster mode: the tests start their own on a free port of 127.0.0.1). Debian packages
+# (cluster mode: the tests start their own on a free port of 127.0.0.1), promtool from the
+# package prometheus (the alerting rules and their unit tests). Debian packages
 # are installed with apt-get as root, or through sudo; Python packages with pip. Nothing is
 # skipped when missing: the tests that need it fail and say how to install it.
 set -euo pipefail
@@ -23,6 +24,7 @@ command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if ((${#need[@]})); then
   echo "== installing Debian packages: ${need[*]}"
   sudo=""

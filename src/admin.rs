@@ -1,6 +1,6 @@
 //! The admin listener (`gateway.admin_listen`, loopback by default, never the client port):
-//! `/healthz` (the process is up), `/readyz` (a key is loaded and Blnk's `/health` says UP,
-//! cached briefly), `/metrics` (Prometheus text), `/clients` (client-key ids and last use).
+//! `/healthz` (the process is up), `/readyz` (Blnk's `/health` says UP and Blnk accepts the
+//! gateway's master key, both cached), `/metrics` (Prometheus text), `/clients` (client-key ids and last use).
 //!
 //! It serves plain HTTP/1.1 with the same header and idle deadlines as the client listener, one
 //! small answer per request, and never forwards anything to Blnk except the readiness check.
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::body::RequestBody;
 use crate::conn::ConnClock;
 use crate::gateway::Gateway;
+use crate::keycheck::Verdict;
 use crate::limits::{self, ADMIN_MAX_CONNECTIONS, READY_CACHE};
 use crate::metrics;
 use crate::server::Watched;
@@ -79,16 +80,14 @@ impl Admin {
         }
         match req.uri().path() {
             "/healthz" => text(StatusCode::OK, "ok\n"),
-            "/readyz" => {
-                if self.ready().await {
-                    text(StatusCode::OK, "ready\n")
-                } else {
-                    text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "not ready: Blnk's /health is not UP\n",
-                    )
+            "/readyz" => match self.readiness().await {
+                Ok(()) => text(StatusCode::OK, "ready\n"),
+                Err(why) => {
+                    let mut res = text(StatusCode::SERVICE_UNAVAILABLE, "");
+                    *res.body_mut() = Full::new(Bytes::from(format!("not ready: {why}\n")));
+                    res
                 }
-            }
+            },
             "/clients" => {
                 // Last-use times of client keys, for `blnk-gateway keys list`. Ids only.
                 let snap = self.gw.snapshot();
@@ -127,7 +126,24 @@ impl Admin {
         }
     }
 
-    /// True when Blnk's `/health` answered UP recently. A key is always loaded once serving.
+    /// Ready when Blnk's `/health` answers UP and Blnk accepts the master key the gateway sends
+    /// (both asked at most once per cache period, see `keycheck`); else why not. A key is always
+    /// loaded once serving.
+    async fn readiness(&self) -> Result<(), String> {
+        if !self.ready().await {
+            return Err("Blnk's /health is not UP".into());
+        }
+        let snap = self.gw.snapshot();
+        match self.gw.key_check.verdict(&self.gw.upstream, &snap).await {
+            Verdict::Rejected => Err(format!(
+                "Blnk rejects the gateway's master key (401 to key {}): Blnk and the gateway hold different keys",
+                snap.keys.current.fingerprint()
+            )),
+            Verdict::Accepted | Verdict::Unknown => Ok(()),
+        }
+    }
+
+    /// True when Blnk's `/health` answered UP recently.
     async fn ready(&self) -> bool {
         if let Some((at, up)) = *self.ready.lock().unwrap_or_else(|p| p.into_inner()) {
             if at.elapsed() < READY_CACHE {

@@ -16,6 +16,7 @@ use crate::body::BufferBudget;
 use crate::cluster::Cluster;
 use crate::config::Process;
 use crate::idempotency::{Clock, Idempotency, LocalStore, RedisStore, Store};
+use crate::keycheck::KeyCheck;
 use crate::limits;
 use crate::metrics::{self, Metrics};
 use crate::ratelimit::Limiter;
@@ -52,6 +53,8 @@ pub struct Gateway {
     pub drains: Arc<Semaphore>,
     /// Idempotency keys and kept answers; none when `gateway.idempotency.enabled` is false.
     pub idempotency: Option<Idempotency>,
+    /// Whether Blnk accepts the master key the gateway sends (for `/readyz` and `/metrics`).
+    pub key_check: KeyCheck,
 }
 
 impl Gateway {
@@ -89,6 +92,7 @@ impl Gateway {
             exchanges: TaskTracker::new(),
             drains: Arc::new(Semaphore::new(limits::LINGER_MAX_STREAMS)),
             idempotency,
+            key_check: KeyCheck::default(),
         }))
     }
 
@@ -133,6 +137,8 @@ pub struct Gauges {
     rotation_in_progress: bool,
     buffered_bytes: u64,
     buffered_limit: u64,
+    cert_not_after: Option<i64>,
+    key_accepted: i64,
 }
 
 impl Gateway {
@@ -141,11 +147,12 @@ impl Gateway {
         Gauges {
             reloads: self.reloads.reloads.load(Ordering::Relaxed),
             reload_failures: self.reloads.failures.load(Ordering::Relaxed),
-            key_age_secs: i64::try_from(snap.keys.loaded_at.elapsed().as_secs())
-                .unwrap_or(i64::MAX),
+            key_age_secs: i64::try_from(snap.keys.age().as_secs()).unwrap_or(i64::MAX),
             rotation_in_progress: snap.keys.previous.is_some(),
             buffered_bytes: self.buffers.in_use(),
             buffered_limit: self.buffers.total(),
+            cert_not_after: snap.cert.as_ref().and_then(|c| c.not_after),
+            key_accepted: self.key_check.accepted_gauge(),
         }
     }
 }
@@ -171,7 +178,7 @@ impl prometheus_client::collector::Collector for Gauges {
         metrics::gauge(
             &mut e,
             "key_age_seconds",
-            "Seconds since the current master key was loaded.",
+            "Age of the current master key: since its file was last written, or since it was loaded when it is not from a file.",
             self.key_age_secs,
         )?;
         metrics::gauge(
@@ -191,7 +198,22 @@ impl prometheus_client::collector::Collector for Gauges {
             "buffered_bytes_limit",
             "gateway.limits.max_buffered_bytes in force.",
             n(self.buffered_limit),
-        )
+        )?;
+        metrics::gauge(
+            &mut e,
+            "upstream_key_accepted",
+            "0 while Blnk answers 401 to the gateway's master key (a probe or a run of forwarded requests), else 1.",
+            self.key_accepted,
+        )?;
+        if let Some(t) = self.cert_not_after {
+            metrics::gauge(
+                &mut e,
+                "tls_cert_not_after_seconds",
+                "notAfter of the certificate served, as a Unix time.",
+                t,
+            )?;
+        }
+        Ok(())
     }
 }
 

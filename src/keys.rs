@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 use tokio::time::Instant;
@@ -45,8 +45,11 @@ pub struct KeyRing {
     pub current: Arc<SecretKey>,
     pub source: SecretSource,
     pub previous: Option<Arc<Previous>>,
-    /// When `current` was first loaded (its age is a metric; a rotation policy alerts on it).
+    /// When `current` was first loaded.
     pub loaded_at: Instant,
+    /// When the file `current` came from was last written, if it came from a file: the key's
+    /// age for a rotation policy (a metric an alert watches), which a restart does not reset.
+    pub written_at: Option<SystemTime>,
     /// True once Blnk is known (or assumed, with no rotation going on) to accept `current`.
     upstream_on_current: Arc<AtomicBool>,
 }
@@ -55,6 +58,7 @@ impl KeyRing {
     pub fn new(current: SecretKey, source: SecretSource) -> Self {
         KeyRing {
             current: Arc::new(current),
+            written_at: written_at(&source),
             source,
             previous: None,
             loaded_at: Instant::now(),
@@ -78,6 +82,7 @@ impl KeyRing {
                 source,
                 previous: self.previous.clone(),
                 loaded_at: self.loaded_at,
+                written_at: self.written_at,
                 upstream_on_current: self.upstream_on_current.clone(),
             };
         }
@@ -86,6 +91,7 @@ impl KeyRing {
         }
         KeyRing {
             current: Arc::new(key),
+            written_at: written_at(&source),
             source,
             previous: Some(Arc::new(Previous {
                 key: self.current.clone(),
@@ -105,7 +111,16 @@ impl KeyRing {
             source: self.source.clone(),
             previous: None,
             loaded_at: self.loaded_at,
+            written_at: self.written_at,
             upstream_on_current: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// How old the current key is: since its file was written, else since it was loaded.
+    pub fn age(&self) -> Duration {
+        match self.written_at {
+            Some(t) => SystemTime::now().duration_since(t).unwrap_or_default(),
+            None => self.loaded_at.elapsed(),
         }
     }
 
@@ -168,6 +183,11 @@ impl KeyRing {
     pub fn upstream_on_current(&self) -> bool {
         self.upstream_on_current.load(Ordering::Relaxed)
     }
+}
+
+/// When the key's file was last modified, for a key read from a file.
+fn written_at(source: &SecretSource) -> Option<SystemTime> {
+    std::fs::metadata(source.path()?).ok()?.modified().ok()
 }
 
 #[cfg(test)]
@@ -307,5 +327,25 @@ mod tests {
             ring.verify(b"old-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", now),
             None
         );
+    }
+
+    #[test]
+    fn a_key_from_a_file_is_as_old_as_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        std::fs::write(&path, "old-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n").unwrap();
+        let hundred_days = Duration::from_secs(100 * 86_400);
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - hundred_days).unwrap();
+        let ring = KeyRing::new(
+            key("old-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            SecretSource::File(path),
+        );
+        assert!(ring.age() >= hundred_days, "{:?}", ring.age());
+        let from_env = KeyRing::new(
+            key("old-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            SecretSource::EnvVar,
+        );
+        assert!(from_env.age() < Duration::from_secs(60));
     }
 }

@@ -13,12 +13,12 @@
 //! |---|---|---|
 //! | Edge | `cli`, `app`, `admin`, `reload`, `systemd`, `signal` | the process: command line, the one serve path, admin listener, reloads, systemd, signals |
 //! | Serve | `server` | accept, connection cap, TLS handshake, HTTP/1.1 and HTTP/2 connections, their deadlines, drain |
-//! | Pipeline | `proxy`, `gateway`, `upstream` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk |
+//! | Pipeline | `proxy`, `gateway`, `upstream`, `keycheck` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk; whether Blnk accepts the master key |
 //! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
 //! | Policy | `clients`, `ratelimit`, `audit`, `keys`, `idempotency` | who may do what, how often, the record of it, and which retries are replays |
 //! | Cluster | `cluster` | the Redis several gateways share: its connection, whether it answers, who is alive, subscriptions |
 //! | Config | `config`, `secret`, `signing` | file + environment -> validated settings, every problem named; the key types that cannot leak (the master key, the audit signing key) |
-//! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies |
+//! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id`, `x509` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies, certificate facts |
 //!
 //! Each module's `//!` header says what it owns and what it does not.
 
@@ -36,6 +36,7 @@ pub mod error;
 pub mod gateway;
 pub mod headers;
 pub mod idempotency;
+pub mod keycheck;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
@@ -54,6 +55,7 @@ pub mod state;
 pub mod systemd;
 pub mod tls;
 pub mod upstream;
+pub mod x509;
 
 /// Exit status for a configuration that cannot be used (sysexits.h `EX_CONFIG`).
 pub const EXIT_CONFIG: u8 = 78;

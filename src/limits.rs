@@ -70,6 +70,13 @@ pub const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
 /// How long a readiness answer of the admin listener is reused, so scrapers cannot turn into
 /// load on Blnk.
 pub const READY_CACHE: Duration = Duration::from_secs(1);
+/// How long `/readyz` trusts what Blnk last said about the master key before it asks again
+/// (`keycheck`): readiness polling costs Blnk at most one request per interval.
+pub const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// 401s in a row from Blnk to the gateway's master key that mean Blnk holds another key.
+pub const KEY_MISMATCH_RUN: u32 = 5;
+/// The "likely key mismatch" log line repeats at most this often while the 401s go on.
+pub const KEY_MISMATCH_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Connections the admin listener serves at once.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 /// How long to back off after a failed `accept` (EMFILE and friends).
@@ -79,6 +86,9 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_PATH_BYTES: usize = 8 * 1024;
 /// Largest configuration file read; a blnk.json is a few KiB.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// Most rounds of reading a configuration around its broken keys, so one `check` lists every
+/// problem without looping on a file of nothing but errors.
+pub const MAX_CONFIG_PROBLEMS: usize = 100;
 /// A key file larger than this is not a key file.
 pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Largest clients file read, and most clients in it.

@@ -17,24 +17,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use http::{Method, Request, StatusCode};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::body::RequestBody;
 use crate::config::{self, Env, Problems, Purpose, Settings};
 use crate::gateway::Gateway;
-use crate::headers::X_BLNK_KEY;
+use crate::keycheck::{self, Verdict};
 use crate::keys::Previous;
 use crate::limits;
 use crate::mode::Mode;
 use crate::secret::RECOMMENDED_MIN_KEY_LEN;
 use crate::state::{self, Loaded, Snapshot};
 use crate::systemd::Notifier;
-
-/// The probe: a cheap authenticated read that Blnk answers 401 to a key it does not hold.
-const PROBE_PATH: &str = "/ledgers?limit=1";
 
 pub struct Reloader {
     gw: Arc<Gateway>,
@@ -142,13 +137,7 @@ impl Reloader {
         let next = old.next(loaded, Instant::now());
         self.refresh_watch_list(&next);
         let new_previous = next.keys.previous.clone();
-        tracing::info!(
-            trigger,
-            key_fingerprint = %next.keys.current.fingerprint(),
-            key_source = %next.keys.source,
-            tls = next.tls.is_some(),
-            "configuration reloaded"
-        );
+        log_reloaded(trigger, &old, &next);
         self.gw.swap(next);
         drop(guard);
         if rotated {
@@ -212,7 +201,10 @@ impl Reloader {
             if !same || Instant::now() >= previous.expires_at {
                 return;
             }
-            if !snap.keys.upstream_on_current() && probe(&self.gw, &snap).await {
+            let current = snap.keys.current.header_value();
+            if !snap.keys.upstream_on_current()
+                && keycheck::probe(&self.gw.upstream, &snap, current).await == Verdict::Accepted
+            {
                 snap.keys.upstream_accepted(crate::keys::Which::Current);
                 tracing::info!(key_fingerprint = %snap.keys.current.fingerprint(), "Blnk accepts the new master key");
             }
@@ -333,25 +325,23 @@ impl Reloader {
     }
 }
 
-/// One probe: true when Blnk answered the current key with anything but 401.
-async fn probe(gw: &Gateway, snap: &Snapshot) -> bool {
-    let upstream = &snap.settings.upstream;
-    let uri = format!("{}://{}{PROBE_PATH}", upstream.scheme, upstream.authority);
-    let Ok(mut req) = Request::builder()
-        .method(Method::GET)
-        .uri(uri)
-        .body(RequestBody::empty())
-    else {
-        return false;
-    };
-    req.headers_mut()
-        .insert(http::header::HOST, upstream.host.clone());
-    req.headers_mut()
-        .insert(X_BLNK_KEY, snap.keys.current.header_value().clone());
-    match gw.upstream.send(req, snap.settings.limits.upstream()).await {
-        Ok(res) => res.status() != StatusCode::UNAUTHORIZED,
-        Err(_) => false,
-    }
+/// The reload line: what is in force now, by fingerprint and file, and whether it changed.
+fn log_reloaded(trigger: &str, old: &Snapshot, next: &Snapshot) {
+    let cert = |s: &Snapshot| s.cert.as_ref().map(|c| c.sha256.clone());
+    let clients = |s: &Snapshot| s.clients.as_ref().map_or(0, |t| t.iter().count());
+    tracing::info!(
+        trigger,
+        key_fingerprint = %next.keys.current.fingerprint(),
+        key_changed = !old.keys.current.digest().matches(next.keys.current.digest()),
+        key_source = %next.keys.source,
+        tls = next.tls.is_some(),
+        cert_sha256 = %cert(next).unwrap_or_else(|| "none".into()),
+        cert_not_after = %next.cert.as_ref().map_or("none".into(), |c| c.not_after_text()),
+        cert_changed = cert(old) != cert(next),
+        client_keys = clients(next),
+        client_keys_before = clients(old),
+        "configuration reloaded"
+    );
 }
 
 /// Logs which settings changed, by key path, as the settings' types name them: what follows a

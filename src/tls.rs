@@ -18,19 +18,21 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::{io_reason, Problems, Purpose, TlsFiles};
+use crate::x509::CertFacts;
 
 /// ALPN protocols offered, in order of preference.
 pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 /// Names the development certificate is valid for.
 const DEV_CERT_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
 
-/// Loads the TLS configuration named by `settings`, recording problems by key path.
+/// Loads the TLS configuration named by `settings`, recording problems by key path; with it, the
+/// facts of the leaf certificate (fingerprint, expiry) for logs and metrics.
 pub fn load(
     files: &TlsFiles,
     purpose: Purpose,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
-) -> Option<Arc<ServerConfig>> {
+) -> Option<(Arc<ServerConfig>, CertFacts)> {
     if files.dev_self_signed && !files.cert.exists() && !files.key.exists() {
         warnings.push(format!(
             "gateway.tls.dev_self_signed: using a self-signed development certificate at {}; never use this in production",
@@ -77,9 +79,11 @@ pub fn load(
     if files.client_ca.is_some() && roots.is_none() {
         return None;
     }
+    let facts = CertFacts::of(certs.first()?.as_ref());
     build(certs, key, roots)
         .map_err(|m| problems.push("gateway.tls", m))
         .ok()
+        .map(|config| (config, facts))
 }
 
 /// Builds the server configuration from already-parsed material.

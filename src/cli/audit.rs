@@ -19,6 +19,9 @@ pub(super) enum AuditCommand {
     /// Check the hash chain of audit log files, given oldest first (audit.log.2 audit.log.1
     /// audit.log), and with --public-key the signed checkpoints; exit 0 if intact, 1 at the
     /// first broken line, 2 if a file cannot be read.
+    #[command(
+        after_help = "Examples:\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log.1 /var/log/blnk-gateway/audit.log\n  journalctl -u blnk-gateway -o cat > journal.txt\n  blnk-gateway audit verify --public-key audit.pub --anchors journal.txt /var/log/blnk-gateway/audit.log*"
+    )]
     Verify {
         /// A public key whose checkpoints are trusted (PEM or 64 hex digits); repeat it for keys
         /// used before a rotation.
@@ -33,6 +36,9 @@ pub(super) enum AuditCommand {
     },
     /// Make a signing key pair for gateway.audit.signing_key_file: the secret key (mode 0600)
     /// and the public key `verify --public-key` takes. Never overwrites a file.
+    #[command(
+        after_help = "Example:\n  sudo -u blnk-gateway blnk-gateway audit keygen --out-secret /etc/blnk-gateway/audit.key --out-public audit.pub"
+    )]
     Keygen {
         #[arg(long, value_name = "FILE")]
         out_secret: PathBuf,

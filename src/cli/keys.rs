@@ -21,6 +21,9 @@ use crate::limits::{KEYS_ADMIN_MAX_BYTES, KEYS_ADMIN_TIMEOUT};
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a client key; prints it once.
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys new --config /etc/blnk-gateway/blnk.json --name payments \\\n      --scopes transactions:write,ledgers:read,balances:read --expires 90d"
+    )]
     New {
         /// A name for people: the service or integration that will hold the key.
         #[arg(long)]
@@ -44,6 +47,9 @@ pub enum KeysCommand {
         target: Target,
     },
     /// List keys: ids, names, scopes, expiry, status and last use. Never a secret.
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json"
+    )]
     List {
         #[command(flatten)]
         target: Target,
@@ -52,6 +58,9 @@ pub enum KeysCommand {
         admin: Option<SocketAddr>,
     },
     /// Disable a key (it stays in the file, marked revoked).
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys revoke 3f9a0c1b2d4e --config /etc/blnk-gateway/blnk.json"
+    )]
     Revoke {
         id: String,
         #[command(flatten)]
@@ -183,11 +192,17 @@ fn new(
     Ok(())
 }
 
+/// `--expires`: a duration from now or an RFC 3339 time; an error names both forms.
 fn expiry(text: &str) -> Result<String, String> {
-    if let Ok(d) = humantime::parse_duration(text) {
-        return Ok(file::format_time(now_unix() + d.as_secs()));
-    }
-    file::parse_time(text).map(file::format_time)
+    let duration = match humantime::parse_duration(text) {
+        Ok(d) => return Ok(file::format_time(now_unix().saturating_add(d.as_secs()))),
+        Err(e) => e,
+    };
+    file::parse_time(text).map(file::format_time).map_err(|_| {
+        format!(
+            "--expires {text:?} is neither a duration from now ({duration}; write it like \"90d\", \"12h\", \"30m\") nor an RFC 3339 time (like \"2026-12-31T00:00:00Z\")"
+        )
+    })
 }
 
 fn parse_rate(text: &str) -> Result<ClientRate, String> {

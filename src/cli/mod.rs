@@ -28,7 +28,8 @@ use crate::EXIT_CONFIG;
 #[command(
     name = "blnk-gateway",
     version,
-    about = "Secure-mode TLS gateway for a self-hosted Blnk ledger"
+    about = "Secure-mode TLS gateway for a self-hosted Blnk ledger",
+    after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log\n\nEach command's --help has its own examples. Guide: README.md."
 )]
 pub struct Cli {
     /// Log format for operational logs on standard error.
@@ -53,23 +54,36 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway.
+    #[command(
+        after_help = "Examples:\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  BLNK_GATEWAY_LOG=debug blnk-gateway --log-format json serve --config config/dev.json"
+    )]
     Serve {
         /// The blnk.json-style configuration file.
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Load and validate everything `serve` would; exit 0 if usable, 78 otherwise.
+    /// Load and validate everything `serve` would; exit 0 if usable, 78 otherwise. Every
+    /// problem is printed, by key path.
+    #[command(
+        after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  sudo -u blnk-gateway env STATE_DIRECTORY=/var/lib/blnk-gateway blnk-gateway check --config /etc/blnk-gateway/blnk.json"
+    )]
     Check {
         /// The blnk.json-style configuration file.
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Issue, list and revoke scoped client keys (inject mode).
+    #[command(
+        after_help = "Example:\n  blnk-gateway keys new --config /etc/blnk-gateway/blnk.json --name payments --scopes data:read --expires 90d"
+    )]
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
     /// Audit log tools.
+    #[command(
+        after_help = "Example:\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log.1 /var/log/blnk-gateway/audit.log"
+    )]
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
@@ -87,9 +101,35 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The log filter when `BLNK_GATEWAY_LOG` does not say otherwise.
+const DEFAULT_LOG_FILTER: &str = "info";
+/// rustls logs some per-handshake events at WARN (a client that sends an IP address as SNI, as
+/// wrk and some libraries do), which at production connection rates floods the journal; the
+/// gateway counts failed handshakes itself (`blnk_gateway_tls_handshake_failures_total`). So
+/// rustls is heard only for errors, unless `BLNK_GATEWAY_LOG` names `rustls` itself
+/// (`BLNK_GATEWAY_LOG=info,rustls=debug`).
+const RUSTLS_DIRECTIVE: &str = "rustls=error";
+
+/// The filter: `BLNK_GATEWAY_LOG` (or `info`), with rustls quieted unless the variable names it.
+pub fn log_filter(var: Option<&str>) -> String {
+    let base = var
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(DEFAULT_LOG_FILTER);
+    if base.contains("rustls") {
+        base.to_string()
+    } else {
+        format!("{base},{RUSTLS_DIRECTIVE}")
+    }
+}
+
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BLNK_GATEWAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let var = std::env::var("BLNK_GATEWAY_LOG").ok();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(log_filter(var.as_deref())).unwrap_or_else(|e| {
+            eprintln!("BLNK_GATEWAY_LOG: {e}; using {DEFAULT_LOG_FILTER}");
+            tracing_subscriber::EnvFilter::new(log_filter(None))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -120,20 +160,8 @@ fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
 
 fn describe(loaded: &Loaded) -> String {
     let s = &loaded.settings;
-    let audit = if s.process.audit.enabled {
-        format!(
-            "{} on_failure={}",
-            s.process.audit.target, s.audit.on_failure
-        )
-    } else {
-        "off".to_string()
-    };
-    let cluster = match &s.process.cluster {
-        Some(c) => c.redis.to_string(),
-        None => "off".to_string(),
-    };
     format!(
-        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} cluster={}",
+        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} idempotency={} cluster={}",
         s.mode,
         s.process.listen,
         if s.tls.is_some() { "on" } else { "off" },
@@ -141,9 +169,60 @@ fn describe(loaded: &Loaded) -> String {
         s.upstream.authority,
         loaded.key_source,
         loaded.key.fingerprint(),
-        audit,
-        cluster
+        audit_target(loaded),
+        idempotency_store(loaded),
+        cluster_target(loaded)
     )
+}
+
+/// Where idempotency keys are kept: the file `check` looked at, Redis, or off.
+fn idempotency_store(loaded: &Loaded) -> String {
+    let p = &loaded.settings.process;
+    match (p.idempotency.enabled, &p.cluster) {
+        (false, _) => "off".into(),
+        (true, Some(_)) => "redis".into(),
+        (true, None) => p.idempotency.path.display().to_string(),
+    }
+}
+
+/// The start line: each fact a field of its own, so `--log-format json` has them as JSON fields.
+fn log_start(loaded: &Loaded, runtime: &str) {
+    let s = &loaded.settings;
+    let (audit, cluster) = (audit_target(loaded), cluster_target(loaded));
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        mode = %s.mode,
+        listen = %s.process.listen,
+        tls = s.tls.is_some(),
+        upstream = %format_args!("{}://{}", s.upstream.scheme, s.upstream.authority),
+        key_source = %loaded.key_source,
+        key_fingerprint = %loaded.key.fingerprint(),
+        audit = %audit,
+        cluster = %cluster,
+        cert_sha256 = %loaded.cert.as_ref().map_or("none".into(), |c| c.sha256.clone()),
+        cert_not_after = %loaded.cert.as_ref().map_or("none".into(), |c| c.not_after_text()),
+        runtime = %runtime,
+        "blnk-gateway starting"
+    );
+}
+
+fn audit_target(loaded: &Loaded) -> String {
+    let a = &loaded.settings.process.audit;
+    if a.enabled {
+        format!(
+            "{} on_failure={}",
+            a.target, loaded.settings.audit.on_failure
+        )
+    } else {
+        "off".to_string()
+    }
+}
+
+fn cluster_target(loaded: &Loaded) -> String {
+    match &loaded.settings.process.cluster {
+        Some(c) => c.redis.to_string(),
+        None => "off".to_string(),
+    }
 }
 
 /// The runtime, shaped by the cores this process may run on (affinity and cgroup quota, as
@@ -198,7 +277,7 @@ fn serve(path: &Path) -> ExitCode {
             Ok(l) => l,
             Err(code) => return code,
         };
-        tracing::info!("{} runtime={shape}", describe(&loaded));
+        log_start(&loaded, &shape);
         let options = Options {
             config_path: path.to_path_buf(),
             env,

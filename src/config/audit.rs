@@ -263,7 +263,7 @@ fn check_path(path: &Path, problems: &mut Problems) {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        problems.push(key, format!("directory {} does not exist", dir.display()));
+        problems.push(key, super::problems::missing_dir(dir, "LogsDirectory"));
     }
 }
 

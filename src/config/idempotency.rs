@@ -87,7 +87,7 @@ fn store(
         } else if !dir.is_dir() {
             problems.push(
                 format!("{KEY}.path"),
-                format!("directory {} does not exist", dir.display()),
+                super::problems::missing_dir(dir, "StateDirectory"),
             );
         }
     }

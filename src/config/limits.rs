@@ -66,6 +66,16 @@ pub(super) fn limits_from(
             .unwrap_or(d.max_body_bytes),
         ..counts(raw, &d, problems)
     };
+    if limits.idle_timeout <= limits.upstream_response_timeout {
+        problems.push(
+            "gateway.limits.idle_timeout",
+            format!(
+                "must be longer than gateway.limits.upstream_response_timeout ({}): a client connection waiting for Blnk's answer makes no progress, so it would be closed first (set idle_timeout to at least {}, or shorten upstream_response_timeout)",
+                humantime::format_duration(limits.upstream_response_timeout),
+                humantime::format_duration(limits.upstream_response_timeout + Duration::from_secs(1)),
+            ),
+        );
+    }
     if limits.max_body_bytes == 0 {
         problems.push("gateway.limits.max_body_bytes", "must be greater than zero");
     }

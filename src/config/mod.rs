@@ -9,6 +9,7 @@ mod audit;
 mod cluster;
 mod diff;
 mod env;
+mod explain;
 mod idempotency;
 mod identity;
 mod limits;

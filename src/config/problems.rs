@@ -2,6 +2,7 @@
 //! and never a secret's value, so one `check` shows them all.
 
 use std::fmt;
+use std::path::Path;
 
 /// One thing wrong with the configuration: the key path (or file) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,4 +61,15 @@ pub fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
     }
+}
+
+/// A directory that must exist and does not, with how to create it. `unit_setting` is the
+/// systemd setting that creates it when the service starts (before `ExecStartPre=`), which is
+/// why `check` run by hand before the first start does not find it.
+pub fn missing_dir(dir: &Path, unit_setting: &str) -> String {
+    format!(
+        "directory {} does not exist (create it: sudo install -d -o blnk-gateway -g blnk-gateway -m 0750 {}; under systemd, the unit's {unit_setting}= creates it when the service starts)",
+        dir.display(),
+        dir.display()
+    )
 }

@@ -23,6 +23,10 @@ pub struct RawConfig {
     pub redis: RawBlnkRedis,
     #[serde(default)]
     pub gateway: RawGateway,
+    /// Keys that could not be read (wrong type, unparsable, unknown) and were left out, so the
+    /// rest could be validated; their problems are already recorded (see `load`).
+    #[serde(skip)]
+    pub unreadable: Vec<String>,
 }
 
 /// Blnk's own `redis` section: only `dns`, which may hold a password.

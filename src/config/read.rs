@@ -25,23 +25,37 @@ pub struct Read {
     pub warnings: Vec<String>,
 }
 
-/// Reads and validates `path` with `env` over it, and resolves the master key.
+/// Reads and validates `path` with `env` over it, and resolves the master key. Keys that cannot
+/// be read are reported once and left out, and the rest is still validated, so one run shows
+/// every problem; a later problem about a key already reported is not repeated.
 pub fn read(path: &Path, env: &Env) -> Read {
-    let raw = match super::load::load_raw(path, env) {
-        Ok(raw) => raw,
-        Err(problems) => {
-            return Read {
-                problems,
-                ..Read::default()
-            }
-        }
+    let (raw, problems) = super::load::load_lenient(path, env);
+    let Some(raw) = raw else {
+        return Read {
+            problems,
+            ..Read::default()
+        };
     };
     let mut out = Read::default();
     let (settings, tls_files) =
         validate::validate(&raw, path, env, &mut out.problems, &mut out.warnings);
     out.key = source::resolve(&raw, path, env, &mut out.problems, &mut out.warnings);
+    out.problems
+        .0
+        .retain(|p| !under_any(&p.key, &raw.unreadable));
+    let unread = !problems.is_empty();
+    out.problems.0.splice(0..0, problems.0);
     out.clients_file = settings.as_ref().and_then(|s| s.clients_file.clone());
-    out.settings = settings;
+    // Settings validated around a left-out key are not the file's settings.
+    out.settings = settings.filter(|_| !unread);
     out.tls_files = tls_files;
     out
+}
+
+/// True when `key` is one of `keys` or lies under one (`a.b` under `a`, `a[0]` under `a`).
+fn under_any(key: &str, keys: &[String]) -> bool {
+    keys.iter().any(|k| {
+        key.strip_prefix(k.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+    })
 }

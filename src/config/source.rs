@@ -94,8 +94,17 @@ pub(super) fn resolve(
     };
     let bytes = match &source {
         SecretSource::FileFromEnv(p) | SecretSource::File(p) | SecretSource::Credential(p) => {
-            read_key_file(p)
-                .map_err(|m| problems.push(source.key(), format!("{}: {m}", p.display())))
+            read_key_file(p).map_err(|m| {
+                let hint = if p.exists() {
+                    String::new()
+                } else {
+                    format!(
+                        " (a new key: (umask 077; openssl rand -hex 32 > {}), and give Blnk the same)",
+                        p.display()
+                    )
+                };
+                problems.push(source.key(), format!("{}: {m}{hint}", p.display()))
+            })
         }
         SecretSource::EnvVar => Ok(Zeroizing::new(
             env.get(SECRET_ENV).unwrap_or_default().as_bytes().to_vec(),

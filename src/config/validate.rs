@@ -45,7 +45,10 @@ pub(super) fn validate(
     let trusted_proxies = networks("gateway.trusted_proxies", &g.trusted_proxies, problems);
     let tls = tls_files(g, base, problems, warnings);
     let clients_file = g.clients_file.as_ref().map(|p| base.join(p));
+    // A mode that could not be read is reported already; its default proves nothing here.
+    let mode_known = !raw.unreadable.iter().any(|k| k == "gateway.mode");
     check_mode(
+        mode_known,
         mode,
         &tls,
         &allow_networks,
@@ -181,12 +184,16 @@ fn tls_files(
 /// Inject mode grants master access, so it needs some way to authenticate clients; client keys
 /// exist only in inject mode.
 fn check_mode(
+    mode_known: bool,
     mode: Mode,
     tls: &Option<TlsFiles>,
     allow_networks: &[IpNet],
     clients_file: bool,
     problems: &mut Problems,
 ) {
+    if !mode_known {
+        return;
+    }
     if mode == Mode::Inject {
         let has_ca = tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         if !has_ca && allow_networks.is_empty() && !clients_file {

@@ -10,6 +10,7 @@ use crate::clients::ClientTable;
 use crate::config::{self, AuditWriter, Env, Problems, Purpose, SecretSource, Settings};
 use crate::secret::SecretKey;
 use crate::signing::{self, SigningKey};
+use crate::x509::CertFacts;
 
 /// A complete, validated configuration with its key, certificates and client keys loaded.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct Loaded {
     pub key: SecretKey,
     pub key_source: SecretSource,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The leaf certificate's fingerprint and expiry, with `tls`.
+    pub cert: Option<CertFacts>,
     /// Inject mode with `gateway.clients_file`: the scoped client keys.
     pub clients: Option<ClientTable>,
     /// Things that work but deserve an operator's attention (short key, plaintext, ...).
@@ -46,7 +49,11 @@ pub fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, Problems
     match (read.settings, read.key) {
         (Some(settings), Some((key, key_source))) if read.problems.is_empty() => Ok(Loaded {
             clients,
-            tls: tls.filter(|_| settings.tls.is_some()),
+            cert: tls
+                .as_ref()
+                .filter(|_| settings.tls.is_some())
+                .map(|t| t.1.clone()),
+            tls: tls.filter(|_| settings.tls.is_some()).map(|t| t.0),
             settings,
             key,
             key_source,

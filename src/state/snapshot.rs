@@ -10,12 +10,15 @@ use super::load::Loaded;
 use crate::clients::ClientTable;
 use crate::config::{quota, ClientQuota, Identity, RateLimitSettings, Settings};
 use crate::keys::KeyRing;
+use crate::x509::CertFacts;
 
 /// Everything a request reads, fixed for the request's lifetime.
 pub struct Snapshot {
     pub settings: Settings,
     pub keys: KeyRing,
     pub tls: Option<TlsAcceptor>,
+    /// The certificate `tls` serves: fingerprint and expiry, for logs and `/metrics`.
+    pub cert: Option<CertFacts>,
     pub clients: Option<Arc<ClientTable>>,
 }
 
@@ -23,6 +26,7 @@ impl Snapshot {
     pub fn from_loaded(loaded: Loaded) -> Self {
         Snapshot {
             tls: loaded.tls.map(TlsAcceptor::from),
+            cert: loaded.cert,
             keys: KeyRing::new(loaded.key, loaded.key_source),
             clients: loaded.clients.map(Arc::new),
             settings: loaded.settings,
@@ -42,6 +46,7 @@ impl Snapshot {
         });
         Snapshot {
             tls: loaded.tls.map(TlsAcceptor::from),
+            cert: loaded.cert,
             keys,
             clients,
             settings: loaded.settings,
@@ -73,6 +78,7 @@ impl Snapshot {
             settings: self.settings.clone(),
             keys,
             tls: self.tls.clone(),
+            cert: self.cert.clone(),
             clients: self.clients.clone(),
         }
     }

@@ -45,11 +45,24 @@ fn check_accepts_the_shipped_examples() {
     certs::make(dir.path());
     let root = env!("CARGO_MANIFEST_DIR");
     // The development config makes its own certificate only when serving; check accepts it.
+    // Its key file, certs/dev.key, is made by the README's first step; without it check says how.
+    let dev_key = write(dir.path(), "dev.key", &format!("{KEY}\n"));
     let dev = run(
         &["check", "--config", &format!("{root}/config/dev.json")],
-        &[("BLNK_SERVER_SECRET_KEY", KEY)],
+        &[("BLNK_SERVER_SECRET_KEY_FILE", &dev_key)],
     );
     assert!(dev.status.success(), "{}", text(&dev));
+    let missing = dir.path().join("no-dev.key");
+    let no_key = run(
+        &["check", "--config", &format!("{root}/config/dev.json")],
+        &[("BLNK_SERVER_SECRET_KEY_FILE", missing.to_str().unwrap())],
+    );
+    assert_eq!(no_key.status.code(), Some(78));
+    assert!(
+        text(&no_key).contains("openssl rand -hex 32 >"),
+        "{}",
+        text(&no_key)
+    );
     // The production example expects its files under /etc; point them at test files.
     let cert = dir.path().join("server.pem");
     let key = dir.path().join("server.key");
@@ -136,7 +149,7 @@ fn idempotency_settings_are_checked_by_name() {
         dir.path(),
         "blnk.json",
         r#"{"server": {"secret_key": "k-padpadpadpadpadpadpadpadpadpadpad"},
-            "gateway": {"allow_plaintext": true, "limits": {"upstream_response_timeout": "60s"},
+            "gateway": {"allow_plaintext": true, "limits": {"upstream_response_timeout": "60s", "idle_timeout": "90s"},
               "idempotency": {"enabled": false, "path": "no/such/dir/keys.redb"}}}"#,
     );
     let out = run(&["check", "--config", &cfg], &[]);
@@ -370,4 +383,146 @@ fn help_and_version() {
     for word in ["serve", "check"] {
         assert!(text(&out).contains(word));
     }
+    // Every command's help has an example of itself.
+    for cmd in [
+        &["serve"][..],
+        &["check"],
+        &["keys"],
+        &["keys", "new"],
+        &["keys", "list"],
+        &["keys", "revoke"],
+        &["audit"],
+        &["audit", "verify"],
+        &["audit", "keygen"],
+    ] {
+        let out = run(&[cmd, &["--help"]].concat(), &[]);
+        assert!(out.status.success());
+        let t = text(&out);
+        let example = format!("blnk-gateway {}", cmd.join(" "));
+        assert!(
+            t.contains("Example") && t.contains(&example),
+            "{cmd:?}:\n{t}"
+        );
+    }
+}
+
+/// One run lists every kind of problem at once: parse and type errors (each read around, with a
+/// hint), cross-field rules, missing files, and validation of what could be read.
+#[test]
+fn check_lists_parse_type_cross_field_and_file_problems_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"gateway": {"mode": "injekt", "upstream": "https://blnk:5001",
+              "tls": {"cert": "missing.pem", "key": "missing.key"},
+              "limits": {"idle_timeout": "10", "max_headers": "many"},
+              "audit": {"fsync": "always", "path": "no/such/dir/audit.log"},
+              "clients_file": "clients.json"}}"#,
+    );
+    let out = run(
+        &["check", "--config", &cfg],
+        &[
+            ("BLNK_SERVER_SECRET_KEY", KEY),
+            ("BLNK_GATEWAY_RATE_LIMIT__ENABLED", "yes"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let t = text(&out);
+    for expected in [
+        // type and parse errors, each with its hint
+        r#"gateway.mode: "injekt" is not one of "verify", "inject"; did you mean "inject"?"#,
+        r#"gateway.limits.idle_timeout: "10" has no unit: write "10s""#,
+        r#"gateway.limits.max_headers: expected a whole number, found "many""#,
+        r#"gateway.audit.fsync: "always" is not one of "batch", "interval", "never""#,
+        "gateway.rate_limit.enabled: expected true or false, found \"yes\" (in environment variable BLNK_GATEWAY_RATE_LIMIT__ENABLED)",
+        // validation of what could be read
+        "gateway.upstream: must be an http:// URL",
+        "gateway.audit.path: directory",
+        "install -d",
+        // files
+        "gateway.tls.cert: ",
+        "missing.pem: file not found",
+        "missing.key: file not found",
+    ] {
+        assert!(t.contains(expected), "{expected:?} not in:\n{t}");
+    }
+    // No garbled quoting, no second complaint about a key already reported, no guess from a
+    // mode that could not be read (clients_file is only wrong if the mode is verify).
+    assert!(!t.contains('`'), "{t}");
+    assert_eq!(t.matches("gateway.limits.idle_timeout").count(), 1, "{t}");
+    assert!(!t.contains("gateway.clients_file"), "{t}");
+    assert!(!t.contains(KEY));
+
+    // A cross-field rule the README states: idle_timeout above upstream_response_timeout.
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"gateway": {"allow_plaintext": true, "limits": {"idle_timeout": "5s"}}}"#,
+    );
+    let out = run(
+        &["check", "--config", &cfg],
+        &[("BLNK_SERVER_SECRET_KEY", KEY)],
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains("gateway.limits.idle_timeout: must be longer than gateway.limits.upstream_response_timeout (15s)"),
+        "{}",
+        text(&out)
+    );
+    let cfg = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"gateway": {"allow_plaintext": true, "admin_listen": "off", "audit": {"enabled": false}, "idempotency": {"enabled": false},
+            "limits": {"idle_timeout": "5s", "upstream_response_timeout": "4s"}}}"#,
+    );
+    let out = run(
+        &["check", "--config", &cfg],
+        &[("BLNK_SERVER_SECRET_KEY", KEY)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn keys_new_names_both_forms_of_expiry() {
+    let out = run(
+        &[
+            "keys",
+            "new",
+            "--name",
+            "x",
+            "--scopes",
+            "data:read",
+            "--expires",
+            "90x",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("\"90d\"") && t.contains("RFC 3339"), "{t}");
+}
+
+/// The README's install steps work in the order written: the directories the unit's
+/// LogsDirectory= and StateDirectory= name exist before `check` runs, and `check` runs with the
+/// STATE_DIRECTORY the service will have.
+#[test]
+fn the_install_steps_create_the_directories_before_check() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let unit = std::fs::read_to_string(format!("{root}/systemd/blnk-gateway.service")).unwrap();
+    let start = readme.find("### Install as a systemd service").unwrap();
+    let steps = &readme[start..];
+    let steps = &steps[..steps.find("systemctl enable --now").unwrap()];
+    let mkdir = steps
+        .find("install -d -m 0750 -o blnk-gateway -g blnk-gateway /var/log/blnk-gateway /var/lib/blnk-gateway")
+        .expect("the install steps create the log and state directories");
+    let check = steps.find("blnk-gateway check --config").unwrap();
+    assert!(mkdir < check, "the directories must exist before check");
+    assert!(steps[..check].contains("STATE_DIRECTORY=/var/lib/blnk-gateway"));
+    assert!(unit.contains("LogsDirectory=blnk-gateway"));
+    assert!(unit.contains("StateDirectory=blnk-gateway"));
+    // The production example's audit log is in that directory.
+    let prod = std::fs::read_to_string(format!("{root}/config/production.json")).unwrap();
+    assert!(prod.contains("/var/log/blnk-gateway/audit.log"));
 }

@@ -12,6 +12,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alerts;
 mod audit;
 mod cli;
 mod clients;
@@ -23,9 +24,11 @@ mod hostile;
 mod idempotency;
 mod inject;
 mod limits;
+mod logs;
 mod ops;
 mod pool;
 mod ratelimit;
+mod readiness;
 mod rotation;
 mod upstream_cap;
 mod verify;

@@ -20,6 +20,7 @@ fn short() -> serde_json::Value {
         "handshake_timeout": "300ms",
         "body_read_timeout": "300ms",
         "idle_timeout": "300ms",
+        "upstream_response_timeout": "250ms",
     }})
 }
 
@@ -142,7 +143,7 @@ async fn a_client_that_never_reads_a_large_response_is_dropped_at_the_idle_deadl
 #[tokio::test(start_paused = true)]
 async fn hundreds_of_slow_connections_leave_normal_clients_served() {
     pace();
-    let gw = plain(json!({"limits": {"header_read_timeout": "2s", "idle_timeout": "2s"}})).await;
+    let gw = plain(json!({"limits": {"header_read_timeout": "2s", "idle_timeout": "2s", "upstream_response_timeout": "1s"}})).await;
     let mut slow = Vec::new();
     for _ in 0..300 {
         let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
