@@ -128,7 +128,7 @@ impl Cluster {
     fn mark_down(&self, why: &str) {
         if self.up.swap(false, Ordering::Relaxed) {
             self.stats.went_down();
-            tracing::warn!(redis = %self.settings.redis, error = why, "Redis unavailable: limits, lockouts and idempotency fall back (see README, Running several gateways)");
+            tracing::warn!(redis = %self.settings.redis, error = why, "Redis unavailable: limits, lockouts and idempotency fall back (see docs/cluster.md)");
         }
         self.down.notify_one();
     }
@@ -160,7 +160,7 @@ async fn probe(cluster: Weak<Cluster>) {
                 Ok(()) => c.mark_up(),
                 // Said once (and again after each recovery), not at every probe.
                 Err(e) if !told => {
-                    tracing::warn!(redis = %c.settings.redis, error = %e, "Redis not reachable: limits, lockouts and idempotency fall back until it is (see README, Running several gateways)");
+                    tracing::warn!(redis = %c.settings.redis, error = %e, "Redis not reachable: limits, lockouts and idempotency fall back until it is (see docs/cluster.md)");
                     told = true;
                 }
                 Err(e) => tracing::debug!(error = %e, "Redis still not reachable"),
