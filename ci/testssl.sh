@@ -53,12 +53,21 @@ free_port() {
   echo "no free port found" >&2; exit 2
 }
 
+# wait_port PORT [PID LOG]: until something listens on PORT (30 s at most); if PID exits first,
+# its LOG says why.
 wait_port() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
+      echo "the process meant to listen on 127.0.0.1:$1 exited:" >&2
+      tail -20 "$3" >&2
+      exit 2
+    fi
     sleep 0.1
   done
-  echo "nothing listening on 127.0.0.1:$1" >&2; exit 2
+  echo "nothing listening on 127.0.0.1:$1" >&2
+  [ -n "${3:-}" ] && tail -20 "$3" >&2
+  exit 2
 }
 
 export BLNK_SERVER_SECRET_KEY
@@ -66,7 +75,7 @@ BLNK_SERVER_SECRET_KEY=$(openssl rand -hex 32)
 blnk_port=$(free_port)
 BLNK_SERVER_PORT=$blnk_port "$FAKE" >"$work/fake.log" 2>&1 &
 pids+=($!)
-wait_port "$blnk_port"
+wait_port "$blnk_port" "$!" "$work/fake.log"
 
 status=0
 for kt in $KEY_TYPES; do
@@ -87,15 +96,21 @@ for kt in $KEY_TYPES; do
     "$([ "$kt" = rsa ] && echo ,keyEncipherment)" >"$work/$kt.ext"
   openssl x509 -req -days 90 -in "$work/$kt.csr" -CA "$work/$kt-ca.pem" -CAkey "$work/$kt-ca-key.pem" \
     -CAcreateserial -extfile "$work/$kt.ext" -out "$work/$kt-cert.pem" 2>/dev/null
+  # Each scan's gateway has its own listeners and state directory, so nothing left of the previous
+  # one (a drain in progress) can stand in its way.
   port=$(free_port)
-  cat >"$work/$kt.json" <<JSON
+  admin_port=$(free_port)
+  mkdir -p "$work/$kt"
+  cat >"$work/$kt/gateway.json" <<JSON
 {"server": {"secure": true, "port": "$blnk_port"},
- "gateway": {"listen": "127.0.0.1:$port", "tls": {"cert": "$kt-cert.pem", "key": "$kt-key.pem"}}}
+ "gateway": {"listen": "127.0.0.1:$port", "admin_listen": "127.0.0.1:$admin_port",
+             "limits": {"drain_timeout": "5s"}, "audit": {"path": "-"},
+             "tls": {"cert": "../$kt-cert.pem", "key": "../$kt-key.pem"}}}
 JSON
-  "$GATEWAY" serve --config "$work/$kt.json" >"$work/gateway-$kt.log" 2>&1 &
+  "$GATEWAY" serve --config "$work/$kt/gateway.json" >"$work/gateway-$kt.log" 2>&1 &
   gw=$!
   pids+=("$gw")
-  wait_port "$port"
+  wait_port "$port" "$gw" "$work/gateway-$kt.log"
 
   json="$work/testssl-$kt.json"
   # -p protocols, -s cipher categories, -f forward secrecy, -U vulnerabilities (includes
@@ -108,6 +123,7 @@ JSON
   rc=$?
   set -e
   kill "$gw" 2>/dev/null || true
+  wait "$gw" 2>/dev/null || true
   if [ ! -s "$json" ]; then
     echo "testssl produced no result (exit $rc):" >&2
     tail -30 "$work/testssl-$kt.txt" >&2
