@@ -181,7 +181,10 @@ async fn settings_and_ping_floods_are_answered_or_cut_and_others_are_served() {
 #[tokio::test(start_paused = true)]
 async fn a_zero_window_that_never_opens_is_closed_at_the_idle_deadline_despite_pings() {
     pace();
-    let gw = tls_gateway(json!({"limits": {"idle_timeout": "300ms", "upstream_response_timeout": "250ms"}})).await;
+    let gw = tls_gateway(
+        json!({"limits": {"idle_timeout": "300ms", "upstream_response_timeout": "250ms"}}),
+    )
+    .await;
     gw.blnk.set_behavior(Behavior::Large(1024 * 1024));
     let mut s = open_h2(&gw, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
     s.write_all(&headers(1, true, &with_key(&gw, "GET", "/ledgers")))
