@@ -57,7 +57,8 @@ pub struct RequestKey {
     pub reference: Option<(String, bool)>,
 }
 
-/// The key of a request, if it has one. `scope` is the client's identity as text.
+/// The key of a request, if it has one. `scope` is the client's identity, formatted only when
+/// the request has a key: a POST without one costs a header lookup, never a hash of its body.
 ///
 /// A transaction's reference is Blnk's own idempotency key, unique across the ledger: when the
 /// request has one it is the key (with `from_reference`), whichever `Idempotency-Key` is sent and
@@ -69,7 +70,7 @@ pub fn of(
     target: &str,
     headers: &HeaderMap,
     body: &Buffered,
-    scope: &str,
+    scope: &(impl fmt::Display + ?Sized),
     from_reference: bool,
 ) -> Result<Option<RequestKey>, Reject> {
     if *method != Method::POST && *method != Method::PATCH {
@@ -89,7 +90,11 @@ pub fn of(
         }
         _ => None,
     };
-    let fingerprint = fingerprint(scope, method, target, body);
+    if implicit.is_none() && header.is_none() {
+        return Ok(None);
+    }
+    let scope = scope.to_string();
+    let fingerprint = fingerprint(&scope, method, target, body);
     if let Some((kind, key, reference)) = implicit {
         return Ok(Some(RequestKey {
             kind,
@@ -100,7 +105,7 @@ pub fn of(
     }
     Ok(header.map(|key| RequestKey {
         kind: Kind::Header,
-        store_key: store_key(Some(scope), Kind::Header, key.as_bytes()),
+        store_key: store_key(Some(&scope), Kind::Header, key.as_bytes()),
         fingerprint,
         reference: None,
     }))

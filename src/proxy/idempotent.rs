@@ -73,13 +73,12 @@ pub(super) async fn gate(
         return Ok(Keyed::Pass);
     }
     let policy = &snap.settings.idempotency;
-    let scope = req.identity.to_string();
     let key = idempotency::key::of(
         req.method,
         req.target,
         req.headers,
         req.body,
-        &scope,
+        req.identity,
         policy.from_reference,
     )?;
     let Some(key) = key else {
