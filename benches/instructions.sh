@@ -6,6 +6,8 @@
 #
 #   benches/instructions.sh               # 3000 requests per configuration, about 3 minutes
 #   benches/instructions.sh --requests 1000
+#   benches/instructions.sh --allocs      # heap allocations per request instead (valgrind's DHAT)
+#   benches/instructions.sh --keep        # keep the callgrind files (callgrind_annotate them)
 #
 # Needs valgrind, nginx, h2load (nghttp2-client), openssl, jq and a release build
 # (cargo build --release). Everything listens on 127.0.0.1 only.
@@ -17,7 +19,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=3000
-[ "${1:-}" = --requests ] && N="$2"
+ALLOCS=0
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --requests) N="$2"; shift ;;
+        --allocs) ALLOCS=1 ;;
+        --keep) KEEP=1 ;;
+        *) echo "usage: $0 [--requests N] [--allocs] [--keep]" >&2; exit 2 ;;
+    esac
+    shift
+done
 BIN="${CARGO_TARGET_DIR:-target}/release/blnk-gateway"
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 for cmd in valgrind callgrind_annotate callgrind_control nginx h2load openssl jq; do
@@ -29,7 +41,7 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$TMP"
+    if [ "$KEEP" = 1 ]; then echo "kept: $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
@@ -50,6 +62,37 @@ http { access_log off;
 EOF
 nginx -c "$TMP/upstream.conf" & PIDS+=($!)
 wait_port "$UP"
+
+# Heap allocations per request: DHAT counts a whole process, so each configuration runs twice,
+# with N/3 and N requests after the same warm-up, and the difference is divided by the extra
+# requests (start-up and shut-down cancel out). Prints "blocks bytes" per 1000 requests.
+dhat_run() { # $1 = name, $2 = port, $3 = key header yes|no, $4 = requests, then the command
+    local name="$1" port="$2" key="$3" n="$4" pid hdr=()
+    shift 4
+    [ "$key" = yes ] && hdr=(-H "X-Blnk-Key: $KEY")
+    # Both runs start from nothing: a log or store left by the first would change the second's
+    # start-up (resuming a chain, opening a database) and not cancel out.
+    rm -f "$TMP/audit.log" "$TMP/idem.redb"
+    valgrind --tool=dhat --dhat-out-file=/dev/null "$@" >"$TMP/$name.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$port"
+    h2load --h1 -n 200 -c 8 "${hdr[@]}" "https://127.0.0.1:$port/ledgers" >/dev/null 2>&1
+    h2load --h1 -n "$n" -c 8 "${hdr[@]}" "https://127.0.0.1:$port/ledgers" >"$TMP/$name.h2load" 2>&1
+    sleep 1.5
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    grep -q "$n 2xx" "$TMP/$name.h2load" || { echo "$name: not every request succeeded" >&2; cat "$TMP/$name.h2load" >&2; exit 1; }
+    # "Total:     1,234 bytes in 56 blocks"
+    awk '/Total:/ { b = $3; k = $6; gsub(",", "", b); gsub(",", "", k); print k, b; exit }' "$TMP/$name.log"
+}
+measure_allocs() { # $1 = name, $2 = port-making function's port, $3 = key yes|no, then the command
+    local name="$1" port="$2" key="$3" small=$((N / 3)) a b
+    shift 3
+    read -r a1 a2 <<<"$(dhat_run "$name-small" "$port" "$key" "$small" "$@")"
+    read -r b1 b2 <<<"$(dhat_run "$name-large" "$port" "$key" "$N" "$@")"
+    echo "$(((b1 - a1) * 1000 / (N - small))) $(((b2 - a2) * 1000 / (N - small)))"
+}
 
 # Runs $@ under callgrind, instrumenting only the N measured requests (after a warm-up that
 # opens the connections); prints "instructions sha256-instructions".
@@ -88,7 +131,7 @@ gateway() { # $1 = name, $2 = JSON merged over the base config
            rate_limit: {per_client: {per_second: 1000000, burst: 100000},
                         global: {per_second: 1000000, burst: 100000}},
            audit: {path: ($dir + "/audit.log")}}} * $o' >"$TMP/$1.json"
-    measure "$1" "$port" yes "$BIN" serve --config "$TMP/$1.json"
+    "$MEASURE" "$1" "$port" yes "$BIN" serve --config "$TMP/$1.json"
 }
 
 nginx_proxy() {
@@ -104,8 +147,30 @@ http { access_log off;
     location / { proxy_pass http://blnk; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_set_header X-Blnk-Key "$KEY"; } } }
 EOF
-    measure nginx "$port" no nginx -c "$TMP/proxy.conf"
+    "$MEASURE" nginx "$port" no nginx -c "$TMP/proxy.conf"
 }
+
+if [ "$ALLOCS" = 1 ]; then
+    MEASURE=measure_allocs
+    arow() { # $1 = label, $2 = "blocks bytes" per 1000 requests
+        local k b
+        read -r k b <<<"$2"
+        printf '| %s | %d.%02d | %d |\n' "$1" $((k / 1000)) $((k % 1000 / 10)) $((b / 1000))
+    }
+    echo "Heap allocations per request, valgrind DHAT, $N HTTP/1.1 keep-alive requests over TLS (less"
+    echo "the same run with $((N / 3))), 8 connections, GET /ledgers, verify mode;"
+    echo "$(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d)."
+    echo
+    echo "| configuration | allocations / request | bytes allocated / request |"
+    echo "|---|---|---|"
+    arow "nginx (TLS, proxy, key header set)" "$(nginx_proxy)"
+    arow "gateway, every feature on" "$(gateway all '{}')"
+    arow "gateway, audit log off" "$(gateway noaudit '{"gateway":{"audit":{"enabled":false}}}')"
+    arow "gateway, rate limiting off" "$(gateway norl '{"gateway":{"rate_limit":{"enabled":false}}}')"
+    arow "gateway, both off" "$(gateway none '{"gateway":{"audit":{"enabled":false},"rate_limit":{"enabled":false}}}')"
+    exit 0
+fi
+MEASURE=measure
 
 row() { # $1 = label, $2 = "instructions sha"
     local t s
