@@ -93,6 +93,10 @@ usage: benches/load.sh [options]
                        (env: BENCH_GATEWAY_EXTRA)
   --no-install         do not apt-get install missing tools
   --no-build           use the existing release binary
+  --compare-bin PATH   also run PATH (another build of the gateway, say the commit before a
+                       change) as gateway-verify-b in every case, in the same rounds, so a
+                       before/after comparison shares the run's conditions (env:
+                       BENCH_COMPARE_BIN)
   --keep-tmp           keep the temporary directory (configs, logs) for inspection
   --wait-quiet S       before each run, wait up to S seconds for the machine to be idle
                        (less than 10% of both cores busy for a second); for shared machines
@@ -112,6 +116,7 @@ while [ $# -gt 0 ]; do
         --gateway-extra) GATEWAY_EXTRA_JSON="$2"; shift ;;
         --no-install) INSTALL=0 ;;
         --no-build) BUILD=0 ;;
+        --compare-bin) COMPARE_BIN="$2"; shift ;;
         --keep-tmp) KEEP_TMP=1 ;;
         --wait-quiet) WAIT_QUIET="$2"; shift ;;
         --retry-noisy) RETRY_NOISY="$2"; shift ;;
@@ -214,6 +219,8 @@ if [ "$BUILD" = 1 ]; then
     cargo build --release --quiet
 fi
 [ -x "$GATEWAY_BIN" ] || die "$GATEWAY_BIN not found (build it, or drop --no-build)"
+COMPARE_BIN="${COMPARE_BIN:-${BENCH_COMPARE_BIN:-}}"
+[ -z "$COMPARE_BIN" ] || [ -x "$COMPARE_BIN" ] || die "--compare-bin $COMPARE_BIN is not an executable"
 
 # --- temporary directory and cleanup ------------------------------------------------------------
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/blnk-load.XXXXXX")"
@@ -422,7 +429,7 @@ start_gateway() { # $1 = name, $2 = port, $3 = inject|verify, $4 = tls|plain, [$
         --argjson v "$variant" '$a * $c * $b * $v' >"$d/config.json"
     # A clean environment, so no BLNK_GATEWAY_* variable of the caller changes what is measured.
     env -i PATH="$PATH" BLNK_SERVER_SECRET_KEY="$KEY" \
-        taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$d/config.json" \
+        taskset -c "$PROXY_CPU" "${START_BIN:-$GATEWAY_BIN}" serve --config "$d/config.json" \
         >"$d/stdout.log" 2>"$d/stderr.log" &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
@@ -723,6 +730,8 @@ gateway_variants() { # $1 = case
             ;;
         *) echo 'inject:inject:{}'; echo 'verify:verify:{}' ;;
     esac
+    # --compare-bin: the other build, verify mode, every feature on.
+    [ -z "$COMPARE_BIN" ] || echo 'verify-b:verify:{}'
 }
 # The gateway's own account of how it started (first TLS case), for the report.
 note_gateway() { # $1 = inject|verify, $2 = tls|plain
@@ -765,6 +774,8 @@ run_case() { # $1 = case
     for v in "${variants[@]}"; do
         name=${v%%:*} v=${v#*:} mode=${v%%:*} variant=${v#*:}
         port=$(free_port)
+        START_BIN=""
+        [ "$name" = verify-b ] && START_BIN="$COMPARE_BIN"
         start_gateway "gateway-$name" "$port" "$mode" "$tls" "$gw_json" "$variant"
         [ "$name" = "$mode" ] && note_gateway "$mode" "$tls"
         targets+=("gateway-$name")
@@ -1069,6 +1080,7 @@ REPORT="$TMP/report.md"
     echo
     echo "- machine: $NCPU cores ($CPU_MODEL), ${MEM_GIB} GiB, Linux $(uname -r); load average $START_LOAD at start, $END_LOAD at end"
     echo "- gateway: $GIT_REV, release build, ${GATEWAY_THREADS:-?} threads when pinned; as started (TLS cases): \`${GW_DESC[inject]:-?}\` and \`${GW_DESC[verify]:-?}\`"
+    [ -z "$COMPARE_BIN" ] || echo "- gateway-verify-b: \`$COMPARE_BIN\` (--compare-bin), verify mode, the same configuration"
     echo "- gateway features on: key check (verify mode: client sends X-Blnk-Key, checked in constant time) or key injection (inject mode, allow_networks 127.0.0.1/32); X-Request-Id, X-Forwarded-*, security headers; merged config: \`$FEATURES\` (@DIR@ = the gateway's own temp dir)"
     echo "- audit log written (records / requests counted in the table; warm-ups and repeated noisy runs add records):${AUDIT_NOTES:- none}"
     echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'), $(h2load --version 2>&1 | head -1), $(python3 --version 2>&1)"
