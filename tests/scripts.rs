@@ -1,0 +1,46 @@
+//! The shell scripts that ship with the gateway (CI, benchmarks, the development certificate)
+//! parse: `bash -n` on each, so a broken edit fails here and not in the middle of a CI run or a
+//! benchmark. What they do is exercised by CI itself (`ci/test.sh`, `ci/testssl.sh`) and by
+//! running them; this only keeps them readable by bash.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scripts(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.join(".ci/run")];
+    for dir in ["ci", "benches", "certs"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "sh") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shipped_shell_script_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scripts = scripts(root);
+    assert!(
+        scripts.len() >= 6,
+        "expected the CI, benchmark and certificate scripts, found {scripts:?}"
+    );
+    for script in scripts {
+        let out = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} does not parse:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
