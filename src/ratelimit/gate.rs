@@ -14,7 +14,7 @@ use governor::Quota;
 use http::Method;
 use sha2::{Digest, Sha256};
 
-use super::limiter::{is_write, RateLimits, Tracked};
+use super::limiter::{allowance, is_write, RateLimits, Tracked};
 use super::lockout::{Counted, SharedLockouts};
 use super::shared::{SharedBuckets, Taken};
 use super::source::source;
@@ -22,7 +22,7 @@ use crate::cluster::{self, Cluster, Unavailable};
 use crate::config::{ClientQuota, Identity, RateLimitSettings};
 use crate::error::Reject;
 use crate::limits;
-use crate::quota::{ceil_secs, Allowance, Limited, Scope};
+use crate::quota::{Allowance, Limited, Scope};
 
 /// The rate limits of one gateway process, alone or in a cluster.
 pub struct Limiter {
@@ -194,21 +194,6 @@ async fn check_shared(
 
 fn limited(scope: Scope, quota: &Quota, wait: Duration) -> Reject {
     Reject::RateLimited(Limited::new(scope, quota.burst_size().get(), wait))
-}
-
-fn allowance(quota: &Quota, remaining: u32) -> Allowance {
-    let limit = quota.burst_size().get();
-    let remaining = remaining.min(limit);
-    let used = limit.saturating_sub(remaining);
-    let refill = quota
-        .replenish_interval()
-        .checked_mul(used)
-        .unwrap_or(Duration::MAX);
-    Allowance {
-        limit,
-        remaining,
-        reset_secs: ceil_secs(refill),
-    }
 }
 
 /// An identity as the cluster names it: a digest, so Redis holds no address or key id.

@@ -143,7 +143,10 @@ impl<C: Clock + Clone> RateLimits<C> {
                 .check()
                 .map_err(|denied| self.refused(Scope::Global, &denied))?;
         }
-        Ok(Some(allowance(&snapshot)))
+        Ok(Some(allowance(
+            &snapshot.quota(),
+            snapshot.remaining_burst_capacity(),
+        )))
     }
 
     /// A request refused at authentication. A failed authentication (see
@@ -345,10 +348,11 @@ pub(super) fn is_write(method: &Method) -> bool {
     )
 }
 
-fn allowance(s: &StateSnapshot) -> Allowance {
-    let quota = s.quota();
+/// What `quota` leaves a request that found `remaining` cells: the `RateLimit-*` numbers, for a
+/// local bucket and for a shared one (`gate`) alike.
+pub(super) fn allowance(quota: &Quota, remaining: u32) -> Allowance {
     let limit = quota.burst_size().get();
-    let remaining = s.remaining_burst_capacity();
+    let remaining = remaining.min(limit);
     // Until the bucket is full again: one replenish interval per used cell.
     let used = limit.saturating_sub(remaining);
     let refill = quota
