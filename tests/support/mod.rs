@@ -10,3 +10,14 @@ pub mod keys;
 pub mod redis;
 pub mod tlsraw;
 pub mod upstream;
+
+/// A finished command's exit code (-1 when killed by a signal) and its standard output followed
+/// by its standard error, as an operator reading the terminal would see them.
+pub fn exit_and_output(out: &std::process::Output) -> (i32, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}

@@ -26,12 +26,7 @@ fn verify(keys: &[&Path], files: &[&Path]) -> (i32, String) {
         cmd.arg("--public-key").arg(k);
     }
     let out = cmd.args(files).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    crate::support::exit_and_output(&out)
 }
 
 async fn requests(gw: &TestGateway, tag: &str, n: usize) {

@@ -25,12 +25,7 @@ fn run(args: &[&str], dir: &Path) -> (i32, String) {
         .current_dir(dir)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    crate::support::exit_and_output(&out)
 }
 
 /// `serve` in `dir`, its port and its operational log as it comes.

@@ -33,12 +33,7 @@ fn verify(files: &[&Path]) -> (i32, String) {
         .args(files)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    crate::support::exit_and_output(&out)
 }
 
 fn lines(p: &Path) -> Vec<String> {
