@@ -150,6 +150,15 @@ EOF
     "$MEASURE" nginx "$port" no nginx -c "$TMP/proxy.conf"
 }
 
+# Every configuration measured, printed as a table row by $1 (row or arow below).
+configurations() { # $1 = the row function
+    "$1" "nginx (TLS, proxy, key header set)" "$(nginx_proxy)"
+    "$1" "gateway, every feature on" "$(gateway all '{}')"
+    "$1" "gateway, audit log off" "$(gateway noaudit '{"gateway":{"audit":{"enabled":false}}}')"
+    "$1" "gateway, rate limiting off" "$(gateway norl '{"gateway":{"rate_limit":{"enabled":false}}}')"
+    "$1" "gateway, both off" "$(gateway none '{"gateway":{"audit":{"enabled":false},"rate_limit":{"enabled":false}}}')"
+}
+
 if [ "$ALLOCS" = 1 ]; then
     MEASURE=measure_allocs
     arow() { # $1 = label, $2 = "blocks bytes" per 1000 requests
@@ -163,11 +172,7 @@ if [ "$ALLOCS" = 1 ]; then
     echo
     echo "| configuration | allocations / request | bytes allocated / request |"
     echo "|---|---|---|"
-    arow "nginx (TLS, proxy, key header set)" "$(nginx_proxy)"
-    arow "gateway, every feature on" "$(gateway all '{}')"
-    arow "gateway, audit log off" "$(gateway noaudit '{"gateway":{"audit":{"enabled":false}}}')"
-    arow "gateway, rate limiting off" "$(gateway norl '{"gateway":{"rate_limit":{"enabled":false}}}')"
-    arow "gateway, both off" "$(gateway none '{"gateway":{"audit":{"enabled":false},"rate_limit":{"enabled":false}}}')"
+    configurations arow
     exit 0
 fi
 MEASURE=measure
@@ -183,8 +188,4 @@ echo "GET /ledgers, verify mode; $(git rev-parse --short HEAD 2>/dev/null || ech
 echo
 echo "| configuration | instructions / request | of which SHA-256 (portable code under valgrind) | without SHA-256 |"
 echo "|---|---|---|---|"
-row "nginx (TLS, proxy, key header set)" "$(nginx_proxy)"
-row "gateway, every feature on" "$(gateway all '{}')"
-row "gateway, audit log off" "$(gateway noaudit '{"gateway":{"audit":{"enabled":false}}}')"
-row "gateway, rate limiting off" "$(gateway norl '{"gateway":{"rate_limit":{"enabled":false}}}')"
-row "gateway, both off" "$(gateway none '{"gateway":{"audit":{"enabled":false},"rate_limit":{"enabled":false}}}')"
+configurations row
