@@ -1,0 +1,339 @@
+//! Request bodies read the way Blnk reads them: gin's `ShouldBindJSON`, which is Go's
+//! `encoding/json` `Decoder.Decode` into a struct.
+//!
+//! - Only the first JSON value is read; whatever follows it (a second object, garbage) is never
+//!   looked at. An empty body is `EOF`, a cut-off one an error.
+//! - Strings: invalid UTF-8 bytes and lone UTF-16 surrogate escapes become U+FFFD, so two
+//!   different byte strings can bind to the same reference.
+//! - Field names: an object key binds to a struct field whose name equals it, or equals it under
+//!   Go's simple case folding (`foldName`): ASCII letters without regard to case, and the two
+//!   non-ASCII runes that fold onto ASCII letters, `ſ` (U+017F) onto `s` and the Kelvin sign `K`
+//!   (U+212A) onto `k`.
+//! - Every key that binds to a field is applied in order, so the last one wins; `null` leaves a
+//!   scalar as it was and clears a pointer, slice or map.
+//! - A value of the wrong type for its field fails the whole bind (Blnk answers 400); unknown
+//!   keys are ignored whatever they hold.
+//!
+//! This is the fake's own reading, written from Go's source and checked against Blnk by the
+//! conformance suite; the gateway has its own, checked against this fake.
+
+/// A JSON value as Go's decoder sees it. Objects keep every key, in order, duplicates included.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Go {
+    Null,
+    Bool(bool),
+    /// The number's literal text.
+    Num(String),
+    Str(String),
+    Arr(Vec<Go>),
+    Obj(Vec<(String, Go)>),
+}
+
+/// Decodes the first JSON value of `body`; what follows it is ignored.
+pub fn decode_first(body: &[u8]) -> Result<Go, String> {
+    let mut p = Parser { b: body, i: 0 };
+    p.ws();
+    if p.i >= p.b.len() {
+        return Err("EOF".into());
+    }
+    p.value(0)
+}
+
+/// Go's `foldName` for a key compared with an ASCII field name.
+pub fn folds_to(key: &str, field: &str) -> bool {
+    let mut k = key.chars();
+    for f in field.chars() {
+        let Some(c) = k.next() else { return false };
+        let folded = match c {
+            'a'..='z' => c.to_ascii_uppercase(),
+            '\u{017F}' => 'S',
+            '\u{212A}' => 'K',
+            c => c,
+        };
+        if folded != f.to_ascii_uppercase() {
+            return false;
+        }
+    }
+    k.next().is_none()
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+/// Go's decoder refuses nesting deeper than this.
+const MAX_DEPTH: usize = 10_000;
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn err<T>(&self, what: &str) -> Result<T, String> {
+        if self.i >= self.b.len() {
+            return Err("unexpected EOF".into());
+        }
+        Err(format!("invalid character at offset {}: {what}", self.i))
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.b[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            return true;
+        }
+        false
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Go, String> {
+        if depth > MAX_DEPTH {
+            return Err("exceeded max depth".into());
+        }
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(Go::Str),
+            Some(b't') if self.eat(b"true") => Ok(Go::Bool(true)),
+            Some(b'f') if self.eat(b"false") => Ok(Go::Bool(false)),
+            Some(b'n') if self.eat(b"null") => Ok(Go::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.err("looking for beginning of value"),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Go, String> {
+        self.i += 1;
+        let mut fields = Vec::new();
+        self.ws();
+        if self.eat(b"}") {
+            return Ok(Go::Obj(fields));
+        }
+        loop {
+            self.ws();
+            if self.b.get(self.i) != Some(&b'"') {
+                return self.err("looking for beginning of object key string");
+            }
+            let key = self.string()?;
+            self.ws();
+            if !self.eat(b":") {
+                return self.err("after object key");
+            }
+            let value = self.value(depth + 1)?;
+            fields.push((key, value));
+            self.ws();
+            if self.eat(b",") {
+                continue;
+            }
+            if self.eat(b"}") {
+                return Ok(Go::Obj(fields));
+            }
+            return self.err("after object key:value pair");
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Go, String> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.eat(b"]") {
+            return Ok(Go::Arr(items));
+        }
+        loop {
+            items.push(self.value(depth + 1)?);
+            self.ws();
+            if self.eat(b",") {
+                continue;
+            }
+            if self.eat(b"]") {
+                return Ok(Go::Arr(items));
+            }
+            return self.err("after array element");
+        }
+    }
+
+    fn number(&mut self) -> Result<Go, String> {
+        let start = self.i;
+        self.eat(b"-");
+        match self.b.get(self.i) {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return self.err("in numeric literal"),
+        }
+        if self.eat(b".") {
+            if !matches!(self.b.get(self.i), Some(b'0'..=b'9')) {
+                return self.err("after decimal point in numeric literal");
+            }
+            self.digits();
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !matches!(self.b.get(self.i), Some(b'0'..=b'9')) {
+                return self.err("in exponent of numeric literal");
+            }
+            self.digits();
+        }
+        let text = String::from_utf8_lossy(&self.b[start..self.i]).into_owned();
+        Ok(Go::Num(text))
+    }
+
+    fn digits(&mut self) {
+        while matches!(self.b.get(self.i), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+    }
+
+    /// A string literal, unquoted as Go's `unquote` does.
+    fn string(&mut self) -> Result<String, String> {
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let Some(&c) = self.b.get(self.i) else {
+                return self.err("in string literal");
+            };
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                b'\\' => self.escape(&mut out)?,
+                0..=0x1f => return self.err("in string literal"),
+                0x20..=0x7f => {
+                    out.push(char::from(c));
+                    self.i += 1;
+                }
+                _ => self.utf8(&mut out),
+            }
+        }
+    }
+
+    /// One UTF-8 sequence, or U+FFFD for one byte that does not start a valid one (Go's
+    /// `utf8.DecodeRune` width 1).
+    fn utf8(&mut self, out: &mut String) {
+        let rest = &self.b[self.i..];
+        let len = match rest[0] {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => 0,
+        };
+        if len > 0 && rest.len() >= len {
+            if let Ok(s) = std::str::from_utf8(&rest[..len]) {
+                out.push_str(s);
+                self.i += len;
+                return;
+            }
+        }
+        out.push('\u{FFFD}');
+        self.i += 1;
+    }
+
+    fn escape(&mut self, out: &mut String) -> Result<(), String> {
+        let Some(&e) = self.b.get(self.i + 1) else {
+            return self.err("in string escape code");
+        };
+        self.i += 2;
+        let c = match e {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => return self.unicode(out),
+            _ => return self.err("in string escape code"),
+        };
+        out.push(c);
+        Ok(())
+    }
+
+    /// After `\u`: a code point, a surrogate pair, or U+FFFD for a lone surrogate (the escape
+    /// after a lone high surrogate is read on its own).
+    fn unicode(&mut self, out: &mut String) -> Result<(), String> {
+        let Some(hi) = self.hex4(self.i) else {
+            return self.err("in \\u hexadecimal character escape");
+        };
+        self.i += 4;
+        if (0xd800..0xe000).contains(&hi) {
+            if (0xd800..0xdc00).contains(&hi) && self.b[self.i..].starts_with(b"\\u") {
+                if let Some(lo) = self
+                    .hex4(self.i + 2)
+                    .filter(|l| (0xdc00..0xe000).contains(l))
+                {
+                    let c = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+                    out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+                    self.i += 6;
+                    return Ok(());
+                }
+            }
+            out.push('\u{FFFD}');
+            return Ok(());
+        }
+        out.push(char::from_u32(hi).unwrap_or('\u{FFFD}'));
+        Ok(())
+    }
+
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let s = std::str::from_utf8(self.b.get(at..at + 4)?).ok()?;
+        if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(s, 16).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(s: &[u8]) -> Vec<(String, Go)> {
+        match decode_first(s) {
+            Ok(Go::Obj(f)) => f,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_first_value_is_read() {
+        assert_eq!(obj(br#"{"a":1}{"b":2}"#).len(), 1);
+        assert_eq!(obj(br#"{"a":1} garbage"#).len(), 1);
+        assert!(decode_first(br#"{"a":1"#).is_err());
+        assert_eq!(decode_first(b"  ").unwrap_err(), "EOF");
+    }
+
+    #[test]
+    fn bad_bytes_and_lone_surrogates_become_replacement_characters() {
+        assert_eq!(
+            obj(b"{\"r\":\"a-\xff\"}")[0].1,
+            Go::Str("a-\u{FFFD}".into())
+        );
+        assert_eq!(
+            obj(br#"{"r":"a-\ud800"}"#)[0].1,
+            Go::Str("a-\u{FFFD}".into())
+        );
+        assert_eq!(
+            obj(br#"{"r":"a-\udc00"}"#)[0].1,
+            Go::Str("a-\u{FFFD}".into())
+        );
+        assert_eq!(
+            obj(br#"{"r":"\ud83d\ude00\ud800\u0041"}"#)[0].1,
+            Go::Str("\u{1F600}\u{FFFD}A".into())
+        );
+    }
+
+    #[test]
+    fn names_fold_as_go_folds_them() {
+        assert!(folds_to("REFERENCE", "reference"));
+        assert!(folds_to("de\u{017F}tinations", "destinations"));
+        assert!(folds_to("s\u{212A}ip_queue", "skip_queue"));
+        assert!(!folds_to("referenc", "reference"));
+        assert!(!folds_to("r\u{00E9}ference", "reference"));
+    }
+}

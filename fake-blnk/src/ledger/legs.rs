@@ -1,0 +1,150 @@
+//! The legs of a transaction: itself, or one per destination (or source) of a split, with
+//! the share each gets (`"60%"`, a fixed amount, `"left"`), numbered `<reference>_<n>` on the
+//! queued path and `<reference>-<n>` with `skip_queue`; and the record each leg becomes.
+
+use serde_json::{json, Value};
+
+use super::book::Book;
+use super::post::Refusal;
+use super::precise;
+use super::record::{now, Status, Txn};
+use crate::bind::RecordTransaction;
+
+/// One leg of a transaction: who pays whom how much, under which reference.
+pub struct Leg {
+    pub id: String,
+    pub reference: String,
+    pub source: String,
+    pub destination: String,
+    pub precise: i128,
+}
+
+/// The legs of `t`: itself, or one per source or destination of a split.
+pub fn legs(
+    book: &mut Book,
+    t: &RecordTransaction,
+    id: &str,
+    sep: char,
+) -> Result<Vec<Leg>, Refusal> {
+    let total = precise(t.amount, t.precision, t.precise_amount);
+    if t.sources.is_empty() && t.destinations.is_empty() {
+        return Ok(vec![Leg {
+            id: id.to_string(),
+            reference: t.reference.clone(),
+            source: t.source.clone(),
+            destination: t.destination.clone(),
+            precise: total,
+        }]);
+    }
+    let (split, fixed, from_source) = match t.sources.is_empty() {
+        true => (&t.destinations, &t.source, false),
+        false => (&t.sources, &t.destination, true),
+    };
+    let mut left = total;
+    let mut shares = Vec::new();
+    for d in split {
+        let share = match d.distribution.trim() {
+            "left" => None,
+            p if p.ends_with('%') => Some(percent(p, total)?),
+            n => Some(precise(parse(n)?, t.precision, None)),
+        };
+        if let Some(s) = share {
+            left -= s;
+        }
+        shares.push(share);
+    }
+    let mut out = Vec::new();
+    for (n, (d, share)) in split.iter().zip(shares).enumerate() {
+        let amount = share.unwrap_or(left);
+        let (source, destination) = match from_source {
+            true => (d.identifier.clone(), fixed.clone()),
+            false => (fixed.clone(), d.identifier.clone()),
+        };
+        out.push(Leg {
+            id: book.ids.with_prefix("txn"),
+            reference: format!("{}{sep}{}", t.reference, n + 1),
+            source,
+            destination,
+            precise: amount,
+        });
+    }
+    if left < 0 || out.iter().any(|l| l.precise < 0) {
+        return Err((
+            400,
+            "TXN_VALIDATION_ERROR",
+            "distribution exceeds the transaction amount".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn percent(p: &str, total: i128) -> Result<i128, Refusal> {
+    let v = parse(p.trim_end_matches('%'))?;
+    Ok((total as f64 * v / 100.0).round() as i128)
+}
+
+fn parse(n: &str) -> Result<f64, Refusal> {
+    n.parse::<f64>().map_err(|_| {
+        (
+            400,
+            "TXN_VALIDATION_ERROR",
+            format!("invalid distribution {n:?}"),
+        )
+    })
+}
+
+pub fn base(t: &RecordTransaction, leg: &Leg, parent: &str, status: Status) -> Txn {
+    let mut meta = t.meta_data.clone().unwrap_or_default();
+    if t.allow_overdraft {
+        meta.insert("allow_overdraft".into(), json!(true));
+    }
+    Txn {
+        id: leg.id.clone(),
+        parent: parent.to_string(),
+        reference: leg.reference.clone(),
+        amount: leg.precise as f64 / if t.precision > 0.0 { t.precision } else { 1.0 },
+        precise: leg.precise,
+        precision: t.precision,
+        currency: t.currency.clone(),
+        source: leg.source.clone(),
+        destination: leg.destination.clone(),
+        description: t.description.clone(),
+        status,
+        inflight: t.inflight,
+        skip_queue: t.skip_queue,
+        allow_overdraft: t.allow_overdraft,
+        created_at: now(),
+        meta,
+    }
+}
+
+/// A split transaction's answer: the parent (never stored) with each leg's id.
+pub fn split_answer(t: &RecordTransaction, id: &str, status: Status, legs: &[Leg]) -> Value {
+    let parent = Leg {
+        id: id.to_string(),
+        reference: t.reference.clone(),
+        source: t.source.clone(),
+        destination: t.destination.clone(),
+        precise: precise(t.amount, t.precision, t.precise_amount),
+    };
+    let mut v = base(t, &parent, "", status).answered();
+    let parts: Vec<Value> = legs
+        .iter()
+        .zip(if t.sources.is_empty() { &t.destinations } else { &t.sources })
+        .map(|(leg, d)| json!({"identifier": d.identifier, "distribution": d.distribution, "transaction_id": leg.id}))
+        .collect();
+    let key = if t.sources.is_empty() {
+        "destinations"
+    } else {
+        "sources"
+    };
+    v[key] = Value::Array(parts);
+    if let Some(o) = v.as_object_mut() {
+        if t.sources.is_empty() {
+            o.remove("destination");
+        } else {
+            o.remove("source");
+        }
+    }
+    v
+}

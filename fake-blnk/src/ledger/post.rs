@@ -1,0 +1,213 @@
+//! `POST /transactions`: validation, a dry run, the synchronous path (`skip_queue`) and the
+//! default queued path, for a single transaction or a split one (`sources`/`destinations`).
+//!
+//! As Blnk does (docs/blnk.md section 6):
+//! - `skip_queue`: the reference is checked and the balances moved before the 201 `APPLIED` (or
+//!   `INFLIGHT`); a used reference is 409 `TXN_DUPLICATE_REFERENCE`, a source that cannot pay 400
+//!   `TXN_INSUFFICIENT_FUNDS`.
+//! - queued: 201 `QUEUED` with a fresh `transaction_id` at once; later the transaction is stored
+//!   (dropped if its reference is taken: that client holds an id that will never exist), then
+//!   applied as the child `<reference>_q` (`APPLIED`, `INFLIGHT`, or `REJECTED` with
+//!   `meta_data.blnk_rejection_reason`).
+//! - a split transaction is stored only as its legs: `<reference>_<n>` queued, `<reference>-<n>`
+//!   with `skip_queue`, numbered in the order given (Blnk's order can vary between calls).
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::book::Book;
+use super::legs::{base, legs, split_answer};
+use super::record::{Status, Txn};
+use super::{precise, Ledger};
+use crate::bind::RecordTransaction;
+use crate::reply::Reply;
+
+/// A refusal: status, code, message.
+pub type Refusal = (u16, &'static str, String);
+
+pub fn post(ledger: &Arc<Ledger>, t: RecordTransaction) -> Reply {
+    if let Err(reply) = validate(&t) {
+        return reply;
+    }
+    if t.dry_run {
+        return dry_run(ledger, &t);
+    }
+    let id = ledger.book().ids.with_prefix("txn");
+    if t.skip_queue {
+        let mut book = ledger.book();
+        return match record_now(&mut book, &t, &id, "") {
+            Ok(answer) => Reply::created(answer),
+            Err((404, _, message)) => Reply::not_found(&message),
+            Err((status, code, message)) => Reply::error(status, code, &message),
+        };
+    }
+    Reply::created(super::queued::queue(ledger, &t, &id, ""))
+}
+
+/// Blnk's `ValidateRecordTransaction`: every failing field, sorted by name, in one message.
+pub fn validate(t: &RecordTransaction) -> Result<(), Reply> {
+    validation_errors(t).map_or(Ok(()), |m| {
+        Err(Reply::legacy(400, "TXN_VALIDATION_ERROR", &m))
+    })
+}
+
+pub fn validation_errors(t: &RecordTransaction) -> Option<String> {
+    let blank = "cannot be blank";
+    let mut errors: Vec<(&str, &str)> = Vec::new();
+    let amount = match (t.amount != 0.0, t.precise_amount.is_some()) {
+        (true, true) => Some("either amount or precise_amount should be provided, not both"),
+        (false, false) => Some("either amount or precise_amount is required"),
+        _ if t.amount < 0.0 => Some("amount cannot be negative"),
+        _ if t.precise_amount.is_some_and(|p| p < 0) => Some("precise_amount cannot be negative"),
+        _ => None,
+    };
+    errors.extend(amount.map(|m| ("amount", m)));
+    if t.precision.fract() != 0.0 {
+        errors.push(("precision", "precision must be an integer value"));
+    } else if t.precision < 0.0 {
+        errors.push(("precision", "precision cannot be negative"));
+    }
+    for (name, value) in [
+        ("currency", &t.currency),
+        ("reference", &t.reference),
+        ("description", &t.description),
+    ] {
+        if value.is_empty() {
+            errors.push((name, blank));
+        }
+    }
+    if t.source.is_empty() == t.sources.is_empty() {
+        errors.push(("source", "either source or sources is required, not both"));
+    }
+    if t.destination.is_empty() == t.destinations.is_empty() {
+        errors.push((
+            "destination",
+            "either destination or destinations is required, not both",
+        ));
+    } else if !t.source.is_empty() && t.source == t.destination {
+        errors.push((
+            "destination",
+            "source and destination cannot be the same balance",
+        ));
+    }
+    errors.sort();
+    if errors.is_empty() {
+        return None;
+    }
+    let joined: Vec<String> = errors.iter().map(|(k, m)| format!("{k}: {m}")).collect();
+    Some(format!("{}.", joined.join("; ")))
+}
+
+/// The synchronous path: every leg checked, then stored and applied together, or nothing.
+pub fn record_now(
+    book: &mut Book,
+    t: &RecordTransaction,
+    id: &str,
+    parent: &str,
+) -> Result<Value, Refusal> {
+    let split = !t.sources.is_empty() || !t.destinations.is_empty();
+    let mut legs = legs(book, t, id, '-')?;
+    for leg in &legs {
+        if book.reference_used(&leg.reference) {
+            return Err(duplicate(&leg.reference));
+        }
+    }
+    for leg in &mut legs {
+        leg.source = book
+            .resolve(&leg.source, &t.currency)
+            .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+        leg.destination = book
+            .resolve(&leg.destination, &t.currency)
+            .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    }
+    let mut need: std::collections::HashMap<&str, i128> = std::collections::HashMap::new();
+    for leg in &legs {
+        *need.entry(leg.source.as_str()).or_default() += leg.precise;
+    }
+    if !t.allow_overdraft && need.iter().any(|(src, amount)| !book.can_pay(src, *amount)) {
+        let m = super::book::INSUFFICIENT;
+        return Err((
+            400,
+            "TXN_INSUFFICIENT_FUNDS",
+            format!("failed to apply transaction to balances: {m}"),
+        ));
+    }
+    for leg in &legs {
+        let _ = book.transfer(
+            (&leg.source, &leg.destination),
+            leg.precise,
+            true,
+            t.inflight,
+        );
+    }
+    let status = if t.inflight {
+        Status::Inflight
+    } else {
+        Status::Applied
+    };
+    let leg_parent = if split { id } else { parent };
+    for leg in &legs {
+        let txn = base(t, leg, leg_parent, status);
+        if t.inflight {
+            book.holds.insert(
+                txn.id.clone(),
+                super::book::Hold {
+                    held: leg.precise,
+                    committed: 0,
+                    voided: false,
+                },
+            );
+        }
+        book.insert(txn);
+    }
+    if !split {
+        let stored = book
+            .by_ref(&t.reference)
+            .map(Txn::answered)
+            .unwrap_or(Value::Null);
+        return Ok(stored);
+    }
+    Ok(split_answer(t, id, status, &legs))
+}
+
+pub fn duplicate(reference: &str) -> Refusal {
+    (
+        409,
+        "TXN_DUPLICATE_REFERENCE",
+        format!("transaction validation failed: reference {reference} has already been used"),
+    )
+}
+
+/// `dry_run`: what would happen, with nothing stored and the reference not consumed.
+fn dry_run(ledger: &Ledger, t: &RecordTransaction) -> Reply {
+    let mut book = ledger.book();
+    let amount = precise(t.amount, t.precision, t.precise_amount);
+    let mut balances = Vec::new();
+    let mut would_apply = true;
+    for (role, who) in [("source", &t.source), ("destination", &t.destination)] {
+        let Some(b) = book
+            .resolve(who, &t.currency)
+            .ok()
+            .and_then(|id| book.balance(&id).cloned())
+        else {
+            continue;
+        };
+        if role == "source" && !t.allow_overdraft && b.balance - b.inflight_debit < amount {
+            would_apply = false;
+        }
+        balances.push(json!({"balance_id": b.id, "role": role, "currency": b.currency, "current_balance": b.balance.to_string()}));
+    }
+    let status = if t.inflight { "INFLIGHT" } else { "APPLIED" };
+    let mut preview = Map::new();
+    preview.insert("dry_run".into(), json!(true));
+    preview.insert("would_apply".into(), json!(would_apply));
+    preview.insert("status".into(), json!(status));
+    preview.insert("reference".into(), json!(t.reference));
+    preview.insert("currency".into(), json!(t.currency));
+    preview.insert("amount".into(), super::record::go_float(t.amount));
+    preview.insert("precise_amount".into(), json!(amount.to_string()));
+    preview.insert("precision".into(), super::record::go_float(t.precision));
+    preview.insert("balances".into(), Value::Array(balances));
+    Reply::ok(Value::Object(preview))
+}

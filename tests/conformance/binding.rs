@@ -1,0 +1,164 @@
+//! How Blnk reads a body (docs/blnk.md section 6): Go's `encoding/json` through gin's
+//! `ShouldBindJSON`. Field names fold (`ſ` is `s`, the Kelvin sign is `k`), the last duplicate
+//! wins, invalid UTF-8 and lone surrogates become U+FFFD (so different bytes collide), and only
+//! the first JSON value is read.
+
+use http::Method;
+
+use crate::support::{blnk, Blnk};
+
+/// A synchronous transfer's JSON fields after `"reference": ...`, to append to a reference.
+fn rest(b: &Blnk, dst: &str) -> String {
+    format!(
+        r#","amount":5,"precision":100,"currency":"USD","source":"{}","destination":"{dst}","allow_overdraft":true,"description":"binding","skip_queue":true"#,
+        b.indicator("bs")
+    )
+}
+
+async fn post(b: &Blnk, body: &[u8]) -> crate::support::Res {
+    b.raw(Method::POST, "/transactions", body).await
+}
+
+async fn found(b: &Blnk, reference: &str) -> bool {
+    let path = format!(
+        "/transactions/reference/{}",
+        crate::support::encode(reference)
+    );
+    b.get(&path).await.status == 200
+}
+
+#[tokio::test]
+async fn field_names_match_without_case_and_with_go_folding() {
+    let b = blnk().await;
+    let dst = b.indicator("bf");
+    let r = b.name("case");
+    let body = format!(r#"{{"REFERENCE":"{r}","AMOUNT":5{}}}"#, rest(&b, &dst));
+    assert_eq!(post(&b, body.as_bytes()).await.status, 201);
+    assert!(found(&b, &r).await);
+    // "ſkip_queue" and "s\u212Aip_queue" both bind to skip_queue: applied at once.
+    for (tag, name) in [
+        ("long-s", "\u{017F}kip_queue"),
+        ("kelvin", "s\u{212A}ip_queue"),
+    ] {
+        let r = b.name(tag);
+        let body = format!(
+            r#"{{"reference":"{r}"{}, "skip_queue":false, "{name}":true}}"#,
+            rest(&b, &dst)
+        );
+        let res = post(&b, body.as_bytes()).await;
+        assert_eq!(res.json()["status"], "APPLIED", "{tag}: {}", res.json());
+    }
+    // "deſtinations" binds to destinations: a split, stored as legs only.
+    let r = b.name("split-fold");
+    let body = format!(
+        r#"{{"reference":"{r}","amount":5,"precision":100,"currency":"USD","source":"{}","allow_overdraft":true,"description":"d","skip_queue":true,"deſtinations":[{{"identifier":"{dst}","distribution":"100%"}}]}}"#,
+        b.indicator("bs")
+    );
+    assert_eq!(post(&b, body.as_bytes()).await.status, 201);
+    assert!(found(&b, &format!("{r}-1")).await);
+    assert!(!found(&b, &r).await);
+}
+
+#[tokio::test]
+async fn the_last_duplicate_key_wins_and_null_changes_nothing() {
+    let b = blnk().await;
+    let dst = b.indicator("bd");
+    let (one, two) = (b.name("dup-1"), b.name("dup-2"));
+    let body = format!(
+        r#"{{"reference":"{one}","Reference":"{two}"{}}}"#,
+        rest(&b, &dst)
+    );
+    assert_eq!(post(&b, body.as_bytes()).await.status, 201);
+    assert!(found(&b, &two).await);
+    assert!(!found(&b, &one).await);
+    let kept = b.name("null");
+    let body = format!(
+        r#"{{"reference":"{kept}","reference":null{}}}"#,
+        rest(&b, &dst)
+    );
+    assert_eq!(post(&b, body.as_bytes()).await.status, 201);
+    assert!(found(&b, &kept).await);
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_lone_surrogates_become_one_reference() {
+    let b = blnk().await;
+    let dst = b.indicator("bu");
+    let base = b.name("utf");
+    let mut first = format!(r#"{{"reference":"{base}-"#).into_bytes();
+    first.push(0xff);
+    first.extend_from_slice(format!("\"{}}}", rest(&b, &dst)).as_bytes());
+    let res = post(&b, &first).await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.json()["reference"], format!("{base}-\u{FFFD}"));
+    for escape in [r"\ud800", r"\udc00"] {
+        let body = format!(r#"{{"reference":"{base}-{escape}"{}}}"#, rest(&b, &dst));
+        post(&b, body.as_bytes())
+            .await
+            .refused(409, "TXN_DUPLICATE_REFERENCE");
+    }
+    let mut other = format!(r#"{{"reference":"{base}-"#).into_bytes();
+    other.push(0xfe);
+    other.extend_from_slice(format!("\"{}}}", rest(&b, &dst)).as_bytes());
+    post(&b, &other)
+        .await
+        .refused(409, "TXN_DUPLICATE_REFERENCE");
+}
+
+#[tokio::test]
+async fn only_the_first_json_value_is_read() {
+    let b = blnk().await;
+    let dst = b.indicator("bo");
+    let (one, two) = (b.name("first"), b.name("second"));
+    let body = format!(
+        r#"{{"reference":"{one}"{r}}}{{"reference":"{two}"{r}}}"#,
+        r = rest(&b, &dst)
+    );
+    assert_eq!(post(&b, body.as_bytes()).await.status, 201);
+    assert!(found(&b, &one).await);
+    assert!(!found(&b, &two).await);
+    let garbage = format!(
+        r#"{{"reference":"{}"{}}} and then garbage"#,
+        b.name("garbage"),
+        rest(&b, &dst)
+    );
+    assert_eq!(post(&b, garbage.as_bytes()).await.status, 201);
+    assert_eq!(b.balance(&dst).await, 1000);
+}
+
+#[tokio::test]
+async fn a_body_go_cannot_bind_is_400_invalid_input() {
+    let b = blnk().await;
+    let dst = b.indicator("bx");
+    let cut = format!(r#"{{"reference":"{}"{}"#, b.name("cut"), rest(&b, &dst));
+    let string_amount = format!(
+        r#"{{"reference":"{}"{},"amount":"5"}}"#,
+        b.name("str"),
+        rest(&b, &dst)
+    );
+    let fraction = format!(
+        r#"{{"reference":"{}"{},"amount":0,"precise_amount":1.5}}"#,
+        b.name("frac"),
+        rest(&b, &dst)
+    );
+    for body in [
+        cut.as_str(),
+        &string_amount,
+        &fraction,
+        "[1]",
+        "",
+        "null garbage",
+    ] {
+        let res = post(&b, body.as_bytes()).await;
+        let want = serde_json::json!({"error": "Invalid input", "error_detail": {"code": "GEN_MALFORMED_REQUEST", "message": "Invalid input"}});
+        match body {
+            // `null` binds to nothing: every field is missing.
+            "null garbage" => res.refused(400, "TXN_VALIDATION_ERROR"),
+            _ => {
+                assert_eq!((res.status, res.json()), (400, want), "{body}");
+                &res
+            }
+        };
+    }
+    assert_eq!(b.balance(&dst).await, 0);
+}

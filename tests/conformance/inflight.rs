@@ -1,0 +1,224 @@
+//! Inflight transactions (docs/blnk.md section 6): a hold, partial commits (not idempotent: the
+//! same one sent twice commits twice), a full commit, a void, and the refusals after each, on
+//! the synchronous path and the default queued one, and through the bulk commit.
+
+use serde_json::{json, Value};
+
+use crate::support::{blnk, txn, Blnk};
+
+/// A hold of 100.00 from a fresh source to `dst`; its transaction id.
+async fn hold(b: &Blnk, tag: &str, dst: &str) -> String {
+    let mut body = txn(&b.name(tag), 100, &b.indicator(&format!("{tag}s")), dst);
+    body["inflight"] = json!(true);
+    body["skip_queue"] = json!(true);
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert_eq!(res.json()["status"], "INFLIGHT");
+    res.json()["transaction_id"].as_str().unwrap().to_string()
+}
+
+async fn act(b: &Blnk, id: &str, body: Value) -> crate::support::Res {
+    b.put(&format!("/transactions/inflight/{id}"), &body).await
+}
+
+#[tokio::test]
+async fn the_same_partial_commit_twice_commits_twice() {
+    let b = blnk().await;
+    let dst = b.indicator("pc");
+    let id = hold(&b, "pc", &dst).await;
+    for n in 1..=2 {
+        let res = act(
+            &b,
+            &id,
+            json!({"status": "commit", "amount": 30, "skip_queue": true}),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{}", res.json());
+        let child = res.json();
+        assert_eq!(child["status"], "APPLIED");
+        assert_eq!(child["precise_amount"], 3000);
+        assert_eq!(child["parent_transaction"], id.as_str());
+        assert_ne!(
+            child["reference"],
+            b.name("pc").as_str(),
+            "each commit has a fresh reference"
+        );
+        assert_eq!(b.balance(&dst).await, 3000 * n);
+    }
+    let over = act(
+        &b,
+        &id,
+        json!({"status": "commit", "amount": 60, "skip_queue": true}),
+    )
+    .await;
+    over.refused(400, "TXN_COMMIT_AMOUNT_EXCEEDED");
+    assert!(over.message().contains("cannot commit more than the remaining amount. Available: USD40.00, Requested: USD60.00"), "{}", over.message());
+    let beyond = act(
+        &b,
+        &id,
+        json!({"status": "commit", "amount": 500, "skip_queue": true}),
+    )
+    .await;
+    assert!(beyond.refused(400, "TXN_COMMIT_AMOUNT_EXCEEDED").message().contains("cannot commit more than the original transaction amount. Original: USD100.00, Requested: USD500.00"));
+}
+
+#[tokio::test]
+async fn a_full_commit_takes_what_is_left_and_cannot_be_repeated_or_voided() {
+    let b = blnk().await;
+    let dst = b.indicator("fc");
+    let id = hold(&b, "fc", &dst).await;
+    assert_eq!(
+        act(
+            &b,
+            &id,
+            json!({"status": "commit", "amount": 25, "skip_queue": true})
+        )
+        .await
+        .status,
+        200
+    );
+    let full = act(&b, &id, json!({"status": "commit", "skip_queue": true})).await;
+    assert_eq!(full.status, 200);
+    assert_eq!(full.json()["precise_amount"], 7500);
+    assert_eq!(b.balance(&dst).await, 10000);
+    for status in ["commit", "void"] {
+        let again = act(&b, &id, json!({"status": status, "skip_queue": true})).await;
+        let m = format!(
+            "error occurred during processing: [cannot {status}. Transaction already committed]"
+        );
+        assert_eq!(again.refused(409, "TXN_ALREADY_COMMITTED").message(), m);
+        // The queued path refuses it before queueing, without the wrapping, and says "commit".
+        let queued = act(&b, &id, json!({"status": status})).await;
+        assert_eq!(
+            queued.refused(409, "TXN_ALREADY_COMMITTED").message(),
+            "cannot commit. Transaction already committed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_void_releases_what_is_left_and_nothing_settles_after_it() {
+    let b = blnk().await;
+    let dst = b.indicator("vd");
+    let id = hold(&b, "vd", &dst).await;
+    assert_eq!(
+        act(
+            &b,
+            &id,
+            json!({"status": "commit", "amount": 30, "skip_queue": true})
+        )
+        .await
+        .status,
+        200
+    );
+    let void = act(&b, &id, json!({"status": "void", "skip_queue": true})).await;
+    assert_eq!(void.status, 200);
+    assert_eq!(void.json()["status"], "VOID");
+    assert_eq!(void.json()["precise_amount"], 7000);
+    for status in ["void", "commit"] {
+        let again = act(&b, &id, json!({"status": status, "skip_queue": true})).await;
+        assert_eq!(
+            again.refused(409, "TXN_ALREADY_VOIDED").message(),
+            "error occurred during processing: [transaction has already been voided]"
+        );
+    }
+    assert_eq!(b.balance(&dst).await, 3000);
+}
+
+#[tokio::test]
+async fn a_queued_action_is_answered_with_the_hold_and_applied_later() {
+    let b = blnk().await;
+    let dst = b.indicator("qa");
+    let id = hold(&b, "qa", &dst).await;
+    let res = act(&b, &id, json!({"status": "commit", "amount": 10})).await;
+    assert_eq!(res.status, 200);
+    let parent = res.json();
+    assert_eq!(parent["queued"], true);
+    assert_eq!(parent["status"], "INFLIGHT");
+    assert_eq!(parent["transaction_id"], id.as_str());
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, 1000);
+    // Once applied, the same partial commit queued again is accepted and commits again.
+    assert_eq!(
+        act(&b, &id, json!({"status": "commit", "amount": 10}))
+            .await
+            .status,
+        200
+    );
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, 2000);
+}
+
+#[tokio::test]
+async fn a_second_action_while_one_is_queued_is_refused_or_applied_never_lost() {
+    let b = blnk().await;
+    let dst = b.indicator("qq");
+    let id = hold(&b, "qq", &dst).await;
+    if let Some(f) = &b.fake {
+        f.hold_queue();
+    }
+    let first = act(&b, &id, json!({"status": "commit", "amount": 10})).await;
+    let second = act(&b, &id, json!({"status": "commit", "amount": 10})).await;
+    assert_eq!(first.status, 200);
+    let accepted = match second.status {
+        200 => 2,
+        _ => {
+            assert_eq!(
+                second.refused(409, "GEN_CONFLICT").message(),
+                "a commit or void is already queued for this transaction"
+            );
+            1
+        }
+    };
+    if let Some(f) = &b.fake {
+        assert_eq!(
+            accepted, 1,
+            "the fake holds its queue: the first is still queued"
+        );
+        f.release_queue();
+    }
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, 1000 * accepted);
+}
+
+#[tokio::test]
+async fn a_queued_hold_is_settled_through_the_id_its_201_gave() {
+    let b = blnk().await;
+    let dst = b.indicator("qh");
+    let mut body = txn(&b.name("qh"), 100, &b.indicator("qhs"), &dst);
+    body["inflight"] = json!(true);
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.json()["status"], "QUEUED");
+    let id = res.json()["transaction_id"].as_str().unwrap().to_string();
+    let (child, _) = b.until_found(&format!("{}_q", b.name("qh"))).await;
+    assert_eq!(child["status"], "INFLIGHT");
+    let commit = act(
+        &b,
+        &id,
+        json!({"status": "commit", "amount": 10, "skip_queue": true}),
+    )
+    .await;
+    assert_eq!(commit.status, 200, "{}", commit.json());
+    assert_eq!(commit.json()["parent_transaction"], child["transaction_id"]);
+    assert_eq!(b.balance(&dst).await, 1000);
+}
+
+#[tokio::test]
+async fn the_bulk_commit_has_no_key_either_and_unknown_ids_are_404() {
+    let b = blnk().await;
+    let dst = b.indicator("bc");
+    let id = hold(&b, "bc", &dst).await;
+    let body = json!({"transactions": [{"transaction_id": id, "amount": 20}], "skip_queue": true});
+    for n in 1..=2 {
+        let res = b.post("/transactions/inflight/bulk/commit", &body).await;
+        assert_eq!(res.status, 200, "{}", res.json());
+        assert_eq!(res.json()["succeeded"], 1);
+        assert_eq!(res.json()["results"][0]["status"], "succeeded");
+        assert_eq!(b.balance(&dst).await, 2000 * n);
+    }
+    let missing = act(&b, &b.name("txn_missing"), json!({"status": "commit"})).await;
+    missing.refused(404, "TXN_NOT_FOUND");
+    act(&b, &id, json!({"status": "settle"}))
+        .await
+        .refused(400, "TXN_INVALID_STATUS_ACTION");
+}

@@ -1,0 +1,219 @@
+//! `POST /transactions` on both paths, and looking a transaction up by reference (docs/blnk.md
+//! section 6): what is stored when, what a duplicate reference gets, split legs, dry runs.
+
+use http::Method;
+use serde_json::json;
+
+use crate::support::{blnk, txn};
+
+#[tokio::test]
+async fn a_queued_transaction_is_answered_before_it_is_stored_then_applied_as_its_q_child() {
+    let b = blnk().await;
+    let (r, src, dst) = (b.name("q"), b.indicator("qs"), b.indicator("qd"));
+    if let Some(f) = &b.fake {
+        f.hold_queue();
+    }
+    let res = b.post("/transactions", &txn(&r, 100, &src, &dst)).await;
+    assert_eq!(res.status, 201);
+    let answer = res.json();
+    assert_eq!(answer["status"], "QUEUED");
+    assert_eq!(answer["reference"], r.as_str());
+    assert_eq!(answer["precise_amount"], 10000);
+    assert_eq!(
+        answer["meta_data"]["QUEUED_PARENT_TRANSACTION"],
+        answer["transaction_id"]
+    );
+    let id = answer["transaction_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("txn_"), "{id}");
+    if let Some(f) = &b.fake {
+        // Nothing is stored while the queue is held: Blnk's delay has no bound under load.
+        assert_eq!(
+            b.get(&format!("/transactions/reference/{r}")).await.status,
+            404
+        );
+        f.release_queue();
+    }
+    let (stored, took) = b.until_found(&r).await;
+    eprintln!("queued transaction visible by reference after {took:?}");
+    assert_eq!(stored["transaction_id"], id.as_str());
+    assert_eq!(stored["status"], "QUEUED");
+    assert!(
+        stored["source"].as_str().unwrap().starts_with("bln_"),
+        "{stored}"
+    );
+    let (child, _) = b.until_found(&format!("{r}_q")).await;
+    assert_eq!(child["status"], "APPLIED");
+    assert_eq!(child["parent_transaction"], id.as_str());
+    assert_eq!(child["precise_amount"], 10000);
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, 10000);
+}
+
+#[tokio::test]
+async fn a_queued_duplicate_gets_a_201_with_an_id_that_never_exists_and_moves_nothing() {
+    let b = blnk().await;
+    let (r, src, dst) = (b.name("qd"), b.indicator("qds"), b.indicator("qdd"));
+    let first = b
+        .post("/transactions", &txn(&r, 100, &src, &dst))
+        .await
+        .json();
+    b.until_found(&format!("{r}_q")).await;
+    let second = b.post("/transactions", &txn(&r, 100, &src, &dst)).await;
+    assert_eq!(second.status, 201);
+    let phantom = second.json()["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(phantom, first["transaction_id"].as_str().unwrap());
+    b.settle().await;
+    b.get(&format!("/transactions/{phantom}"))
+        .await
+        .refused(404, "TXN_NOT_FOUND");
+    let (stored, _) = b.until_found(&r).await;
+    assert_eq!(stored["transaction_id"], first["transaction_id"]);
+    assert_eq!(b.balance(&dst).await, 10000);
+}
+
+#[tokio::test]
+async fn skip_queue_applies_before_answering_and_refuses_a_used_reference() {
+    let b = blnk().await;
+    let (r, src, dst) = (b.name("s"), b.indicator("ss"), b.indicator("sd"));
+    let mut body = txn(&r, 250, &src, &dst);
+    body["skip_queue"] = json!(true);
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.json()["status"], "APPLIED");
+    let stored = b.get(&format!("/transactions/reference/{r}")).await;
+    assert_eq!(stored.status, 200, "visible as soon as it is answered");
+    assert_eq!(
+        stored.json()["transaction_id"],
+        res.json()["transaction_id"]
+    );
+    let again = b.post("/transactions", &body).await;
+    again.refused(409, "TXN_DUPLICATE_REFERENCE");
+    let m = format!("transaction validation failed: reference {r} has already been used");
+    assert_eq!(
+        again.json(),
+        json!({"error": m, "error_detail": {"code": "TXN_DUPLICATE_REFERENCE", "message": m}})
+    );
+    // A queued copy of a reference applied synchronously is also a phantom.
+    body["skip_queue"] = json!(false);
+    assert_eq!(b.post("/transactions", &body).await.status, 201);
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, 25000);
+}
+
+#[tokio::test]
+async fn a_reference_not_found_is_404_in_the_not_found_shape() {
+    let b = blnk().await;
+    let r = b.name("nf");
+    let res = b.get(&format!("/transactions/reference/{r}")).await;
+    let m = format!("Transaction with reference '{r}' not found");
+    assert_eq!(res.status, 404);
+    assert_eq!(
+        res.json(),
+        json!({"error": m, "error_detail": {"code": "TXN_NOT_FOUND", "message": m, "details": {}}})
+    );
+    // gin routes on the decoded path: a reference with a slash cannot be looked up.
+    let slash = b.get(&format!("/transactions/reference/{r}%2Fx")).await;
+    assert_eq!(
+        (slash.status, &slash.body[..]),
+        (404, &b"404 page not found"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_split_transaction_is_stored_only_as_its_legs() {
+    let b = blnk().await;
+    let (src, d1, d2) = (b.indicator("ps"), b.indicator("pa"), b.indicator("pb"));
+    for (skip, sep) in [(false, '_'), (true, '-')] {
+        let r = b.name(if skip { "split-s" } else { "split-q" });
+        let mut body = txn(&r, 100, &src, "");
+        body.as_object_mut().unwrap().remove("destination");
+        body["destinations"] = json!([{"identifier": d1, "distribution": "60%"}, {"identifier": d2, "distribution": "left"}]);
+        body["skip_queue"] = json!(skip);
+        let res = b.post("/transactions", &body).await;
+        assert_eq!(res.status, 201, "{}", res.json());
+        let legs = res.json()["destinations"].as_array().unwrap().clone();
+        assert_eq!(legs.len(), 2);
+        let (one, _) = b.until_found(&format!("{r}{sep}1")).await;
+        let (two, _) = b.until_found(&format!("{r}{sep}2")).await;
+        let mut amounts = [
+            one["precise_amount"].as_i64().unwrap(),
+            two["precise_amount"].as_i64().unwrap(),
+        ];
+        amounts.sort_unstable();
+        assert_eq!(amounts, [4000, 6000]);
+        assert_eq!(one["parent_transaction"], res.json()["transaction_id"]);
+        b.settle().await;
+        assert_eq!(
+            b.get(&format!("/transactions/reference/{r}")).await.status,
+            404
+        );
+        let other = if skip { '_' } else { '-' };
+        assert_eq!(
+            b.get(&format!("/transactions/reference/{r}{other}1"))
+                .await
+                .status,
+            404
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_answers_200_and_consumes_nothing() {
+    let b = blnk().await;
+    let (r, src, dst) = (b.name("dry"), b.indicator("ds"), b.indicator("dd"));
+    let mut body = txn(&r, 5, &src, &dst);
+    body["dry_run"] = json!(true);
+    body["skip_queue"] = json!(true);
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json()["dry_run"], true);
+    assert_eq!(res.json()["would_apply"], true);
+    assert_eq!(
+        b.get(&format!("/transactions/reference/{r}")).await.status,
+        404
+    );
+    body["dry_run"] = json!(false);
+    assert_eq!(
+        b.post("/transactions", &body).await.status,
+        201,
+        "the reference is still free"
+    );
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_pay_is_refused_now_or_rejected_later() {
+    let b = blnk().await;
+    let (src, dst) = (b.indicator("poor"), b.indicator("rich"));
+    let mut body = txn(&b.name("poor-s"), 5, &src, &dst);
+    body["allow_overdraft"] = json!(false);
+    body["skip_queue"] = json!(true);
+    let m = "failed to apply transaction to balances: insufficient funds in source balance";
+    let res = b.post("/transactions", &body).await;
+    res.refused(400, "TXN_INSUFFICIENT_FUNDS");
+    assert_eq!(res.message(), m);
+    let r = b.name("poor-q");
+    body["reference"] = json!(r);
+    body["skip_queue"] = json!(false);
+    assert_eq!(b.post("/transactions", &body).await.status, 201);
+    let (child, _) = b.until_found(&format!("{r}_q")).await;
+    assert_eq!(child["status"], "REJECTED");
+    assert_eq!(child["meta_data"]["blnk_rejection_reason"], m);
+    assert_eq!(b.balance(&dst).await, 0);
+}
+
+#[tokio::test]
+async fn a_refused_transaction_gets_the_legacy_validation_shape_and_stores_nothing() {
+    let b = blnk().await;
+    let res = b
+        .raw(Method::POST, "/transactions", br#"{"currency":"USD"}"#)
+        .await;
+    let m = "amount: either amount or precise_amount is required; description: cannot be blank; destination: either destination or destinations is required, not both; reference: cannot be blank; source: either source or sources is required, not both.";
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        res.json(),
+        json!({"errors": m, "error_detail": {"code": "TXN_VALIDATION_ERROR", "message": m}})
+    );
+}
