@@ -15,8 +15,6 @@
 
 #[path = "../tests/support/certs.rs"]
 mod certs;
-#[path = "../tests/support/fake_blnk.rs"]
-mod fake_blnk;
 #[path = "../tests/support/h2raw.rs"]
 mod h2raw;
 #[path = "../tests/support/tlsraw.rs"]
@@ -525,7 +523,7 @@ async fn zero_window(t: Target, until: Instant, tally: Tally) {
         };
         let mut batch = Vec::new();
         for i in 0..100u32 {
-            let mut b = request("GET", "/bytes/1048576");
+            let mut b = request("GET", "/_fake/bytes/1048576");
             b.extend(literal(b"x-blnk-key", t.key.as_bytes()));
             batch.extend(headers(1 + 2 * i, true, &b));
         }

@@ -42,7 +42,7 @@ fi
 
 echo "== format and lints"
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
-cargo test --locked "$@"
+cargo test --workspace --locked "$@"

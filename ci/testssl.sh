@@ -5,7 +5,7 @@
 #
 #   ci/testssl.sh                 # build (debug), scan with an RSA and an ECDSA certificate
 #   KEY_TYPES=ec ci/testssl.sh    # one key type
-#   BLNK_GATEWAY_BIN=target/release/blnk-gateway FAKE_BLNK_BIN=target/release/examples/fake_blnk ci/testssl.sh
+#   BLNK_GATEWAY_BIN=target/release/blnk-gateway FAKE_BLNK_BIN=target/release/fake-blnk ci/testssl.sh
 #
 # Verdict: any finding of severity MEDIUM, HIGH or CRITICAL, or a scan error (FATAL, or a
 # protocol/cipher check that could not run), fails. LOW and INFO findings are printed.
@@ -30,10 +30,10 @@ if [ -z "$TESTSSL" ]; then
 fi
 
 if [ -z "${BLNK_GATEWAY_BIN:-}" ] || [ -z "${FAKE_BLNK_BIN:-}" ]; then
-  cargo build --quiet --bin blnk-gateway --example fake_blnk
+  cargo build --quiet -p blnk-gateway -p fake-blnk --bins
 fi
 GATEWAY=${BLNK_GATEWAY_BIN:-$target_dir/debug/blnk-gateway}
-FAKE=${FAKE_BLNK_BIN:-$target_dir/debug/examples/fake_blnk}
+FAKE=${FAKE_BLNK_BIN:-$target_dir/debug/fake-blnk}
 
 work=$(mktemp -d)
 pids=()

@@ -10,11 +10,14 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use crate::support::client::{self, empty, keyed_with_id, send1, send2, with_id, Answer};
+use crate::support::client::{
+    self, empty, keyed_transfer, keyed_with_id, send1, send2, with_id, Answer,
+};
 use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
 use crate::support::keys::issue;
+use crate::support::until;
 use crate::support::upstream::gateway_without_blnk;
 
 mod failure;
@@ -74,18 +77,6 @@ async fn h1_send(gw: &TestGateway, r: http::Request<Full<Bytes>>) -> Answer {
     send1(&mut c, r).await
 }
 
-/// Waits (yielding, never sleeping) until `done`, failing the test after the client deadline.
-async fn until(done: impl Fn() -> bool) {
-    let waited = tokio::time::timeout(client::CLIENT_DEADLINE, async {
-        while !done() {
-            tokio::task::yield_now().await;
-        }
-    });
-    waited
-        .await
-        .expect("condition not reached before the client deadline");
-}
-
 #[tokio::test(start_paused = true)]
 async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
     pace();
@@ -104,15 +95,9 @@ async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
     .await;
     assert_eq!(a.status, 200);
     let get_len = a.body.len();
-    let body = Full::new(Bytes::from_static(br#"{"amount":1}"#));
-    let a = h1_send(
-        &gw,
-        with_id("POST", "/transactions", "ok-post")
-            .header("x-blnk-key", &key)
-            .body(body)
-            .unwrap(),
-    )
-    .await;
+    let post = keyed_transfer(&key, "ok-post");
+    let post_len = http_body::Body::size_hint(post.body()).exact().unwrap();
+    let a = h1_send(&gw, post).await;
     assert_eq!(a.status, 201);
     let a = h1_send(
         &gw,
@@ -193,7 +178,7 @@ async fn every_local_and_forwarded_exit_writes_exactly_one_record() {
     let r = log.one("ok-post");
     assert_eq!(
         (&r["upstream_status"], &r["bytes_in"]),
-        (&json!(201), &json!(12))
+        (&json!(201), &json!(post_len))
     );
     let r = log.one("exempt");
     assert_eq!(
@@ -306,12 +291,7 @@ async fn a_client_that_goes_away_gets_a_record_with_blnks_answer() {
     // HTTP/1.1: the connection is closed while Blnk works on the request.
     let mut c = gw.h1().await;
     c.ready().await.unwrap();
-    let sent = c.send_request(
-        with_id("POST", "/transactions", "gone-h1")
-            .header("x-blnk-key", &key)
-            .body(Full::new(Bytes::from_static(b"{\"amount\":1}")))
-            .unwrap(),
-    );
+    let sent = c.send_request(keyed_transfer(&key, "gone-h1"));
     let waiting = tokio::spawn(sent);
     until(|| gw.blnk.count() >= 1).await;
     waiting.abort();
@@ -320,12 +300,7 @@ async fn a_client_that_goes_away_gets_a_record_with_blnks_answer() {
     // HTTP/2: the stream is reset while Blnk works on the request.
     let mut c2 = gw.h2().await;
     c2.ready().await.unwrap();
-    let sent = c2.send_request(
-        with_id("POST", "/transactions", "gone-h2")
-            .header("x-blnk-key", &key)
-            .body(Full::new(Bytes::from_static(b"{\"amount\":2}")))
-            .unwrap(),
-    );
+    let sent = c2.send_request(keyed_transfer(&key, "gone-h2"));
     let waiting = tokio::spawn(sent);
     until(|| gw.blnk.count() >= 2).await;
     let left_before = gw.state.exchanges.len();

@@ -136,13 +136,13 @@ async fn absolute_form_targets_never_choose_the_upstream() {
     .await;
     let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let request = format!(
-        "GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\nHost: 169.254.169.254\r\nX-Blnk-Key: {}\r\nConnection: close\r\n\r\n",
+        "GET http://169.254.169.254/ledgers?meta-data HTTP/1.1\r\nHost: 169.254.169.254\r\nX-Blnk-Key: {}\r\nConnection: close\r\n\r\n",
         gw.key
     );
     let answer = client::raw(&mut tcp, request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let seen = gw.blnk.last();
-    assert_eq!(seen.target, "/latest/meta-data");
+    assert_eq!(seen.target, "/ledgers?meta-data");
     assert_eq!(seen.one("host"), Some(gw.blnk.addr.to_string()));
     // Plaintext listener: proto says so, and no HSTS.
     assert_eq!(seen.one("x-forwarded-proto").as_deref(), Some("http"));

@@ -26,8 +26,13 @@ async fn every_client_copy_of_the_key_is_replaced_by_exactly_one_master_key() {
         }
         let a = send1(
             &mut c,
-            r.body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
-                .unwrap(),
+            r.body(http_body_util::Full::new(bytes::Bytes::from(
+                crate::support::fake_blnk::transfer(
+                    &crate::support::fake_blnk::reference("inj"),
+                    1,
+                ),
+            )))
+            .unwrap(),
         )
         .await;
         assert_eq!(a.status, 201, "{headers:?}: {:?}", a.body);

@@ -165,7 +165,7 @@ async fn a_response_the_client_abandoned_does_not_return_its_connection() {
     {
         let mut c = gw.h1().await;
         let res = c
-            .send_request(keyed_empty("GET", "/bytes/33554432", &gw.key))
+            .send_request(keyed_empty("GET", "/_fake/bytes/33554432", &gw.key))
             .await
             .unwrap();
         assert_eq!(res.status(), 200);

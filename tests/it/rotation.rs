@@ -4,9 +4,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use blnk_gateway::reload::Outcome;
+use bytes::Bytes;
+use http_body_util::Full;
 use serde_json::json;
 
 use crate::support::client::{self, empty, get_ledgers, req, send1};
+use crate::support::fake_blnk::transfer;
 use crate::support::gateway::{k8s_write, new_key, Setup, TestGateway};
 
 /// Every way rotation tools replace a file, repeated: the gateway follows each time, keeps the
@@ -100,11 +103,26 @@ async fn race_rotations_under_load_fail_no_request() {
                         _ => (v[v.len() - 1].clone(), true),
                     }
                 };
-                let mut r = req(if n % 2 == 0 { "GET" } else { "POST" }, "/transactions");
+                // A read, or a write Blnk accepts (a new ledger).
+                let (method, body) = match n % 2 {
+                    0 => ("GET", empty()),
+                    _ => (
+                        "POST",
+                        Full::new(Bytes::from(format!(r#"{{"name":"l{n}"}}"#))),
+                    ),
+                };
+                let mut r = req(
+                    method,
+                    if n % 2 == 0 {
+                        "/transactions"
+                    } else {
+                        "/ledgers"
+                    },
+                );
                 if !key.is_empty() {
                     r = r.header("x-blnk-key", key.as_str());
                 }
-                let a = send1(&mut c, r.body(empty()).unwrap()).await;
+                let a = send1(&mut c, r.body(body).unwrap()).await;
                 if a.status.is_server_error() || a.status.is_success() != must_pass {
                     bad.lock().unwrap().push(format!(
                         "worker {worker} #{n}: must_pass={must_pass} got {} {:?}",
@@ -189,9 +207,7 @@ async fn inject_mode_carries_clients_across_blnks_restart() {
             let mut n = 0;
             while !done.load(Ordering::Relaxed) && n < 20_000 {
                 n += 1;
-                let body = http_body_util::Full::new(bytes::Bytes::from(format!(
-                    r#"{{"reference":"ref-{n}"}}"#
-                )));
+                let body = Full::new(Bytes::from(transfer(&format!("ref-{n}"), 1)));
                 let a = send1(&mut c, req("POST", "/transactions").body(body).unwrap()).await;
                 if a.status != 201 {
                     failures

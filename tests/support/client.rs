@@ -181,6 +181,27 @@ pub fn keyed_with_id(method: &str, path: &str, key: &str, id: &str) -> Request<F
         .unwrap()
 }
 
+/// `POST /transactions` with `X-Request-Id: id` presenting `key`, carrying a transfer Blnk
+/// accepts under a fresh reference: the write most tests send.
+pub fn keyed_transfer(key: &str, id: &str) -> Request<Full<Bytes>> {
+    let body = super::fake_blnk::transfer(&super::fake_blnk::reference("t"), 1);
+    with_id("POST", "/transactions", id)
+        .header("x-blnk-key", key)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+/// `POST /ledgers` with `X-Request-Id: id` presenting `key`, making a ledger (Blnk answers 201).
+pub fn keyed_ledger(key: &str, id: &str) -> Request<Full<Bytes>> {
+    let name = if id.is_empty() { "ledger" } else { id };
+    with_id("POST", "/ledgers", id)
+        .header("x-blnk-key", key)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(format!(r#"{{"name":"{name}"}}"#))))
+        .unwrap()
+}
+
 /// Writes raw bytes and reads until the peer closes (or the deadline), returning what came back.
 pub async fn raw<IO: AsyncRead + AsyncWrite + Unpin>(io: &mut IO, bytes: &[u8]) -> String {
     io.write_all(bytes).await.unwrap();

@@ -21,3 +21,15 @@ pub fn exit_and_output(out: &std::process::Output) -> (i32, String) {
     );
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// Waits until `done` holds, yielding between checks; fails the test past the client deadline.
+pub async fn until(done: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(client::CLIENT_DEADLINE, async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    });
+    waited
+        .await
+        .expect("condition not reached before the client deadline");
+}

@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use super::h1_send;
-use crate::support::client::{bare, h1, keyed_with_id, send1};
+use crate::support::client::{bare, h1, keyed_ledger, keyed_transfer, keyed_with_id, send1};
 use crate::support::gateway::{Setup, TestGateway};
 use blnk_gateway::audit::verify::{verify, Outcome};
 
@@ -48,7 +48,7 @@ async fn on_a_full_disk(audit: Value) -> (TestGateway, tempfile::TempDir, std::p
 async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_loss() {
     let (gw, _dir, path) = on_a_full_disk(json!({})).await;
     let key = gw.key.clone();
-    let post = || keyed_with_id("POST", "/transactions", &key, "");
+    let post = || keyed_transfer(&key, "");
     h1_send(&gw, post())
         .await
         .assert_error(503, "GATEWAY_AUDIT_UNAVAILABLE");
@@ -87,7 +87,7 @@ async fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_loss() {
 async fn fail_open_serves_writes_while_the_log_cannot_be_written() {
     let (gw, _dir, _path) = on_a_full_disk(json!({"on_failure": "fail_open"})).await;
     let key = gw.key.clone();
-    let a = h1_send(&gw, keyed_with_id("POST", "/transactions", &key, "w")).await;
+    let a = h1_send(&gw, keyed_transfer(&key, "w")).await;
     assert_eq!(a.status, 201);
     assert_eq!(gw.state.audit.stats().refused_writes, 0);
 }
@@ -143,7 +143,7 @@ async fn a_directory_in_the_way_of_a_reopen_refuses_writes_until_it_is_gone() {
     // opens the path, continues the chain there and writes what it kept.
     std::fs::remove_dir(&path).unwrap();
     gw.state.audit.flush().await.unwrap();
-    let a = h1_send(&gw, keyed_with_id("POST", "/ledgers", &key, "after")).await;
+    let a = h1_send(&gw, keyed_ledger(&key, "after")).await;
     assert_eq!(a.status, 201);
 
     let log = gw.stop_and_read_audit().await;

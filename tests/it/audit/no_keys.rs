@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use crate::support::certs;
-use crate::support::client::{self, get_ledgers, keyed_empty, send1, send2, CLIENT_DEADLINE};
+use crate::support::client::{
+    self, get_ledgers, keyed_empty, keyed_ledger, keyed_transfer, send1, send2, CLIENT_DEADLINE,
+};
 use crate::support::fake_blnk::FakeBlnk;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
@@ -188,7 +190,7 @@ async fn no_key_reaches_any_log_in_verify_or_inject_mode() {
             let mut c = client::h1(tls).await;
             for k in [&m, &g] {
                 send1(&mut c, get_ledgers(k)).await;
-                send1(&mut c, keyed_empty("POST", "/transactions", k)).await;
+                send1(&mut c, keyed_transfer(k, "")).await;
             }
             let tls = client::connect_tls(addr, &client::tls(&ca, None, &[b"h2"]))
                 .await
@@ -223,7 +225,7 @@ async fn no_key_reaches_any_log_in_verify_or_inject_mode() {
             let tls = client::connect_tls(addr, &client::tls(&ca, None, &[b"h2"])).await.unwrap();
             let mut c = client::h2(tls).await;
             for k in [&m, &g] {
-                let a = send2(&mut c, keyed_empty("POST", "/ledgers", k)).await;
+                let a = send2(&mut c, keyed_ledger(k, "inject")).await;
                 assert_eq!(a.status, 201);
             }
         },

@@ -158,7 +158,7 @@ async fn a_guesser_spread_over_the_gateways_is_cooled_down_on_all_of_them() {
 }
 
 fn txn(reference: &str) -> http::Request<Full<Bytes>> {
-    let body = format!(r#"{{"amount":100,"reference":"{reference}","currency":"USD"}}"#);
+    let body = crate::support::fake_blnk::transfer(reference, 100);
     req("POST", "/transactions")
         .body(Full::new(Bytes::from(body)))
         .unwrap()

@@ -30,10 +30,10 @@ fn post_head(gw: &TestGateway, id: &str, framing: &str) -> String {
 }
 
 /// A complete Blnk transaction, which Blnk would act on as soon as it had read it.
-const TXN: &str = r#"{"amount":100,"reference":"ref-cl-short","currency":"USD"}"#;
+const TXN: &str = r#"{"amount":100,"precision":100,"reference":"ref-cl-short","currency":"USD","source":"@world","destination":"@alice","allow_overdraft":true,"description":"test"}"#;
 
 /// A transaction with a reference of its own (one reference is one transaction: a second request
 /// with the same one would be a retry, answered by the gateway).
 fn txn(reference: &str) -> String {
-    format!(r#"{{"amount":100,"reference":"{reference}","currency":"USD"}}"#)
+    crate::support::fake_blnk::transfer(reference, 100)
 }

@@ -12,11 +12,11 @@ use super::{
 };
 use crate::support::clock::pace;
 
-/// `POST /ledgers` with the right key, the given framing headers and raw body bytes, followed by
-/// a smuggled request that must never reach Blnk.
+/// `POST /identities` (a route the fake echoes, whatever the body) with the right key, the given
+/// framing headers and raw body bytes, followed by a smuggled request that must never reach Blnk.
 fn post(key: &str, framing: &str, body: &str) -> Vec<u8> {
     format!(
-        "POST /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\n{framing}\r\n{body}\
+        "POST /identities HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\n{framing}\r\n{body}\
          GET /api-keys HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\n\r\n"
     )
     .into_bytes()
@@ -38,7 +38,7 @@ async fn content_length_with_transfer_encoding_is_read_as_chunked_then_closed() 
     let seen = gw.blnk.requests();
     assert_eq!(seen.len(), 3, "{seen:?}");
     for r in &seen {
-        assert_eq!(r.target, "/ledgers");
+        assert_eq!(r.target, "/identities");
         assert_eq!(&r.body[..], b"hello");
         assert!(r.all("content-length").len() <= 1);
         assert_ne!(r.one("content-length").as_deref(), Some("4"));
@@ -123,7 +123,7 @@ async fn obfuscated_transfer_encodings_are_refused() {
     let reply = exchange(
         gw.addr,
         format!(
-            "POST /ledgers HTTP/1.0\r\nHost: x\r\nX-Blnk-Key: {}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked}",
+            "POST /identities HTTP/1.0\r\nHost: x\r\nX-Blnk-Key: {}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked}",
             gw.key
         )
         .as_bytes(),
@@ -295,7 +295,7 @@ async fn pipelined_requests_after_bodies_are_each_authenticated() {
         len = smuggled.len()
     );
     let stream = format!(
-        "POST /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {k}\r\nContent-Length: {len}\r\n\r\n{smuggled}\
+        "POST /identities HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {k}\r\nContent-Length: {len}\r\n\r\n{smuggled}\
          POST /balances HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {k}\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n\
          GET /accounts HTTP/1.1\r\nHost: x\r\n\r\n\
          {hidden}\
@@ -313,7 +313,8 @@ async fn pipelined_requests_after_bodies_are_each_authenticated() {
     );
     let targets: Vec<String> = gw.blnk.requests().into_iter().map(|r| r.target).collect();
     assert!(
-        targets == ["/ledgers", "/balances", "/identities"] || targets == ["/ledgers", "/balances"],
+        targets == ["/identities", "/balances", "/identities"]
+            || targets == ["/identities", "/balances"],
         "{targets:?}"
     );
     assert_eq!(&gw.blnk.requests()[0].body[..], smuggled.as_bytes());
@@ -340,7 +341,7 @@ async fn expect_100_continue_is_refused_early_without_reading_the_body() {
     // With the key and a small body: 100 Continue, then the body, then Blnk's answer; Blnk is not
     // asked to answer the expectation a second time.
     let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let head = format!("POST /transactions HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", gw.key);
+    let head = format!("POST /identities HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", gw.key);
     tcp.write_all(head.as_bytes()).await.unwrap();
     let mut first = [0u8; 25];
     tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut first)

@@ -9,7 +9,7 @@ use super::{exchange, plain, plain_default};
 async fn connection_cannot_remove_the_headers_the_gateway_decides_on() {
     let gw = plain_default().await;
     let head = format!(
-        "POST /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {}\r\nConnection: X-Blnk-Key, X-Forwarded-For, Content-Length, Host, X-Request-Id, X-Forwarded-Proto, close\r\nContent-Length: 5\r\nX-Forwarded-For: 6.6.6.6\r\n\r\nhello",
+        "POST /identities HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {}\r\nConnection: X-Blnk-Key, X-Forwarded-For, Content-Length, Host, X-Request-Id, X-Forwarded-Proto, close\r\nContent-Length: 5\r\nX-Forwarded-For: 6.6.6.6\r\n\r\nhello",
         gw.key
     );
     exchange(gw.addr, head.as_bytes()).await.assert_refused(201);
@@ -86,7 +86,7 @@ async fn the_key_header_in_any_case_is_one_header_and_duplicates_are_refused() {
 #[tokio::test]
 async fn inject_mode_removes_every_client_key_whatever_its_case_or_place() {
     let gw = plain(json!({"mode": "inject", "allow_networks": ["127.0.0.1/32"]})).await;
-    let head = "POST /ledgers HTTP/1.1\r\nHost: x\r\nx-blnk-key: client-guess\r\nX-BLNK-KEY: other\r\n\
+    let head = "POST /identities HTTP/1.1\r\nHost: x\r\nx-blnk-key: client-guess\r\nX-BLNK-KEY: other\r\n\
                 Connection: X-Blnk-Key, close\r\nX_Blnk_Key: underscored\r\nTransfer-Encoding: chunked\r\n\r\n\
                 5\r\nhello\r\n0\r\nX-Blnk-Key: in-trailer\r\n\r\n";
     exchange(gw.addr, head.as_bytes()).await.assert_refused(201);

@@ -19,7 +19,8 @@ url, key, reference = sys.argv[1:4]
 client = blnk_init(key, BlnkClientOptions(base_url=url, timeout=10000))
 r = client.transactions.create({
     "amount": 250, "precision": 100, "reference": reference, "currency": "USD",
-    "source": "@world", "destination": "bln_1", "description": "through the gateway",
+    "source": "@world", "destination": "@sdk-bob", "allow_overdraft": True,
+    "description": "through the gateway",
 })
 print(json.dumps({"status": r.status, "code": r.error.code if r.error else None, "data": r.data}))
 "#;
@@ -54,6 +55,7 @@ async fn the_sdk_retrying_create_gets_the_same_transaction_and_blnk_sees_one() {
     assert_eq!(again["status"], 201, "{again}");
     assert_eq!(first["data"], again["data"]);
     assert_eq!(gw.blnk.transaction_posts(), 1);
+    gw.blnk.settled().await;
     assert_eq!(
         gw.blnk.transactions()["sdk-ref-1"]["transaction_id"],
         first["data"]["transaction_id"]

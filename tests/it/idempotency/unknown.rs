@@ -109,6 +109,7 @@ async fn a_reference_blnk_does_not_know_is_retried_only_once_it_has_settled() {
     let again = send(&mut c, post(&gw, "/transactions", &body, None)).await;
     assert_eq!(again.body, retry.body);
     assert_eq!(gw.blnk.transaction_posts(), 2);
+    gw.blnk.settled().await;
     assert_eq!(
         gw.blnk.transactions()["ref-dropped"]["transaction_id"],
         retry.json()["transaction_id"]
