@@ -18,7 +18,7 @@
 //! | Policy | `clients`, `ratelimit`, `audit`, `keys`, `idempotency` | who may do what, how often, the record of it, and which retries are replays |
 //! | Cluster | `cluster` | the Redis several gateways share: its connection, whether it answers, who is alive, subscriptions |
 //! | Config | `config`, `secret`, `signing` | file + environment -> validated settings, every problem named; the key types that cannot leak (the master key, the audit signing key) |
-//! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id`, `x509` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies, certificate facts |
+//! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id`, `x509`, `gojson` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies, certificate facts, bodies read as Blnk's Go reads them |
 //!
 //! Each module's `//!` header says what it owns and what it does not.
 
@@ -34,6 +34,7 @@ pub mod conn;
 pub mod crypto;
 pub mod error;
 pub mod gateway;
+pub mod gojson;
 pub mod headers;
 pub mod idempotency;
 pub mod keycheck;

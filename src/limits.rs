@@ -139,6 +139,12 @@ pub const IDEMPOTENCY_UNKNOWN_SETTLE: Duration = Duration::from_secs(60);
 pub const IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest time the gateway waits for Blnk's answer to a reference lookup.
 pub const IDEMPOTENCY_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deepest nesting of arrays and objects read in a body that must be read as Blnk reads it
+/// (`gojson`). Go's decoder allows 10,000 levels; Blnk's own fields nest at most 4 deep (a bulk
+/// item's split share), the rest is whatever a client puts in `meta_data`. A deeper body is
+/// refused as unreadable rather than read: the decoder recurses once per level, and 128 levels
+/// keep its stack small on any thread.
+pub const GOJSON_MAX_DEPTH: usize = 128;
 /// Cluster mode (`gateway.cluster`): the longest one Redis operation may take before the gateway
 /// carries on without Redis (default of `timeout`), and the bounds accepted.
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_millis(100);

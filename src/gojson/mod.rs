@@ -1,0 +1,21 @@
+//! Request bodies read exactly as Blnk reads them, for the routes that move money.
+//!
+//! Blnk binds a body with gin's `ShouldBindJSON`: Go's `encoding/json` `Decoder.Decode` into a
+//! struct. Go reads only the first JSON value, turns invalid UTF-8 and lone surrogates into
+//! U+FFFD, binds keys to fields without regard to case (and `ſ` to `s`, `K` to `k`), lets a
+//! repeated key's last value win, treats `null` as "leave it" for scalars, and refuses a value of
+//! the wrong type. serde_json does none of this, so a body it reads can mean something else to
+//! Blnk; the gateway derives idempotency keys and compares recovered ledger records from what
+//! these functions return, and refuses (fails closed on) any money-moving body they call
+//! [`Unreadable`].
+//!
+//! - [`decode`]: the first JSON value of a body (Go's `Decoder`), with [`unquote`] for strings.
+//!
+//! Each rule cites the Go source it follows.
+
+pub mod decode;
+pub mod error;
+pub mod unquote;
+
+pub use self::decode::{decode_first, Doc, Entries, Items, Node, Value};
+pub use self::error::Unreadable;
