@@ -10,12 +10,15 @@
 //! [`Unreadable`].
 //!
 //! - [`decode`]: the first JSON value of a body (Go's `Decoder`), with [`unquote`] for strings.
+//! - [`precise`]: Blnk's amount in minor units.
 //!
 //! Each rule cites the Go source it follows.
 
 pub mod decode;
 pub mod error;
+pub mod precise;
 pub mod unquote;
 
 pub use self::decode::{decode_first, Doc, Entries, Items, Node, Value};
 pub use self::error::Unreadable;
+pub use self::precise::apply_precision;
