@@ -10,15 +10,31 @@
 //! [`Unreadable`].
 //!
 //! - [`decode`]: the first JSON value of a body (Go's `Decoder`), with [`unquote`] for strings.
-//! - [`precise`]: Blnk's amount in minor units.
+//! - [`bind`]: Go's binding rules per field type, [`fold`] for which key binds to which field,
+//!   [`rfc3339`] for `time.Time`.
+//! - [`transfer`](mod@transfer), [`inflight`], [`refund`](mod@refund): Blnk's request structs,
+//!   field for field, and what the gateway keeps of them; [`precise`]: Blnk's amount in minor
+//!   units.
 //!
 //! Each rule cites the Go source it follows.
 
+pub mod bind;
 pub mod decode;
 pub mod error;
+pub mod fold;
+pub mod inflight;
 pub mod precise;
+pub mod refund;
+pub mod rfc3339;
+pub mod transfer;
 pub mod unquote;
 
+pub use self::bind::List;
 pub use self::decode::{decode_first, Doc, Entries, Items, Node, Value};
 pub use self::error::Unreadable;
+pub use self::inflight::{
+    bulk_commit, bulk_void, inflight_update, BulkInflight, CommitItem, InflightUpdate,
+};
 pub use self::precise::apply_precision;
+pub use self::refund::{refund, Refund};
+pub use self::transfer::{bulk, transfer, Bulk, Share, Transfer};
