@@ -16,7 +16,9 @@
 //!   field for field, and what the gateway keeps of them; [`precise`]: Blnk's amount in minor
 //!   units.
 //!
-//! Each rule cites the Go source it follows.
+//! Each rule cites the Go source it follows. A differential property test (`tests.rs`) holds the
+//! whole to the fake Blnk's independent reading (`fake_blnk::bind`), and says where the fake is
+//! knowingly simpler than Go.
 
 pub mod bind;
 pub mod decode;
@@ -38,3 +40,6 @@ pub use self::inflight::{
 pub use self::precise::apply_precision;
 pub use self::refund::{refund, Refund};
 pub use self::transfer::{bulk, transfer, Bulk, Share, Transfer};
+
+#[cfg(test)]
+mod tests;
