@@ -6,8 +6,8 @@
 //!
 //! Covered: the key check (SHA-256 digest + constant-time compare), the request and response
 //! header rewrites on the headers a Blnk SDK request and a Blnk response really carry, and
-//! request id generation. The rate limiter and the audit record get their benchmarks here when
-//! they land.
+//! request id generation, and reading a `POST /transactions` body as Blnk reads it (`gojson`).
+//! The rate limiter and the audit record get their benchmarks here when they land.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+use blnk_gateway::gojson;
 use blnk_gateway::proxy::rewrite::{
     rewrite_request, rewrite_response, strip_hop_by_hop, Forwarding, KeyHeader,
 };
@@ -150,6 +151,38 @@ fn request_id(c: &mut Criterion) {
     g.finish();
 }
 
+/// A typical `POST /transactions` body (298 bytes): a transfer with a reference, a description
+/// and a little metadata.
+const TRANSFER_BODY: &[u8] = br#"{"amount":1250.75,"precision":100,"reference":"ref_01JD8X4T6Q2W5V9B3N7M1K0P4R","description":"Invoice 20261122-0042 settlement","currency":"USD","source":"@World","destination":"bln_0b8a6c2e-5d1f-4a3b-9e7c-2f4d6a8b0c1e","allow_overdraft":true,"meta_data":{"customer_id":"cus_5581","channel":"api"}}"#;
+
+fn gojson_bind(c: &mut Criterion) {
+    let split = br#"{"amount":100,"precision":100,"reference":"ref_split_0001","currency":"USD","sources":[{"identifier":"@World","distribution":"60%"},{"identifier":"bln_a","distribution":"left"}],"destination":"bln_b","skip_queue":true}"#;
+    let bulk: Vec<u8> = [
+        &br#"{"transactions":["#[..],
+        &[TRANSFER_BODY; 10].join(&b","[..]),
+        br#"],"atomic":true}"#,
+    ]
+    .concat();
+    let mut g = c.benchmark_group("gojson");
+    g.bench_function("transfer/typical", |b| {
+        b.iter(|| gojson::transfer(black_box(TRANSFER_BODY)))
+    });
+    g.bench_function("transfer/typical_and_precise", |b| {
+        b.iter(|| gojson::transfer(black_box(TRANSFER_BODY)).and_then(|t| t.precise()))
+    });
+    g.bench_function("transfer/split", |b| {
+        b.iter(|| gojson::transfer(black_box(&split[..])))
+    });
+    g.bench_function("bulk/10_items", |b| {
+        b.iter(|| gojson::bulk(black_box(&bulk)))
+    });
+    // For scale: serde_json building a `Value` of the same body.
+    g.bench_function("baseline/serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(TRANSFER_BODY)))
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(300))
@@ -160,6 +193,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = key_check, header_rewrite, request_id
+    targets = key_check, header_rewrite, request_id, gojson_bind
 }
 criterion_main!(benches);
