@@ -105,7 +105,8 @@ pub const AUDIT_CONTROL_CAPACITY: usize = 16;
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest `gateway.idempotency.ttl` accepted.
 pub const IDEMPOTENCY_MAX_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// Keys kept at most (`gateway.idempotency.max_entries`); past it new keys are refused (503).
+/// Keys kept at most (`gateway.idempotency.max_entries`); past it the oldest settled ones are
+/// evicted, and new keys are refused (503) only while every entry is in flight or unknown.
 /// A key with its answer is well under 2 KiB: a million is under 2 GiB of disk.
 pub const IDEMPOTENCY_MAX_ENTRIES: u64 = 1_000_000;
 /// Largest answer body kept for replay (`gateway.idempotency.max_answer_bytes`). Blnk's answers to
@@ -121,9 +122,16 @@ pub const IDEMPOTENCY_MAX_KEY_LEN: usize = 255;
 pub const IDEMPOTENCY_QUEUE: usize = 1024;
 /// How long a request waits for the store before the gateway answers 503.
 pub const IDEMPOTENCY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often expired keys are removed, and the most removed at once.
-pub const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-pub const IDEMPOTENCY_SWEEP_BATCH: usize = 1000;
+/// How often the embedded store removes expired keys on its own, and the most it removes then;
+/// every batch of writes also removes up to twice as many as it wrote, so expiry keeps pace.
+pub const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+pub const IDEMPOTENCY_SWEEP_BATCH: usize = 20_000;
+/// The embedded store's page cache (redb's default is 1 GiB).
+pub const IDEMPOTENCY_STORE_CACHE: usize = 32 * 1024 * 1024;
+/// How long a claimed key is remembered after its entry is gone (`gateway.idempotency.remember`):
+/// a claim of a key seen within it asks Blnk first.
+pub const IDEMPOTENCY_REMEMBER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+pub const IDEMPOTENCY_MAX_REMEMBER: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 /// `Retry-After` on a 409 for a key whose first request is still in flight, in seconds.
 pub const IDEMPOTENCY_RETRY_AFTER_SECS: u64 = 1;
 /// A request still "in flight" after this long has outlived any exchange the gateway allows
@@ -139,6 +147,15 @@ pub const IDEMPOTENCY_UNKNOWN_SETTLE: Duration = Duration::from_secs(60);
 pub const IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest time the gateway waits for Blnk's answer to a reference lookup.
 pub const IDEMPOTENCY_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest record read from Blnk when it is asked about a key.
+pub const IDEMPOTENCY_LOOKUP_MAX_BYTES: usize = 256 * 1024;
+/// How long a queued 201 for a suspect key waits to see its record at Blnk before its outcome
+/// is declared unknown, and the first pause between looks (doubling).
+pub const IDEMPOTENCY_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const IDEMPOTENCY_VERIFY_POLL: Duration = Duration::from_millis(25);
+/// How many times a settle that failed is tried again in the background (100 ms, doubling to
+/// 5 s between tries: about 25 s in all, well under `IDEMPOTENCY_IN_FLIGHT_MAX`).
+pub const IDEMPOTENCY_SETTLE_RETRIES: usize = 8;
 /// Deepest nesting of arrays and objects read in a body that must be read as Blnk reads it
 /// (`gojson`). Go's decoder allows 10,000 levels; Blnk's own fields nest at most 4 deep (a bulk
 /// item's split share), the rest is whatever a client puts in `meta_data`. A deeper body is
@@ -164,6 +181,8 @@ pub const REDIS_MAX_DB: i64 = 65_535;
 pub const CLUSTER_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 pub const CLUSTER_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
 pub const CLUSTER_HEARTBEAT_TTL: Duration = Duration::from_secs(10);
+/// The next beat after one that failed (Redis not reached yet, or away).
+pub const CLUSTER_HEARTBEAT_RETRY: Duration = Duration::from_millis(100);
 /// Shared buckets whose leases a process keeps at once (beyond it, the least recent are dropped
 /// and their tokens given back).
 pub const CLUSTER_MAX_LEASES: usize = 100_000;
@@ -256,6 +275,13 @@ pub const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a caller of `Audit::flush` or `Audit::reopen` waits for the writer's answer (it may
 /// be stuck in a write to a hung disk); the command itself is still carried out later.
 pub const AUDIT_CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+/// `blnk-gateway idempotency pending`: how long it waits for the admin listener (which asks Blnk
+/// about every key), and the largest report it reads.
+pub const PENDING_ADMIN_TIMEOUT: Duration = Duration::from_secs(120);
+pub const PENDING_ADMIN_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// The longest a money-moving request's answer waits for its record to be on disk; past it the
+/// answer goes (the money moved) and the record follows when the log can be written.
+pub const AUDIT_DURABLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long `serve` waits at exit for the audit writer to write and sync what it holds.
 pub const AUDIT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest path, and separately longest query, kept in an audit record; longer ones are cut and

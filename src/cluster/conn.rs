@@ -36,6 +36,8 @@ pub struct Cluster {
     /// This process's name among the gateways (random, for the heartbeat).
     pub id: String,
     pub stats: Stats,
+    /// Redis's clock and the gateways alive, from the heartbeat.
+    pub peers: super::peers::Peers,
 }
 
 impl Cluster {
@@ -57,6 +59,7 @@ impl Cluster {
             down: Notify::new(),
             id: hex::encode(id),
             stats: Stats::default(),
+            peers: super::peers::Peers::default(),
         });
         tokio::spawn(probe(Arc::downgrade(&cluster)));
         Ok(cluster)
