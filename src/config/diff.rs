@@ -91,6 +91,7 @@ mod tests {
                 enabled: true,
                 path: "/var/lib/x".into(),
                 max_entries: 10,
+                remember: std::time::Duration::from_secs(60),
             },
             cluster: None,
         };

@@ -27,6 +27,9 @@ pub struct IdempotencyStore {
     pub enabled: bool,
     pub path: PathBuf,
     pub max_entries: u64,
+    /// How long a key is remembered after its entry is gone (`seen`).
+    #[serde(with = "humantime_serde")]
+    pub remember: Duration,
 }
 
 /// What each request does about idempotency.
@@ -99,10 +102,21 @@ fn store(
         Some(n) => n,
         None => limits::IDEMPOTENCY_MAX_ENTRIES,
     };
+    let remember = raw.remember.unwrap_or(limits::IDEMPOTENCY_REMEMBER);
+    if remember.is_zero() || remember > limits::IDEMPOTENCY_MAX_REMEMBER {
+        problems.push(
+            format!("{KEY}.remember"),
+            format!(
+                "must be greater than zero and at most {}",
+                humantime::format_duration(limits::IDEMPOTENCY_MAX_REMEMBER)
+            ),
+        );
+    }
     IdempotencyStore {
         enabled,
         path,
         max_entries,
+        remember,
     }
 }
 

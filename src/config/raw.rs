@@ -112,6 +112,8 @@ pub struct RawIdempotency {
     pub max_answer_bytes: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     pub unknown_settle: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub remember: Option<Duration>,
 }
 
 /// `gateway.cluster`: state shared by several gateways through Redis (see `crate::cluster`).

@@ -1,6 +1,7 @@
-//! What the store keeps per key: the request's fingerprint, where the request stands (in flight,
-//! answered, or outcome unknown) and, once answered, Blnk's answer; and the compact binary form
-//! it is kept in (the same for the embedded store and for Redis).
+//! What the store keeps per key: the request's fingerprint, what the request was (for the
+//! operator's view), where it stands (in flight, answered, or outcome unknown) and, once
+//! answered, Blnk's answer; and the compact binary form it is kept in (the same for the embedded
+//! store and for Redis).
 
 use bytes::Bytes;
 
@@ -16,6 +17,39 @@ pub struct Entry {
     /// Milliseconds since the Unix epoch after which the record is gone.
     pub expires_at_ms: u64,
     pub state: State,
+    pub subject: Subject,
+}
+
+/// What the request was, for an operator settling keys after an incident: method, path, and
+/// what to ask Blnk about (a transaction's reference, a refunded or inflight transaction's id).
+/// Each at most `SUBJECT_MAX` bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub method: String,
+    pub path: String,
+    pub reference: String,
+}
+
+/// Longest field of a [`Subject`] kept, in bytes.
+pub const SUBJECT_MAX: usize = 256;
+
+impl Subject {
+    pub fn new(method: &str, path: &str, reference: &str) -> Subject {
+        Subject {
+            method: clip(method),
+            path: clip(path),
+            reference: clip(reference),
+        }
+    }
+}
+
+/// `s` cut to at most `SUBJECT_MAX` bytes, on a character boundary.
+fn clip(s: &str) -> String {
+    let mut end = s.len().min(SUBJECT_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// Where the request that took the key stands.
@@ -43,13 +77,17 @@ pub struct Stored {
 const IN_FLIGHT: u8 = 1;
 const DONE: u8 = 2;
 const UNKNOWN: u8 = 3;
-/// The first byte of every encoded entry: the format's version.
-const FORMAT: u8 = 1;
+/// The first byte of every encoded entry: the format's version. Version 1 had no subject; it is
+/// still read (an upgrade keeps the keys).
+const FORMAT: u8 = 2;
+const FORMAT_V1: u8 = 1;
 
 impl Entry {
-    /// The binary form: format, version, fingerprint, expiry, state tag, then the state's fields.
+    /// The binary form: format, version, fingerprint, expiry, state tag, the state's fields, then
+    /// the subject. The version is bytes 2 to 9 (Redis's compare-and-swap reads it there) and
+    /// the state tag byte 49.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(128);
         out.push(FORMAT);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.fingerprint);
@@ -82,13 +120,17 @@ impl Entry {
                 }
             }
         }
+        put(&mut out, self.subject.method.as_bytes());
+        put(&mut out, self.subject.path.as_bytes());
+        put(&mut out, self.subject.reference.as_bytes());
         out
     }
 
     /// Reads what `encode` wrote; `None` for anything else (a corrupt or foreign value).
     pub fn decode(bytes: &[u8]) -> Option<Entry> {
         let mut r = Reader(bytes);
-        if r.u8()? != FORMAT {
+        let format = r.u8()?;
+        if format != FORMAT && format != FORMAT_V1 {
             return None;
         }
         let version = r.u64()?;
@@ -121,11 +163,23 @@ impl Entry {
             }
             _ => return None,
         };
+        let subject = match format {
+            FORMAT_V1 => Subject::default(),
+            _ => {
+                let mut text = || String::from_utf8(r.bytes().ok_or(())?.to_vec()).map_err(|_| ());
+                Subject {
+                    method: text().ok()?,
+                    path: text().ok()?,
+                    reference: text().ok()?,
+                }
+            }
+        };
         r.0.is_empty().then_some(Entry {
             version,
             fingerprint,
             expires_at_ms,
             state,
+            subject,
         })
     }
 }
@@ -207,8 +261,10 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
-        fn entries_round_trip(version: u64, fp: [u8; 32], expires: u64, state in state()) {
-            let e = Entry { version, fingerprint: fp, expires_at_ms: expires, state };
+        fn entries_round_trip(version: u64, fp: [u8; 32], expires: u64, state in state(), path in "[a-z/_-]{0,300}", reference in "\\PC{0,300}") {
+            let subject = Subject::new("PUT", &path, &reference);
+            prop_assert!(subject.path.len() <= SUBJECT_MAX && subject.reference.len() <= SUBJECT_MAX);
+            let e = Entry { version, fingerprint: fp, expires_at_ms: expires, state, subject };
             prop_assert_eq!(Entry::decode(&e.encode()), Some(e));
         }
 
@@ -219,14 +275,28 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_entry_is_read_without_a_subject() {
+        let mut v1 = vec![FORMAT_V1];
+        v1.extend_from_slice(&5u64.to_be_bytes());
+        v1.extend_from_slice(&[2; 32]);
+        v1.extend_from_slice(&9u64.to_be_bytes());
+        v1.push(UNKNOWN);
+        v1.extend_from_slice(&3u64.to_be_bytes());
+        let e = Entry::decode(&v1).expect("a version 1 entry");
+        assert_eq!((e.version, e.subject), (5, Subject::default()));
+    }
+
+    #[test]
     fn a_truncated_or_extended_entry_is_refused() {
         let e = Entry {
             version: 7,
             fingerprint: [1; 32],
             expires_at_ms: 9,
             state: State::Unknown { since_ms: 3 },
+            subject: Subject::new("POST", "/transactions", "ref-1"),
         };
         let bytes = e.encode();
+        assert_eq!(bytes[49], UNKNOWN, "the state tag's place");
         assert!(Entry::decode(&bytes[..bytes.len() - 1]).is_none());
         let mut longer = bytes.clone();
         longer.push(0);

@@ -1,12 +1,17 @@
 //! The store's own thread: it owns the redb database, applies each batch of operations in one
-//! write transaction committed with fsync before any answer goes out, and sweeps expired entries
-//! in expiry order between batches.
+//! write transaction committed with fsync before any answer goes out, sweeps expired entries a
+//! little after every batch and more on the sweeper's tick, and keeps the counters.
 
-use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use redb::{Database, Durability, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::idempotency::entry::Entry;
-use crate::idempotency::store::{Clock, StoreError, StoreKey};
+use super::tables::{seen_key, DbError, Delta, Tables};
+use crate::idempotency::entry::{Entry, State};
+use crate::idempotency::seen::Seen;
+use crate::idempotency::store::{Claimed, Counters, StoreError, StoreKey};
 use crate::limits::{IDEMPOTENCY_QUEUE, IDEMPOTENCY_SWEEP_BATCH};
 
 /// What the store's thread is asked to do.
@@ -15,99 +20,106 @@ pub(super) enum Op {
         key: StoreKey,
         entry: Entry,
         now_ms: u64,
-        reply: oneshot::Sender<Result<Option<Entry>, StoreError>>,
+        reply: oneshot::Sender<Result<Claimed, StoreError>>,
     },
     Replace {
         key: StoreKey,
         expected: u64,
         next: Option<Entry>,
+        now_ms: u64,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    Pending {
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<(StoreKey, Entry)>, StoreError>>,
+    },
     /// Time to remove expired entries, from the sweeper task.
-    Sweep,
+    Sweep { now_ms: u64 },
     /// Shutdown: apply what came before, close the database, answer.
     Close(oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// A database error, as text: redb's own errors are large, and only their message is used.
-#[derive(Debug)]
-pub(super) struct DbError(String);
-
-impl std::fmt::Display for DbError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-macro_rules! db_errors {
-    ($($e:ty),*) => {$(
-        impl From<$e> for DbError {
-            fn from(e: $e) -> Self {
-                DbError(e.to_string())
-            }
-        }
-    )*};
-}
-db_errors!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
-
-/// Entries by store key.
-const ENTRIES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("entries");
-/// `expires_at_ms` (big-endian) followed by the store key: entries in expiry order.
-const EXPIRY: TableDefinition<&[u8; 40], ()> = TableDefinition::new("expiry");
-
-/// Creates the tables if they are missing; returns the number of entries.
-pub(super) fn init(db: &Database) -> Result<u64, DbError> {
-    let txn = db.begin_write()?;
-    let count = {
-        let entries = txn.open_table(ENTRIES)?;
-        txn.open_table(EXPIRY)?;
-        entries.len()?
-    };
-    txn.commit()?;
-    Ok(count)
-}
-
-fn expiry_key(expires_at_ms: u64, key: &StoreKey) -> [u8; 40] {
-    let mut k = [0u8; 40];
-    k[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
-    k[8..].copy_from_slice(key);
-    k
-}
-
 /// The database and what the thread knows of it.
 pub(super) struct Worker {
-    pub(super) db: Database,
-    pub(super) count: u64,
-    pub(super) max_entries: u64,
-    pub(super) clock: Clock,
+    db: Database,
+    count: u64,
+    max_entries: u64,
+    seen: Seen,
+    counters: Arc<Counters>,
+    /// The latest time an operation carried: what the batch's sweep expires against.
+    now_ms: u64,
 }
 
 /// What one operation answers, held until its transaction commits.
 enum Reply {
     Claim(
-        oneshot::Sender<Result<Option<Entry>, StoreError>>,
-        Option<Entry>,
+        oneshot::Sender<Result<Claimed, StoreError>>,
+        Result<Claimed, StoreError>,
     ),
     Replace(oneshot::Sender<Result<bool, StoreError>>, bool),
-    Refused(
-        oneshot::Sender<Result<Option<Entry>, StoreError>>,
-        StoreError,
+    Pending(
+        oneshot::Sender<Result<Vec<(StoreKey, Entry)>, StoreError>>,
+        Vec<(StoreKey, Entry)>,
     ),
 }
 
 impl Worker {
+    /// Opens the tables, restores the counts and the `seen` filters, and turns what a stopped
+    /// process left in flight into unknown outcomes.
+    pub(super) fn open(
+        db: Database,
+        max_entries: u64,
+        mut seen: Seen,
+        counters: Arc<Counters>,
+        now_ms: u64,
+    ) -> Result<Worker, DbError> {
+        let txn = db.begin_write()?;
+        let (counts, orphans) = {
+            let mut t = Tables::open(&txn)?;
+            let counts = match t.counts()? {
+                Some([e, b, u]) => Delta {
+                    entries: e as i64,
+                    bytes: b as i64,
+                    unknown: u as i64,
+                    evicted: 0,
+                },
+                None => t.measure()?,
+            };
+            let (orphans, keys) = t.orphans_to_unknown()?;
+            for key in &keys {
+                seen.insert(key, now_ms);
+            }
+            for r in t.seen.iter()? {
+                let (k, v) = r?;
+                let k = k.value();
+                let generation = u64::from_be_bytes(k[..8].try_into().unwrap_or_default());
+                let chunk = u32::from_be_bytes(k[8..].try_into().unwrap_or_default());
+                seen.load(generation, chunk, v.value());
+            }
+            (counts, orphans)
+        };
+        txn.commit()?;
+        if orphans.unknown > 0 {
+            tracing::warn!(entries = orphans.unknown, "idempotency keys left in flight by a stopped gateway are now of unknown outcome: their retries ask Blnk");
+        }
+        let mut worker = Worker {
+            db,
+            count: 0,
+            max_entries,
+            seen,
+            counters,
+            now_ms,
+        };
+        let mut total = counts;
+        total.add(orphans);
+        worker.apply_delta(total);
+        Ok(worker)
+    }
+
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Op>) {
         loop {
-            let first = match rx.blocking_recv() {
-                Some(op) => op,
-                None => return,
+            let Some(first) = rx.blocking_recv() else {
+                return;
             };
             let mut batch = vec![first];
             while batch.len() < IDEMPOTENCY_QUEUE {
@@ -118,40 +130,42 @@ impl Worker {
             }
             // Everything after a Close is refused, as if it had come once the thread had gone.
             let close = batch.iter().position(|op| matches!(op, Op::Close(_)));
-            let closing = close.map(|i| {
-                let mut rest = batch.split_off(i).into_iter();
-                let Some(Op::Close(reply)) = rest.next() else {
-                    unreachable!("position found a Close")
-                };
-                reply
+            let closing = close.and_then(|i| match batch.split_off(i).into_iter().next() {
+                Some(Op::Close(reply)) => Some(reply),
+                _ => None,
             });
-            batch.retain(|op| !matches!(op, Op::Sweep));
+            let sweeps = batch
+                .iter()
+                .filter_map(|op| match op {
+                    Op::Sweep { now_ms } => Some(*now_ms),
+                    _ => None,
+                })
+                .max();
+            if let Some(now) = sweeps {
+                self.now_ms = self.now_ms.max(now);
+            }
+            batch.retain(|op| !matches!(op, Op::Sweep { .. }));
+            let sweep = match sweeps {
+                Some(_) => IDEMPOTENCY_SWEEP_BATCH,
+                None => 2 * batch.len() + 16,
+            };
+            self.apply_batch(batch, sweep);
             if let Some(reply) = closing {
-                self.apply_batch(batch);
                 drop(self);
                 let _ = reply.send(Ok(()));
                 return;
             }
-            if batch.is_empty() {
-                if let Err(e) = self.sweep() {
-                    tracing::warn!(error = %e, "idempotency store: expiry sweep failed");
-                }
-                continue;
-            }
-            self.apply_batch(batch);
         }
     }
 
-    /// Applies a batch and answers every operation in it.
-    fn apply_batch(&mut self, batch: Vec<Op>) {
-        if batch.is_empty() {
-            return;
-        }
-        let count = self.count;
-        match self.apply(batch) {
-            Ok(replies) => replies.into_iter().for_each(Reply::send),
+    /// Applies a batch and a sweep of up to `sweep` entries, and answers every operation.
+    fn apply_batch(&mut self, batch: Vec<Op>, sweep: usize) {
+        match self.apply(batch, sweep) {
+            Ok((replies, delta)) => {
+                self.apply_delta(delta);
+                replies.into_iter().for_each(Reply::send);
+            }
             Err((replies, e)) => {
-                self.count = count;
                 let e = StoreError::Unavailable(e.to_string());
                 tracing::error!(error = %e, "idempotency store write failed");
                 replies.into_iter().for_each(|r| r.fail(e.clone()));
@@ -159,120 +173,142 @@ impl Worker {
         }
     }
 
+    fn apply_delta(&mut self, d: Delta) {
+        let add = |a: &std::sync::atomic::AtomicU64, v: i64| {
+            let now = a.load(Ordering::Relaxed) as i64;
+            a.store((now + v).max(0) as u64, Ordering::Relaxed);
+        };
+        self.count = (self.count as i64 + d.entries).max(0) as u64;
+        add(&self.counters.entries, d.entries);
+        add(&self.counters.bytes, d.bytes);
+        add(&self.counters.unknown, d.unknown);
+        self.counters
+            .evictions
+            .fetch_add(d.evicted, Ordering::Relaxed);
+    }
+
     /// Applies a batch in one transaction and commits it (fsync) before any answer goes out.
     #[allow(clippy::type_complexity)]
-    fn apply(&mut self, batch: Vec<Op>) -> Result<Vec<Reply>, (Vec<Reply>, DbError)> {
+    fn apply(
+        &mut self,
+        batch: Vec<Op>,
+        sweep: usize,
+    ) -> Result<(Vec<Reply>, Delta), (Vec<Reply>, DbError)> {
         let mut replies = Vec::with_capacity(batch.len());
+        let mut delta = Delta::default();
         let result = (|| -> Result<(), DbError> {
             let mut txn = self.db.begin_write()?;
             txn.set_durability(Durability::Immediate);
             {
-                let mut entries = txn.open_table(ENTRIES)?;
-                let mut expiry = txn.open_table(EXPIRY)?;
+                let mut t = Tables::open(&txn)?;
                 for op in batch {
-                    if let Some(reply) = self.one(op, &mut entries, &mut expiry)? {
-                        replies.push(reply);
+                    let (reply, d) = self.one(op, &mut t, delta)?;
+                    delta.add(d);
+                    replies.extend(reply);
+                }
+                let (swept, _) = t.sweep(self.now_ms, sweep)?;
+                delta.add(swept);
+                for ((generation, chunk), bytes) in self.seen.take_dirty() {
+                    t.seen
+                        .insert(&seen_key(generation, chunk), bytes.as_slice())?;
+                }
+                for generation in self.seen.expire(self.now_ms) {
+                    for chunk in 0..u32::MAX {
+                        if t.seen.remove(&seen_key(generation, chunk))?.is_none() {
+                            break;
+                        }
                     }
                 }
+                let c = |v: &std::sync::atomic::AtomicU64, d: i64| {
+                    (v.load(Ordering::Relaxed) as i64 + d).max(0) as u64
+                };
+                let counters = &self.counters;
+                t.set_counts([
+                    c(&counters.entries, delta.entries),
+                    c(&counters.bytes, delta.bytes),
+                    c(&counters.unknown, delta.unknown),
+                ])?;
             }
             txn.commit()?;
             Ok(())
         })();
         match result {
-            Ok(()) => Ok(replies),
+            Ok(()) => Ok((replies, delta)),
             Err(e) => Err((replies, e)),
         }
     }
 
+    /// One operation inside the batch's transaction; `so_far` is the batch's change until now.
     fn one(
         &mut self,
         op: Op,
-        entries: &mut redb::Table<&[u8; 32], &[u8]>,
-        expiry: &mut redb::Table<&[u8; 40], ()>,
-    ) -> Result<Option<Reply>, DbError> {
-        let reply = match op {
+        t: &mut Tables,
+        so_far: Delta,
+    ) -> Result<(Option<Reply>, Delta), DbError> {
+        let count = (self.count as i64 + so_far.entries).max(0) as u64;
+        match op {
             Op::Claim {
                 key,
                 entry,
                 now_ms,
                 reply,
             } => {
-                let held = entries.get(&key)?.and_then(|v| Entry::decode(v.value()));
-                match held {
-                    Some(e) if e.expires_at_ms > now_ms => {
-                        return Ok(Some(Reply::Claim(reply, Some(e))))
-                    }
-                    Some(old) => {
-                        expiry.remove(&expiry_key(old.expires_at_ms, &key))?;
-                        self.count = self.count.saturating_sub(1);
-                    }
-                    None => {}
+                self.now_ms = self.now_ms.max(now_ms);
+                let held = t.get(&key)?;
+                if let Some(e) = held.as_ref().filter(|e| e.expires_at_ms > now_ms) {
+                    return Ok((
+                        Some(Reply::Claim(reply, Ok(Claimed::Held(e.clone())))),
+                        Delta::default(),
+                    ));
                 }
-                if self.count >= self.max_entries {
-                    return Ok(Some(Reply::Refused(reply, StoreError::Full)));
+                let mut delta = Delta::default();
+                if let Some(old) = &held {
+                    delta.add(t.remove(&key, old)?);
                 }
-                entries.insert(&key, entry.encode().as_slice())?;
-                expiry.insert(&expiry_key(entry.expires_at_ms, &key), ())?;
-                self.count += 1;
-                Reply::Claim(reply, None)
+                let (evicted, room) = t.evict(
+                    (count as i64 + delta.entries).max(0) as u64,
+                    self.max_entries,
+                )?;
+                delta.add(evicted);
+                if !room {
+                    return Ok((Some(Reply::Claim(reply, Err(StoreError::Full))), delta));
+                }
+                let suspect = held.is_some() || self.seen.contains(&key, now_ms);
+                delta.add(t.put(&key, None, &entry)?);
+                Ok((
+                    Some(Reply::Claim(reply, Ok(Claimed::Free { suspect }))),
+                    delta,
+                ))
             }
             Op::Replace {
                 key,
                 expected,
                 next,
+                now_ms,
                 reply,
             } => {
-                let held = entries.get(&key)?.and_then(|v| Entry::decode(v.value()));
-                let Some(old) = held.filter(|e| e.version == expected) else {
-                    return Ok(Some(Reply::Replace(reply, false)));
+                let Some(old) = t.get(&key)?.filter(|e| e.version == expected) else {
+                    return Ok((Some(Reply::Replace(reply, false)), Delta::default()));
                 };
-                expiry.remove(&expiry_key(old.expires_at_ms, &key))?;
-                match next {
-                    Some(next) => {
-                        entries.insert(&key, next.encode().as_slice())?;
-                        expiry.insert(&expiry_key(next.expires_at_ms, &key), ())?;
-                    }
-                    None => {
-                        entries.remove(&key)?;
-                        self.count = self.count.saturating_sub(1);
-                    }
+                // Remembered once it may have taken effect: answered, or of unknown outcome.
+                if next
+                    .as_ref()
+                    .is_some_and(|n| !matches!(n.state, State::InFlight { .. }))
+                {
+                    self.seen.insert(&key, now_ms);
                 }
-                Reply::Replace(reply, true)
+                let delta = match next {
+                    Some(next) => t.put(&key, Some(&old), &next)?,
+                    None => t.remove(&key, &old)?,
+                };
+                Ok((Some(Reply::Replace(reply, true)), delta))
             }
-            Op::Sweep | Op::Close(_) => return Ok(None),
-        };
-        Ok(Some(reply))
-    }
-
-    /// Removes up to a batch of expired entries, oldest first: it looks only at the front of the
-    /// expiry table, so a sweep costs the entries it removes, never the size of the store.
-    fn sweep(&mut self) -> Result<(), DbError> {
-        let now = self.clock.now_ms();
-        let txn = self.db.begin_write()?;
-        let mut removed = 0u64;
-        {
-            let mut entries = txn.open_table(ENTRIES)?;
-            let mut expiry = txn.open_table(EXPIRY)?;
-            let due: Vec<[u8; 40]> = expiry
-                .range::<&[u8; 40]>(..&expiry_key(now, &[0; 32]))?
-                .take(IDEMPOTENCY_SWEEP_BATCH)
-                .filter_map(|r| r.ok().map(|(k, _)| *k.value()))
-                .collect();
-            for k in due {
-                expiry.remove(&k)?;
-                let key: [u8; 32] = k[8..].try_into().unwrap_or([0; 32]);
-                if entries.remove(&key)?.is_some() {
-                    removed += 1;
-                }
-            }
+            Op::Pending { limit, reply } => Ok((
+                Some(Reply::Pending(reply, t.pending(limit)?)),
+                Delta::default(),
+            )),
+            Op::Sweep { .. } | Op::Close(_) => Ok((None, Delta::default())),
         }
-        if removed == 0 {
-            txn.abort()?;
-            return Ok(());
-        }
-        txn.commit()?;
-        self.count = self.count.saturating_sub(removed);
-        Ok(())
     }
 }
 
@@ -280,23 +316,26 @@ impl Reply {
     fn send(self) {
         match self {
             Reply::Claim(tx, v) => {
-                let _ = tx.send(Ok(v));
+                let _ = tx.send(v);
             }
             Reply::Replace(tx, v) => {
                 let _ = tx.send(Ok(v));
             }
-            Reply::Refused(tx, e) => {
-                let _ = tx.send(Err(e));
+            Reply::Pending(tx, v) => {
+                let _ = tx.send(Ok(v));
             }
         }
     }
 
     fn fail(self, e: StoreError) {
         match self {
-            Reply::Claim(tx, _) | Reply::Refused(tx, _) => {
+            Reply::Claim(tx, _) => {
                 let _ = tx.send(Err(e));
             }
             Reply::Replace(tx, _) => {
+                let _ = tx.send(Err(e));
+            }
+            Reply::Pending(tx, _) => {
                 let _ = tx.send(Err(e));
             }
         }
