@@ -1,27 +1,28 @@
-//! Which key a request has, if any, and its fingerprint.
+//! Which keys a request has, its fingerprint, what it is (for the operator's view) and what to
+//! ask Blnk after an unknown outcome. The money-moving routes, and what their bodies say, are
+//! `route`'s.
 //!
-//! - With `from_reference`, the transaction's `reference` for `POST /transactions`, and the list
-//!   of the items' references for `POST /transactions/bulk` (unless `dry_run`, which consumes
-//!   nothing). The body is read as Blnk reads it: the first JSON object only, field names matched
-//!   without regard to case, a later duplicate field winning, `null` changing nothing (Go's
-//!   `encoding/json`). A reference is unique across the ledger, so its key is the ledger's, not
-//!   the client's.
-//! - Otherwise an `Idempotency-Key` header on POST or PATCH (draft-ietf-httpapi-idempotency-key-
-//!   header: a structured-field string, `"..."`; a bare token is accepted too, as most clients
-//!   send one), scoped to the client's identity: one client's key never reveals or blocks
-//!   another's. A header is always checked, even where the reference is the key.
+//! - An `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header: a structured-field
+//!   string, `"..."`; a bare token is accepted too, as most clients send one) is honoured on
+//!   every method that can change something (POST, PUT, PATCH, DELETE), scoped to the client:
+//!   one client's key never reveals or blocks another's. On GET, HEAD and OPTIONS, or when the
+//!   gateway keeps no keys, it is refused (400), never ignored.
+//! - A key the gateway derives on the money-moving routes (`route`): a transaction's reference
+//!   (the ledger's, whoever sends it), a bulk's item references, the transaction a refund is of,
+//!   and for an unkeyed partial commit a guard (the client's).
 //!
-//! The store key is a SHA-256 (of the scope, the kind and the key), so the store holds no key
-//! and no identity. The fingerprint is a SHA-256 of the client's identity, the method, the
-//! forwarded target and the body's SHA-256: a reference another client used does not match.
+//! A request with both takes both (`service`). The store key is a SHA-256 (of the scope, the
+//! kind and the key), so the store holds no key and no identity. The fingerprint is a SHA-256 of
+//! the client's identity, the method, the forwarded target and the body's SHA-256: a reference
+//! another client used does not match.
 
 use std::fmt;
 
 use http::{HeaderMap, Method};
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use sha2::{Digest, Sha256};
 
-use super::entry::Fingerprint;
+use super::entry::{Fingerprint, Subject};
+use super::route::{self, Derived, Recovery};
 use super::store::StoreKey;
 use crate::body::Buffered;
 use crate::error::Reject;
@@ -34,6 +35,10 @@ pub enum Kind {
     Header,
     Reference,
     BulkReferences,
+    Refund,
+    /// An unkeyed request Blnk would act on twice (a partial commit): taken while it is in
+    /// flight and while its outcome is unknown, given back once the client has its answer.
+    Guard,
 }
 
 impl Kind {
@@ -42,29 +47,59 @@ impl Kind {
             Kind::Header => b"header",
             Kind::Reference => b"reference",
             Kind::BulkReferences => b"bulk",
+            Kind::Refund => b"refund",
+            Kind::Guard => b"guard",
         }
+    }
+
+    /// Whether the key is the ledger's (one per reference, whoever sends it) or the client's.
+    fn ledger_scoped(self) -> bool {
+        matches!(self, Kind::Reference | Kind::BulkReferences | Kind::Refund)
+    }
+
+    pub fn label(self) -> &'static str {
+        std::str::from_utf8(self.tag()).unwrap_or("key")
     }
 }
 
-/// A request's key, ready for the store.
+/// One key of a request, ready for the store.
 #[derive(Debug, Clone)]
-pub struct RequestKey {
+pub struct KeySpec {
     pub kind: Kind,
     pub store_key: StoreKey,
-    pub fingerprint: Fingerprint,
-    /// `POST /transactions`: the reference, to ask Blnk about when the outcome is unknown, and
-    /// whether the transaction is split (Blnk then stores only its legs).
-    pub reference: Option<(String, bool)>,
 }
 
-/// The key of a request, if it has one. `scope` is the client's identity, formatted only when
-/// the request has a key: a POST without one costs a header lookup, never a hash of its body.
-///
-/// A transaction's reference is Blnk's own idempotency key, unique across the ledger: when the
-/// request has one it is the key (with `from_reference`), whichever `Idempotency-Key` is sent and
-/// whichever client sends it, so no two requests with one reference both reach Blnk (which would
-/// answer the second with a 201 for a transaction it then drops). The client is part of the
-/// fingerprint: a reference another client used gets 422, never that client's answer.
+/// Everything the store and the retry rules need about a keyed request.
+#[derive(Debug, Clone)]
+pub struct RequestKeys {
+    /// The header's key first, then the derived one.
+    pub keys: Vec<KeySpec>,
+    pub fingerprint: Fingerprint,
+    pub subject: Subject,
+    pub recovery: Recovery,
+}
+
+impl RequestKeys {
+    pub fn has(&self, kind: Kind) -> bool {
+        self.keys.iter().any(|k| k.kind == kind)
+    }
+
+    /// Only a guard: the answer is given back once the client has it.
+    pub fn guard_only(&self) -> bool {
+        self.keys.iter().all(|k| k.kind == Kind::Guard)
+    }
+}
+
+/// Whether a method can change something (a key on it is honoured).
+pub fn keyable(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// The keys of a request, if it has any. `scope` is the client's idempotency scope, formatted
+/// only when the request has a key; `enabled` is whether the gateway keeps keys at all.
 pub fn of(
     method: &Method,
     target: &str,
@@ -72,43 +107,46 @@ pub fn of(
     body: &Buffered,
     scope: &(impl fmt::Display + ?Sized),
     from_reference: bool,
-) -> Result<Option<RequestKey>, Reject> {
-    if *method != Method::POST && *method != Method::PATCH {
-        return Ok(None);
+) -> Result<Option<RequestKeys>, Reject> {
+    let header = header_key(headers)?;
+    if header.is_some() && !keyable(method) {
+        return Err(Reject::IdempotencyKeyNotSupported);
     }
     let path = target.split('?').next().unwrap_or(target);
-    let header = header_key(headers)?;
-    let implicit = match (from_reference, path) {
-        (false, _) => None,
-        _ if *method != Method::POST => None,
-        (true, "/transactions") => reference_of(&body.to_vec()).map(|(r, split)| {
-            let key = r.clone().into_bytes();
-            (Kind::Reference, key, Some((r, split)))
-        }),
-        (true, "/transactions/bulk") => {
-            bulk_references(&body.to_vec()).map(|refs| (Kind::BulkReferences, refs, None))
-        }
-        _ => None,
-    };
-    if implicit.is_none() && header.is_none() {
+    let money = route::of(method, path, body, header.is_some(), from_reference)?;
+    if header.is_none() && money.key.is_none() {
         return Ok(None);
     }
     let scope = scope.to_string();
     let fingerprint = fingerprint(&scope, method, target, body);
-    if let Some((kind, key, reference)) = implicit {
-        return Ok(Some(RequestKey {
-            kind,
-            store_key: store_key(None, kind, &key),
-            fingerprint,
-            reference,
-        }));
+    let mut keys = Vec::with_capacity(2);
+    if let Some(h) = &header {
+        keys.push(spec(&scope, Kind::Header, h.as_bytes()));
     }
-    Ok(header.map(|key| RequestKey {
-        kind: Kind::Header,
-        store_key: store_key(Some(&scope), Kind::Header, key.as_bytes()),
+    if let Some((derived, key)) = &money.key {
+        let (kind, key) = match derived {
+            Derived::Reference => (Kind::Reference, key.clone()),
+            Derived::BulkReferences => (Kind::BulkReferences, key.clone()),
+            Derived::Refund => (Kind::Refund, key.clone()),
+            Derived::Guard => (Kind::Guard, fingerprint.to_vec()),
+        };
+        keys.push(spec(&scope, kind, &key));
+    }
+    let reference = money.reference.unwrap_or_default();
+    Ok(Some(RequestKeys {
+        keys,
         fingerprint,
-        reference: None,
+        subject: Subject::new(method.as_str(), path, &reference),
+        recovery: money.recovery,
     }))
+}
+
+fn spec(scope: &str, kind: Kind, key: &[u8]) -> KeySpec {
+    let scope = (!kind.ledger_scoped()).then_some(scope);
+    KeySpec {
+        kind,
+        store_key: store_key(scope, kind, key),
+    }
 }
 
 /// The `Idempotency-Key`, if sent: exactly one, 1 to 255 visible characters, as a
@@ -170,7 +208,7 @@ fn fingerprint(scope: &str, method: &Method, target: &str, body: &Buffered) -> F
     h.finalize().into()
 }
 
-/// A header key is the client's own (`scope`); a reference is the ledger's (none).
+/// A client's key is its own (`scope`); a ledger's key (a reference) is everyone's (none).
 fn store_key(scope: Option<&str>, kind: Kind, key: &[u8]) -> StoreKey {
     let mut h = Sha256::new();
     h.update(b"blnk-gateway idempotency v1\0");
@@ -186,137 +224,6 @@ fn store_key(scope: Option<&str>, kind: Kind, key: &[u8]) -> StoreKey {
     h.update([0]);
     h.update(key);
     h.finalize().into()
-}
-
-/// `POST /transactions`: the reference Blnk will use, and whether the transaction is split; none
-/// for a dry run (it consumes nothing) or a body Blnk cannot bind.
-fn reference_of(body: &[u8]) -> Option<(String, bool)> {
-    let head = first_object(body)?;
-    let split = head.split();
-    let reference = head.reference.filter(|r| !r.is_empty())?;
-    (!head.dry_run).then_some((reference, split))
-}
-
-/// `POST /transactions/bulk`: the items' references in order, joined; none for a dry run, an
-/// empty list or an item without a reference.
-fn bulk_references(body: &[u8]) -> Option<Vec<u8>> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let bulk = de.deserialize_map(BulkVisitor).ok()?;
-    let items = bulk.items.filter(|i| !i.is_empty())?;
-    if bulk.dry_run {
-        return None;
-    }
-    let mut out = Vec::new();
-    for item in items {
-        let r = item.0.reference.filter(|r| !r.is_empty())?;
-        out.extend_from_slice(r.as_bytes());
-        out.push(0);
-    }
-    Some(out)
-}
-
-/// What the gateway needs from a transaction, read as Go's decoder reads it: names matched
-/// without regard to case, a later field overwriting an earlier one, `null` leaving it as it was.
-#[derive(Debug, Default)]
-struct TxnHead {
-    reference: Option<String>,
-    dry_run: bool,
-    sources: usize,
-    destinations: usize,
-}
-
-impl TxnHead {
-    /// Blnk splits a transaction with sources or destinations into legs.
-    fn split(&self) -> bool {
-        self.sources > 0 || self.destinations > 0
-    }
-}
-
-/// The first JSON object of `body`, as Blnk's decoder takes it (what follows it is ignored).
-fn first_object(body: &[u8]) -> Option<TxnHead> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    de.deserialize_map(TxnVisitor).ok()
-}
-
-struct TxnVisitor;
-
-impl<'de> Visitor<'de> for TxnVisitor {
-    type Value = TxnHead;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a transaction object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TxnHead, A::Error> {
-        let mut head = TxnHead::default();
-        while let Some(key) = map.next_key::<String>()? {
-            let is = |name: &str| key.eq_ignore_ascii_case(name);
-            if is("reference") {
-                if let Some(r) = map.next_value::<Option<String>>()? {
-                    head.reference = Some(r);
-                }
-            } else if is("dry_run") {
-                if let Some(d) = map.next_value::<Option<bool>>()? {
-                    head.dry_run = d;
-                }
-            } else if is("sources") || is("destinations") {
-                if let Some(v) = map.next_value::<Option<Vec<IgnoredAny>>>()? {
-                    *(if is("sources") {
-                        &mut head.sources
-                    } else {
-                        &mut head.destinations
-                    }) = v.len();
-                }
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(head)
-    }
-}
-
-/// A bulk request's fields that matter here, read the same way.
-#[derive(Default)]
-struct BulkHead {
-    items: Option<Vec<Item>>,
-    dry_run: bool,
-}
-
-/// One item of a bulk request.
-struct Item(TxnHead);
-
-impl<'de> serde::Deserialize<'de> for Item {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(TxnVisitor).map(Item)
-    }
-}
-
-struct BulkVisitor;
-
-impl<'de> Visitor<'de> for BulkVisitor {
-    type Value = BulkHead;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a bulk transaction object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BulkHead, A::Error> {
-        let mut head = BulkHead::default();
-        while let Some(key) = map.next_key::<String>()? {
-            if key.eq_ignore_ascii_case("transactions") {
-                if let Some(items) = map.next_value::<Option<Vec<Item>>>()? {
-                    head.items = Some(items);
-                }
-            } else if key.eq_ignore_ascii_case("dry_run") {
-                if let Some(d) = map.next_value::<Option<bool>>()? {
-                    head.dry_run = d;
-                }
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(head)
-    }
 }
 
 #[cfg(test)]

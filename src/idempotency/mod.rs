@@ -6,8 +6,9 @@
 //! it keeps, per client and key, the request's fingerprint and Blnk's answer, and replays that
 //! answer to a retry instead of forwarding it.
 //!
-//! - [`key`]: which key a request has (an `Idempotency-Key`, or the transaction's `reference`),
-//!   its fingerprint, its scope.
+//! - [`key`]: which keys a request has (an `Idempotency-Key`, one derived by [`route`] on the
+//!   money-moving routes), its fingerprint, its scope.
+//! - [`seen`]: the keys held within `remember`, in fixed memory, so an expired one is not new.
 //! - [`service`]: what the store's entry means for a request, and how an answer settles a key.
 //! - [`store`]: the store's one small trait; [`local`]: the embedded store (redb) that survives a
 //!   restart; [`redis`]: the store several gateways share (cluster mode).
@@ -20,12 +21,14 @@ pub mod entry;
 pub mod key;
 pub mod local;
 pub mod redis;
+pub mod route;
+pub mod seen;
 pub mod service;
 pub mod store;
 
-pub use self::entry::{Entry, Fingerprint, State, Stored};
-pub use self::key::{Kind, RequestKey};
-pub use self::local::LocalStore;
+pub use self::entry::{Entry, Fingerprint, State, Stored, Subject};
+pub use self::key::{Kind, RequestKeys};
+pub use self::local::{LocalStore, Sizing};
 pub use self::redis::RedisStore;
-pub use self::service::{Claim, Gate, Idempotency, Settle};
-pub use self::store::{system_now_ms, Clock, Store, StoreError, StoreKey};
+pub use self::service::{Claim, Claims, Gate, Idempotency, Settle};
+pub use self::store::{system_now_ms, Claimed, Clock, Store, StoreError, StoreKey, StoreStats};

@@ -1,24 +1,27 @@
-//! [`Idempotency`]: what a keyed request may do, given what the store holds for its key, and how
-//! the key is settled once Blnk has answered (or not).
+//! [`Idempotency`]: what a keyed request may do, given what the store holds for its keys, and how
+//! the keys are settled once Blnk has answered (or not).
+//!
+//! A request has up to two keys (`key`): its `Idempotency-Key` (the client's) and one the gateway
+//! derives (a transaction's reference, a refund's transaction, an unkeyed partial commit's
+//! guard). Both are taken, header first, or neither:
 //!
 //! | the store holds | the request |
 //! |---|---|
-//! | nothing (or an expired entry) | takes the key and goes to Blnk (`first`) |
-//! | an answer, same fingerprint | gets the answer, Blnk sees nothing (`replayed`) |
+//! | nothing (or an expired entry) | takes the key and goes to Blnk (`first`); `suspect` when the key was seen within `remember` or the store may have lost writes |
+//! | an answer, same fingerprint | gets the answer, Blnk sees nothing (`replayed`); a key taken before it keeps the same answer |
 //! | anything, another fingerprint | 422 (`mismatch`) |
-//! | a request in flight | 409 with `Retry-After` (`in_progress`) |
+//! | a request in flight | 409 with `Retry-After` (`in_progress`); in flight at a gateway no longer alive, or longer than any exchange lasts: unknown |
 //! | an unknown outcome | see `proxy::idempotent` (`unknown_outcome`) |
 //!
-//! How an answer settles the key ([`Settle::of_status`]): 2xx and 3xx are kept and replayed; a
-//! 4xx, or 503, means Blnk did nothing, so the key is given back and a corrected retry goes
-//! through; any other 5xx may or may not have taken effect, so the outcome is unknown.
+//! A key taken before a refusal by the second is given back. How an answer settles the keys is
+//! the pipeline's decision (`proxy::keep`): kept, given back, or of unknown outcome.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::entry::{Entry, Fingerprint, State, Stored};
-use super::key::RequestKey;
-use super::store::{system_now_ms, Clock, Store, StoreError, StoreKey};
+use super::entry::{Entry, Fingerprint, State, Stored, Subject};
+use super::key::RequestKeys;
+use super::store::{Claimed, Clock, Store, StoreError, StoreKey, StoreStats};
 use crate::limits::{IDEMPOTENCY_IN_FLIGHT_MAX, IDEMPOTENCY_STORE_TIMEOUT};
 
 /// A key this request holds: settle it when Blnk has answered.
@@ -28,21 +31,36 @@ pub struct Claim {
     pub version: u64,
     pub fingerprint: Fingerprint,
     pub ttl: Duration,
+    pub subject: Subject,
+}
+
+/// The keys a request holds, and whether Blnk must be asked before a new answer is trusted.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    pub claims: Vec<Claim>,
+    pub suspect: bool,
+}
+
+/// Where a key of unknown outcome is, for a later compare-and-swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownAt {
+    pub key: StoreKey,
+    pub version: u64,
+    pub since_ms: u64,
 }
 
 /// What the store says about a keyed request.
 #[derive(Debug)]
 pub enum Gate {
-    Claimed(Claim),
+    Claimed(Claims),
     Replay(Stored),
-    InProgress,
-    Mismatch,
-    /// The first request may have reached Blnk, and its answer never came; `version` is the
-    /// entry's, for a later compare-and-swap.
-    Unknown {
-        version: u64,
+    /// In flight since `since_ms`.
+    InProgress {
         since_ms: u64,
     },
+    Mismatch,
+    /// The first request may have reached Blnk, and its answer never came.
+    Unknown(UnknownAt),
 }
 
 /// How Blnk's answer (or its absence) settles a key.
@@ -56,23 +74,14 @@ pub enum Settle {
     Unknown,
 }
 
-impl Settle {
-    /// The rule for an answer with `status` (see the module docs).
-    pub fn of_status(status: u16, stored: impl FnOnce() -> Stored) -> Settle {
-        match status {
-            200..=399 => Settle::Keep(stored()),
-            400..=499 | 503 => Settle::Release,
-            _ => Settle::Unknown,
-        }
-    }
-}
-
 /// The idempotency keys of one gateway process.
 pub struct Idempotency {
     store: Arc<dyn Store>,
     /// Who this process is, in the entries it writes.
     owner: u64,
     clock: Clock,
+    /// Whether the gateway that wrote an entry in flight is still alive.
+    alive: Box<dyn Fn(u64) -> bool + Send + Sync>,
 }
 
 impl std::fmt::Debug for Idempotency {
@@ -84,11 +93,23 @@ impl std::fmt::Debug for Idempotency {
 }
 
 impl Idempotency {
+    /// Alone on its store: every entry in flight is this process's own.
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self::shared(store, clock, random_u64(), Box::new(|_| true))
+    }
+
+    /// On a store several gateways share: `owner` names this one, `alive` tells the others.
+    pub fn shared(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        owner: u64,
+        alive: Box<dyn Fn(u64) -> bool + Send + Sync>,
+    ) -> Self {
         Idempotency {
             store,
-            owner: random_u64(),
+            owner,
             clock,
+            alive,
         }
     }
 
@@ -101,120 +122,211 @@ impl Idempotency {
         self.store.describe()
     }
 
+    pub fn stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+
+    /// Entries in flight or of unknown outcome, oldest first (the operator's view).
+    pub async fn pending(&self, limit: usize) -> Result<Vec<(StoreKey, Entry)>, StoreError> {
+        deadline(self.store.pending(limit)).await
+    }
+
     /// At shutdown, once no request is left: the store finishes and lets go of its file.
     pub async fn close(&self) -> Result<(), StoreError> {
         deadline(self.store.close()).await
     }
 
-    /// Takes the key for this request, or says what holds it.
-    pub async fn gate(&self, key: &RequestKey, ttl: Duration) -> Result<Gate, StoreError> {
-        let now = self.clock.now_ms();
-        let mine = self.in_flight(key.fingerprint, ttl, now);
-        let version = mine.version;
-        let held = deadline(self.store.claim(key.store_key, mine, now)).await?;
-        let Some(entry) = held else {
-            return Ok(Gate::Claimed(Claim {
-                key: key.store_key,
-                version,
-                fingerprint: key.fingerprint,
-                ttl,
-            }));
-        };
-        if entry.fingerprint != key.fingerprint {
-            return Ok(Gate::Mismatch);
+    /// Takes the request's keys, or says what holds them.
+    pub async fn gate(&self, keys: &RequestKeys, ttl: Duration) -> Result<Gate, StoreError> {
+        let mut claims = Claims::default();
+        for spec in &keys.keys {
+            let now = self.clock.now_ms();
+            let mine = self.in_flight(keys, ttl, now);
+            let version = mine.version;
+            let found = deadline(self.store.claim(spec.store_key, mine, now)).await;
+            let held = match found {
+                Ok(Claimed::Free { suspect }) => {
+                    claims.suspect |= suspect;
+                    claims
+                        .claims
+                        .push(self.claim(spec.store_key, version, keys, ttl));
+                    continue;
+                }
+                Ok(Claimed::Held(entry)) => entry,
+                Err(e) => {
+                    self.let_go(&claims, Settle::Release).await;
+                    return Err(e);
+                }
+            };
+            // Judged by the clock as the store just read it (in a cluster, Redis's).
+            let gate = self.judge(spec.store_key, keys.fingerprint, held, self.clock.now_ms());
+            // A key taken before keeps an answer it will replay, else is given back.
+            let earlier = match &gate {
+                Gate::Replay(stored) => Settle::Keep(stored.clone()),
+                _ => Settle::Release,
+            };
+            self.let_go(&claims, earlier).await;
+            return Ok(gate);
         }
-        Ok(match entry.state {
-            State::Done(stored) => Gate::Replay(stored),
-            State::InFlight { since_ms, .. } if now < since_ms + ms(IDEMPOTENCY_IN_FLIGHT_MAX) => {
-                Gate::InProgress
-            }
-            // In flight for longer than any exchange lasts: its gateway stopped or failed.
-            State::InFlight { since_ms, .. } | State::Unknown { since_ms } => Gate::Unknown {
-                version: entry.version,
-                since_ms,
-            },
-        })
+        Ok(Gate::Claimed(claims))
     }
 
-    /// Takes over a key whose outcome was unknown and turned out never to have taken effect.
+    /// What an entry held by another request means for this one.
+    fn judge(&self, key: StoreKey, fingerprint: Fingerprint, entry: Entry, now: u64) -> Gate {
+        if entry.fingerprint != fingerprint {
+            return Gate::Mismatch;
+        }
+        let unknown = |since_ms| {
+            Gate::Unknown(UnknownAt {
+                key,
+                version: entry.version,
+                since_ms,
+            })
+        };
+        match entry.state {
+            State::Done(stored) => Gate::Replay(stored),
+            // In flight for longer than any exchange lasts, or at a gateway that stopped.
+            State::InFlight { since_ms, owner }
+                if now >= since_ms + ms(IDEMPOTENCY_IN_FLIGHT_MAX) || !(self.alive)(owner) =>
+            {
+                unknown(since_ms)
+            }
+            State::InFlight { since_ms, .. } => Gate::InProgress { since_ms },
+            State::Unknown { since_ms } => unknown(since_ms),
+        }
+    }
+
+    /// Settles what was taken before a refusal, without failing the request: a key left in
+    /// flight becomes of unknown outcome later, which is safe.
+    async fn let_go(&self, claims: &Claims, how: Settle) {
+        if !claims.claims.is_empty() {
+            if let Err(e) = self.settle(&mut claims.clone(), how).await {
+                tracing::warn!(error = %e, "idempotency key not given back");
+            }
+        }
+    }
+
+    /// Takes over a key whose outcome was unknown (its first request never took effect, or
+    /// will be found out); the other keys of the request are taken too. Always `suspect`.
     pub async fn take_over(
         &self,
-        key: &RequestKey,
-        version: u64,
+        at: &UnknownAt,
+        keys: &RequestKeys,
         ttl: Duration,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<Claims>, StoreError> {
         let now = self.clock.now_ms();
-        let mine = self.in_flight(key.fingerprint, ttl, now);
-        let new_version = mine.version;
-        let taken = deadline(self.store.replace(key.store_key, version, Some(mine), now)).await?;
-        Ok(taken.then_some(Claim {
-            key: key.store_key,
-            version: new_version,
-            fingerprint: key.fingerprint,
-            ttl,
-        }))
+        let mine = self.in_flight(keys, ttl, now);
+        let version = mine.version;
+        let taken = deadline(self.store.replace(at.key, at.version, Some(mine), now)).await?;
+        if !taken {
+            return Ok(None);
+        }
+        let mut claims = Claims {
+            claims: vec![self.claim(at.key, version, keys, ttl)],
+            suspect: true,
+        };
+        let others: Vec<_> = keys.keys.iter().filter(|k| k.store_key != at.key).collect();
+        for spec in others {
+            let now = self.clock.now_ms();
+            let mine = self.in_flight(keys, ttl, now);
+            let version = mine.version;
+            if let Ok(Claimed::Free { .. }) =
+                deadline(self.store.claim(spec.store_key, mine, now)).await
+            {
+                claims
+                    .claims
+                    .push(self.claim(spec.store_key, version, keys, ttl));
+            }
+        }
+        Ok(Some(claims))
     }
 
     /// Records an answer learnt some other way for a key whose outcome was unknown.
     pub async fn resolve(
         &self,
-        key: &RequestKey,
-        version: u64,
+        at: &UnknownAt,
+        keys: &RequestKeys,
         stored: Stored,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let now = self.clock.now_ms();
-        let entry = self.entry(key.fingerprint, ttl, now, State::Done(stored));
-        deadline(self.store.replace(key.store_key, version, Some(entry), now)).await
+        let entry = self.entry(keys, ttl, now, State::Done(stored));
+        deadline(self.store.replace(at.key, at.version, Some(entry), now)).await
     }
 
-    /// Settles the key `claim` holds.
-    pub async fn settle(&self, claim: &Claim, how: Settle) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
-        let next = match how {
-            Settle::Keep(stored) => {
-                Some(self.entry(claim.fingerprint, claim.ttl, now, State::Done(stored)))
+    /// Settles every key `claims` holds the same way; each claim then holds the version it
+    /// wrote (a guard's answer is given back later by that version). A claim already settled
+    /// is not settled again, so a failed settle can be tried again whole.
+    pub async fn settle(&self, claims: &mut Claims, how: Settle) -> Result<(), StoreError> {
+        let mut result = Ok(());
+        for claim in &mut claims.claims {
+            match self.settle_one(claim, &how).await {
+                Ok(Some(version)) => claim.version = version,
+                Ok(None) => {}
+                Err(e) => result = Err(e),
             }
-            Settle::Unknown => Some(self.entry(
-                claim.fingerprint,
-                claim.ttl,
-                now,
-                State::Unknown { since_ms: now },
-            )),
+        }
+        result
+    }
+
+    /// The version written, if an entry was.
+    async fn settle_one(&self, claim: &Claim, how: &Settle) -> Result<Option<u64>, StoreError> {
+        let now = self.clock.now_ms();
+        let state = match how {
+            Settle::Keep(stored) => Some(State::Done(stored.clone())),
+            Settle::Unknown => Some(State::Unknown { since_ms: now }),
             Settle::Release => None,
         };
-        deadline(self.store.replace(claim.key, claim.version, next, now))
-            .await
-            .map(|_| ())
+        let next = state.map(|state| Entry {
+            version: random_u64(),
+            fingerprint: claim.fingerprint,
+            expires_at_ms: now.saturating_add(ms(claim.ttl)),
+            state,
+            subject: claim.subject.clone(),
+        });
+        let version = next.as_ref().map(|e| e.version);
+        let replaced = deadline(self.store.replace(claim.key, claim.version, next, now)).await?;
+        Ok(version.filter(|_| replaced))
     }
 
-    fn in_flight(&self, fingerprint: Fingerprint, ttl: Duration, now: u64) -> Entry {
+    fn claim(&self, key: StoreKey, version: u64, keys: &RequestKeys, ttl: Duration) -> Claim {
+        Claim {
+            key,
+            version,
+            fingerprint: keys.fingerprint,
+            ttl,
+            subject: keys.subject.clone(),
+        }
+    }
+
+    fn in_flight(&self, keys: &RequestKeys, ttl: Duration, now: u64) -> Entry {
         let state = State::InFlight {
             owner: self.owner,
             since_ms: now,
         };
-        self.entry(fingerprint, ttl, now, state)
+        self.entry(keys, ttl, now, state)
     }
 
-    fn entry(&self, fingerprint: Fingerprint, ttl: Duration, now: u64, state: State) -> Entry {
+    fn entry(&self, keys: &RequestKeys, ttl: Duration, now: u64, state: State) -> Entry {
         Entry {
             version: random_u64(),
-            fingerprint,
+            fingerprint: keys.fingerprint,
             expires_at_ms: now.saturating_add(ms(ttl)),
             state,
+            subject: keys.subject.clone(),
         }
     }
 }
 
-fn ms(d: Duration) -> u64 {
+pub fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     // Without a random source the versions would repeat; the time keeps them apart.
     if crate::crypto::fill_random(&mut b).is_err() {
-        return system_now_ms() ^ u64::from(std::process::id());
+        return super::store::system_now_ms() ^ u64::from(std::process::id());
     }
     u64::from_le_bytes(b)
 }

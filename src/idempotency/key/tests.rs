@@ -1,10 +1,10 @@
-//! Which key a request has: the header's forms, references read as Go reads them, scoping.
+//! Which keys a request has: the header's forms and where it is honoured, the keys derived on
+//! the money-moving routes (bodies read as Go reads them), scoping, fingerprints.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 
 use super::*;
-use crate::body::RequestBody;
 
 fn body(text: &str) -> Buffered {
     // A body as the pipeline holds it: read whole, frames as they came.
@@ -23,20 +23,34 @@ fn headers(key: Option<&str>) -> HeaderMap {
     h
 }
 
-fn key(method: Method, target: &str, h: &HeaderMap, b: &str) -> Option<RequestKey> {
-    of(&method, target, h, &body(b), "key:abcdef012345", true).unwrap()
+fn keys_as(
+    method: Method,
+    target: &str,
+    h: &HeaderMap,
+    b: &str,
+    scope: &str,
+) -> Option<RequestKeys> {
+    of(&method, target, h, &body(b), scope, true).unwrap()
 }
 
-const TXN: &str = r#"{"amount":1,"reference":"ref-1","currency":"USD"}"#;
+fn keys(method: Method, target: &str, h: &HeaderMap, b: &str) -> Option<RequestKeys> {
+    keys_as(method, target, h, b, "master")
+}
+
+fn kinds(k: &RequestKeys) -> Vec<Kind> {
+    k.keys.iter().map(|k| k.kind).collect()
+}
+
+const TXN: &str = r#"{"amount":1,"reference":"ref-1","currency":"USD","source":"@a","destination":"@b","description":"d"}"#;
 
 #[test]
 fn a_header_key_is_a_quoted_string_or_a_bare_token() {
-    let quoted = key(Method::POST, "/ledgers", &headers(Some(r#""abc-1""#)), "{}").unwrap();
-    let bare = key(Method::POST, "/ledgers", &headers(Some("abc-1")), "{}").unwrap();
-    assert_eq!(quoted.kind, Kind::Header);
-    assert_eq!(quoted.store_key, bare.store_key);
-    let escaped = key(Method::POST, "/ledgers", &headers(Some(r#""a\"b""#)), "{}").unwrap();
-    assert_ne!(escaped.store_key, bare.store_key);
+    let quoted = keys(Method::POST, "/ledgers", &headers(Some(r#""abc-1""#)), "{}").unwrap();
+    let bare = keys(Method::POST, "/ledgers", &headers(Some("abc-1")), "{}").unwrap();
+    assert_eq!(kinds(&quoted), [Kind::Header]);
+    assert_eq!(quoted.keys[0].store_key, bare.keys[0].store_key);
+    let escaped = keys(Method::POST, "/ledgers", &headers(Some(r#""a\"b""#)), "{}").unwrap();
+    assert_ne!(escaped.keys[0].store_key, bare.keys[0].store_key);
     for bad in [r#""""#, r#""abc"x"#, r#""a\b""#, "\"open", &"k".repeat(256)] {
         let r = of(
             &Method::POST,
@@ -55,151 +69,230 @@ fn a_header_key_is_a_quoted_string_or_a_bare_token() {
 }
 
 #[test]
-fn only_post_and_patch_have_keys() {
-    for m in [Method::GET, Method::PUT, Method::DELETE] {
-        assert!(key(m, "/transactions", &headers(Some("k")), TXN).is_none());
+fn a_header_key_is_honoured_on_every_unsafe_method_and_refused_on_safe_ones() {
+    for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+        let k = keys(m.clone(), "/identities/i1", &headers(Some("k")), "{}");
+        assert_eq!(kinds(&k.unwrap()), [Kind::Header], "{m}");
     }
-    assert!(key(Method::PATCH, "/ledgers/l1", &headers(Some("k")), "{}").is_some());
+    for m in [Method::GET, Method::HEAD, Method::OPTIONS] {
+        let r = of(&m, "/ledgers", &headers(Some("k")), &body(""), "s", true);
+        assert_eq!(r.unwrap_err(), Reject::IdempotencyKeyNotSupported, "{m}");
+    }
+    assert!(keys(Method::GET, "/ledgers", &headers(None), "").is_none());
+    assert!(keys(Method::POST, "/ledgers", &headers(None), "{}").is_none());
 }
 
 #[test]
-fn the_reference_is_read_as_blnk_reads_it() {
-    let k = |b: &str| key(Method::POST, "/transactions", &headers(None), b);
-    let plain = k(TXN).unwrap();
-    assert_eq!(plain.kind, Kind::Reference);
-    assert_eq!(plain.reference, Some(("ref-1".into(), false)));
-    // Field names without regard to case; the last duplicate wins; the first object only.
-    let cased = k(r#"{"Reference":"ref-1","amount":1,"currency":"USD"}"#).unwrap();
-    assert_eq!(cased.store_key, plain.store_key);
-    let dup = k(r#"{"reference":"other","REFERENCE":"ref-1"}"#).unwrap();
-    assert_eq!(dup.store_key, plain.store_key);
-    let trailing = k(r#"{"reference":"ref-1"}{"reference":"ref-2"}"#).unwrap();
-    assert_eq!(trailing.store_key, plain.store_key);
-    // A split transaction, a dry run, no reference, not JSON.
-    let split = k(r#"{"reference":"r","sources":[{"identifier":"a"}]}"#).unwrap();
-    assert_eq!(split.reference, Some(("r".into(), true)));
-    assert!(k(r#"{"reference":"r","dry_run":true}"#).is_none());
-    assert!(k(r#"{"amount":1}"#).is_none());
-    assert!(k("not json").is_none());
-    assert!(k(r#"{"reference":""}"#).is_none());
-    // null leaves what came before; a later empty list of sources undoes a split.
-    let null = k(r#"{"reference":"ref-1","reference":null,"dry_run":null}"#).unwrap();
-    assert_eq!(null.store_key, plain.store_key);
-    let unsplit = k(r#"{"reference":"r","sources":[{"identifier":"a"}],"Sources":[]}"#).unwrap();
-    assert_eq!(unsplit.reference, Some(("r".into(), false)));
-    assert!(k(r#"{"reference":"r","dry_run":true,"dry_run":null}"#).is_none());
-    // Other routes have no implicit key.
-    assert!(key(Method::POST, "/ledgers", &headers(None), TXN).is_none());
-    let off = of(
-        &Method::POST,
+fn a_transfer_has_its_reference_and_a_header_key_too() {
+    let plain = keys(Method::POST, "/transactions", &headers(None), TXN).unwrap();
+    assert_eq!(kinds(&plain), [Kind::Reference]);
+    let both = keys(
+        Method::POST,
         "/transactions",
-        &headers(None),
-        &body(TXN),
-        "s",
-        false,
+        &headers(Some("order-7")),
+        TXN,
+    )
+    .unwrap();
+    assert_eq!(kinds(&both), [Kind::Header, Kind::Reference]);
+    assert_eq!(both.keys[1].store_key, plain.keys[0].store_key);
+    let Recovery::Transfer(facts) = &plain.recovery else {
+        panic!("{:?}", plain.recovery)
+    };
+    assert_eq!(
+        (facts.reference.as_str(), facts.precise.as_str(), facts.legs),
+        ("ref-1", "1", 0)
     );
-    assert!(off.unwrap().is_none());
+    assert_eq!(plain.subject.reference, "ref-1");
+    // Not a key: a dry run (it consumes nothing).
+    let dry = TXN.replace("\"d\"", "\"d\",\"dry_run\":true");
+    assert!(keys(Method::POST, "/transactions", &headers(None), &dry).is_none());
+}
+
+#[test]
+fn a_money_body_is_read_as_blnk_reads_it_and_refused_when_it_cannot_be() {
+    let k = |b: &str| keys(Method::POST, "/transactions", &headers(None), b);
+    let plain = k(TXN).unwrap();
+    let cased = k(&TXN.replace("\"reference\"", "\"REFERENCE\"")).unwrap();
+    assert_eq!(cased.keys[0].store_key, plain.keys[0].store_key);
+    let trailing = k(&format!("{TXN}{{\"reference\":\"ref-2\"}}")).unwrap();
+    assert_eq!(trailing.keys[0].store_key, plain.keys[0].store_key);
+    // Bytes Go reads as U+FFFD are one reference.
+    let a = k(&TXN.replace("ref-1", "r-\\ud800")).unwrap();
+    let b = k(&TXN.replace("ref-1", "r-\\udc00")).unwrap();
+    assert_eq!(a.keys[0].store_key, b.keys[0].store_key);
+    assert_ne!(a.fingerprint, b.fingerprint);
+    // A split Go binds through a folded name is a split.
+    let split = TXN.replace(
+        "\"destination\":\"@b\"",
+        "\"deſtinations\":[{\"identifier\":\"@b\",\"distribution\":\"100%\"}]",
+    );
+    let Recovery::Transfer(facts) = k(&split).unwrap().recovery else {
+        panic!()
+    };
+    assert_eq!(facts.legs, 1);
+    for bad in [
+        r#"{"reference":"r","amount":"5"}"#,
+        "[1]",
+        r#"{"reference":"r""#,
+        "",
+    ] {
+        let r = of(
+            &Method::POST,
+            "/transactions",
+            &headers(None),
+            &body(bad),
+            "s",
+            true,
+        );
+        assert_eq!(r.unwrap_err(), Reject::MoneyBodyUnreadable, "{bad}");
+    }
 }
 
 #[test]
 fn a_bulk_is_keyed_by_its_references_in_order() {
-    let k = |b: &str| key(Method::POST, "/transactions/bulk", &headers(None), b);
-    let a = k(r#"{"transactions":[{"reference":"a"},{"reference":"b"}]}"#).unwrap();
-    assert_eq!(a.kind, Kind::BulkReferences);
-    let same =
-        k(r#"{"Transactions":[{"Reference":"a"},{"reference":"b"}],"atomic":true}"#).unwrap();
-    assert_eq!(a.store_key, same.store_key);
-    let other = k(r#"{"transactions":[{"reference":"b"},{"reference":"a"}]}"#).unwrap();
-    assert_ne!(a.store_key, other.store_key);
-    assert!(k(r#"{"transactions":[{"reference":"a"}],"dry_run":true}"#).is_none());
-    assert!(k(r#"{"transactions":[{"amount":1}]}"#).is_none());
+    let k = |b: &str| keys(Method::POST, "/transactions/bulk", &headers(None), b);
+    let item = |r: &str| TXN.replace("ref-1", r);
+    let a = k(&format!(
+        r#"{{"transactions":[{},{}]}}"#,
+        item("a"),
+        item("b")
+    ))
+    .unwrap();
+    assert_eq!(kinds(&a), [Kind::BulkReferences]);
+    let other = k(&format!(
+        r#"{{"transactions":[{},{}]}}"#,
+        item("b"),
+        item("a")
+    ))
+    .unwrap();
+    assert_ne!(a.keys[0].store_key, other.keys[0].store_key);
+    assert!(k(&format!(
+        r#"{{"transactions":[{}],"dry_run":true}}"#,
+        item("a")
+    ))
+    .is_none());
     assert!(k(r#"{"transactions":[]}"#).is_none());
-    // Go's decoder: a later field wins, whatever its case; null changes nothing.
-    let later = k(r#"{"transactions":[{"reference":"x"}],"TRANSACTIONS":[{"reference":"a"},{"reference":"b"}]}"#).unwrap();
-    assert_eq!(later.store_key, a.store_key);
-    let null =
-        k(r#"{"transactions":[{"reference":"a"},{"reference":"b"}],"transactions":null}"#).unwrap();
-    assert_eq!(null.store_key, a.store_key);
+}
+
+#[test]
+fn an_unkeyed_partial_commit_is_guarded_and_a_full_one_is_sent_again() {
+    let put = |b: &str, key: Option<&str>| {
+        keys(
+            Method::PUT,
+            "/transactions/inflight/txn_1",
+            &headers(key),
+            b,
+        )
+    };
+    let partial = put(r#"{"status":"commit","amount":30}"#, None).unwrap();
+    assert_eq!(kinds(&partial), [Kind::Guard]);
+    assert_eq!(partial.recovery, Recovery::None);
+    assert!(partial.guard_only());
+    let keyed = put(r#"{"status":"commit","amount":30}"#, Some("c-1")).unwrap();
+    assert_eq!(kinds(&keyed), [Kind::Header]);
+    assert!(put(r#"{"status":"commit"}"#, None).is_none());
+    assert!(put(r#"{"status":"void"}"#, None).is_none());
+    assert_eq!(
+        put(r#"{"status":"void"}"#, Some("v")).unwrap().recovery,
+        Recovery::Repeat
+    );
+    let bulk = keys(
+        Method::POST,
+        "/transactions/inflight/bulk/commit",
+        &headers(None),
+        r#"{"transactions":[{"transaction_id":"t","amount":5}]}"#,
+    );
+    assert_eq!(kinds(&bulk.unwrap()), [Kind::Guard]);
+}
+
+#[test]
+fn a_refund_is_keyed_by_its_transaction() {
+    let a = keys(
+        Method::POST,
+        "/refund-transaction/txn_1",
+        &headers(None),
+        "",
+    )
+    .unwrap();
+    let b = keys_as(
+        Method::POST,
+        "/refund-transaction/txn_1",
+        &headers(None),
+        r#"{"skip_queue":true}"#,
+        "client:x",
+    )
+    .unwrap();
+    assert_eq!(kinds(&a), [Kind::Refund]);
+    assert_eq!(a.keys[0].store_key, b.keys[0].store_key, "the ledger's key");
+    assert_eq!(a.recovery, Recovery::Refund { id: "txn_1".into() });
+    assert!(keys(
+        Method::POST,
+        "/refund-transaction/txn_1",
+        &headers(None),
+        r#"{"dry_run":true}"#
+    )
+    .is_none());
 }
 
 #[test]
 fn header_keys_are_the_clients_and_references_the_ledgers() {
-    let of_client = |target: &str, h: &HeaderMap, b: &str, client: &str| {
-        of(&Method::POST, target, h, &body(b), client, true)
-            .unwrap()
-            .unwrap()
-    };
-    let a = of_client("/ledgers", &headers(Some("k")), "{}", "client:a");
-    let b = of_client("/ledgers", &headers(Some("k")), "{}", "client:b");
-    assert_ne!(a.store_key, b.store_key);
-    // One reference is one key, whoever sends it and under whichever header...
-    let a = of_client("/transactions", &headers(Some("k1")), TXN, "client:a");
-    let b = of_client("/transactions", &headers(Some("k2")), TXN, "client:b");
-    let none = of_client("/transactions", &headers(None), TXN, "client:a");
-    assert_eq!(a.kind, Kind::Reference);
-    assert_eq!((a.store_key, a.store_key), (b.store_key, none.store_key));
-    // ...and another client's identical request does not match the first.
-    assert_ne!(a.fingerprint, b.fingerprint);
-    assert_eq!(a.fingerprint, none.fingerprint);
-    // A header is checked even where the reference is the key.
-    let bad = of(
-        &Method::POST,
+    let a = keys_as(
+        Method::POST,
+        "/ledgers",
+        &headers(Some("k")),
+        "{}",
+        "client:a",
+    )
+    .unwrap();
+    let b = keys_as(
+        Method::POST,
+        "/ledgers",
+        &headers(Some("k")),
+        "{}",
+        "client:b",
+    )
+    .unwrap();
+    assert_ne!(a.keys[0].store_key, b.keys[0].store_key);
+    let a = keys_as(
+        Method::POST,
         "/transactions",
-        &headers(Some("\"open")),
-        &body(TXN),
-        "s",
-        true,
-    );
-    assert_eq!(bad.unwrap_err(), Reject::IdempotencyKeyInvalid);
+        &headers(None),
+        TXN,
+        "client:a",
+    )
+    .unwrap();
+    let b = keys_as(
+        Method::POST,
+        "/transactions",
+        &headers(None),
+        TXN,
+        "client:b",
+    )
+    .unwrap();
+    assert_eq!(a.keys[0].store_key, b.keys[0].store_key);
+    // Another client's identical request does not match the first.
+    assert_ne!(a.fingerprint, b.fingerprint);
 }
 
 #[test]
-fn fingerprints_see_every_byte() {
-    let a = of(
-        &Method::POST,
-        "/transactions",
-        &headers(None),
-        &body(TXN),
-        "client:a",
-        true,
-    )
-    .unwrap()
-    .unwrap();
-    let b = of(
-        &Method::POST,
-        "/transactions",
-        &headers(None),
-        &body(TXN),
-        "client:b",
-        true,
-    )
-    .unwrap()
-    .unwrap();
-    assert_eq!(a.store_key, b.store_key);
-    assert_ne!(a.fingerprint, b.fingerprint);
+fn fingerprints_see_every_byte_but_not_the_frames() {
+    let a = keys(Method::POST, "/transactions", &headers(None), TXN).unwrap();
     let other_body = TXN.replace("\"amount\":1", "\"amount\":2");
-    let c = key(Method::POST, "/transactions", &headers(None), &other_body).unwrap();
-    assert_eq!(
-        c.store_key,
-        key(Method::POST, "/transactions", &headers(None), TXN)
-            .unwrap()
-            .store_key
-    );
+    let c = keys(Method::POST, "/transactions", &headers(None), &other_body).unwrap();
+    assert_eq!(c.keys[0].store_key, a.keys[0].store_key);
     assert_ne!(c.fingerprint, a.fingerprint);
-    let query = key(Method::POST, "/transactions?x=1", &headers(None), TXN).unwrap();
+    let query = keys(Method::POST, "/transactions?x=1", &headers(None), TXN).unwrap();
     assert_ne!(query.fingerprint, a.fingerprint);
-    // The body's frames do not matter, only its bytes.
     let whole = Buffered::from_chunks(vec![Bytes::from_static(TXN.as_bytes())]);
     let one = of(
         &Method::POST,
         "/transactions",
         &headers(None),
         &whole,
-        "client:a",
+        "master",
         true,
     )
     .unwrap()
     .unwrap();
     assert_eq!(one.fingerprint, a.fingerprint);
-    let _ = RequestBody::empty();
 }
