@@ -53,6 +53,13 @@ impl Chain {
         }
     }
 
+    /// Logs the head to the operational log: an anchor kept apart from the audit file.
+    pub fn log_head(&self, path: &impl std::fmt::Display, what: &str) {
+        if let Some(head) = self.head() {
+            tracing::info!(path = %path, seq = head.seq, sha256 = %hex(&head.hash), "{what}");
+        }
+    }
+
     /// The last record appended, if any.
     pub fn head(&self) -> Option<Head> {
         self.next_seq.checked_sub(1).map(|seq| Head {

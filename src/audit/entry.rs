@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::line::{Decision, End, RequestHead, RequestRecord, Texts};
-use super::status::Shared;
+use super::status::{AuditError, Durable, Shared};
 use crate::conn::ConnInfo;
 use crate::mode::Mode;
 use crate::route::Resource;
@@ -29,6 +29,8 @@ struct Pending {
     started: Instant,
     bytes_in: Arc<AtomicU64>,
     record: RequestRecord,
+    /// The request can move money: its record is on disk before its answer leaves.
+    durable: bool,
 }
 
 impl Entry {
@@ -66,7 +68,20 @@ impl Entry {
                 bytes_in: 0,
                 bytes_out: 0,
             },
+            durable: false,
         }))
+    }
+
+    /// The request went to Blnk on a route that can move money: its record must be on disk
+    /// before the answer leaves (`finish_durably`).
+    pub fn must_be_durable(&mut self) {
+        if let Some(p) = &mut self.0 {
+            p.durable = true;
+        }
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.0.as_ref().is_some_and(|p| p.durable)
     }
 
     /// Who the client is: the fingerprint of the key it presented, the id of its client key.
@@ -123,6 +138,38 @@ impl Entry {
             p.record.bytes_in = p.bytes_in.load(Ordering::Relaxed);
             p.sink.submit(p.record);
         }
+    }
+}
+
+/// A record on its way to disk; awaiting it waits (bounded) until it is written and synced.
+pub type Durability =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AuditError>> + Send>>;
+
+impl Entry {
+    /// Closes the entry as `answered` and hands the record to the writer's durable queue: the
+    /// returned future ends once it is written and synced (group commit), or after
+    /// `AUDIT_DURABLE_TIMEOUT`. `None` when the audit is disabled.
+    pub fn finish_durably(&mut self) -> Option<Durability> {
+        let mut p = self.0.take()?;
+        p.record.end = End::Answered;
+        p.record.latency = p.started.elapsed();
+        p.record.bytes_in = p.bytes_in.load(Ordering::Relaxed);
+        let (ack, done) = tokio::sync::oneshot::channel();
+        let sink = p.sink.clone();
+        let durable = Durable {
+            record: p.record,
+            ack,
+        };
+        Some(Box::pin(async move {
+            if sink.durable.try_send(durable).is_err() {
+                return Err(AuditError::Stopped);
+            }
+            match tokio::time::timeout(crate::limits::AUDIT_DURABLE_TIMEOUT, done).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(AuditError::Stopped),
+                Err(_) => Err(AuditError::TimedOut),
+            }
+        }))
     }
 }
 

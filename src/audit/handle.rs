@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::entry::Entry;
 use super::line::{RequestHead, RequestRecord};
 use super::seal::Seal;
-use super::status::{AuditError, Control, Shared, Status};
+use super::status::{AuditError, Control, Durable, Shared, Status};
 use super::writer;
 use crate::config::AuditWriter;
 use crate::conn::ConnInfo;
@@ -53,7 +53,7 @@ impl Audit {
         if !settings.enabled {
             return Audit::disabled();
         }
-        let (audit, records, control) = Audit::channels(limits::AUDIT_CHANNEL_CAPACITY);
+        let (audit, records, durable, control) = Audit::channels(limits::AUDIT_CHANNEL_CAPACITY);
         let status = audit
             .shared
             .as_ref()
@@ -62,7 +62,12 @@ impl Audit {
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 let seal = Seal::new(settings, key);
-                let writer = writer::Writer::new(settings.clone(), status, seal, records, control);
+                let channels = writer::Channels {
+                    records,
+                    durable,
+                    control,
+                };
+                let writer = writer::Writer::new(settings.clone(), status, seal, channels);
                 rt.spawn(writer.run());
             }
             Err(_) => {
@@ -82,21 +87,25 @@ impl Audit {
     /// tests of the request path.
     #[doc(hidden)]
     pub fn detached(capacity: usize) -> (Audit, mpsc::Receiver<RequestRecord>) {
-        let (audit, records, _control) = Audit::channels(capacity);
+        let (audit, records, _durable, _control) = Audit::channels(capacity);
         (audit, records)
     }
 
+    #[allow(clippy::type_complexity)]
     fn channels(
         capacity: usize,
     ) -> (
         Audit,
         mpsc::Receiver<RequestRecord>,
+        mpsc::Receiver<Durable>,
         mpsc::Receiver<Control>,
     ) {
         let (records_tx, records) = mpsc::channel(capacity.max(1));
+        let (durable_tx, durable) = mpsc::channel(capacity.max(1));
         let (control_tx, control) = mpsc::channel(limits::AUDIT_CONTROL_CAPACITY);
         let shared = Arc::new(Shared {
             records: records_tx,
+            durable: durable_tx,
             control: control_tx,
             status: Arc::new(Status::new()),
         });
@@ -105,6 +114,7 @@ impl Audit {
                 shared: Some(shared),
             },
             records,
+            durable,
             control,
         )
     }

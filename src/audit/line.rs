@@ -33,6 +33,9 @@ pub enum Decision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
     Complete,
+    /// A money-moving request's record, written and synced before its answer left: what happened
+    /// to the answer on the wire after that is not recorded.
+    Answered,
     /// The exchange was dropped before the response was complete.
     ClientGone,
     /// Blnk's response body broke off.
@@ -180,6 +183,7 @@ impl RequestRecord {
             upstream_status,
             end: match self.end {
                 End::Complete => "complete",
+                End::Answered => "answered",
                 End::ClientGone => "client_gone",
                 End::UpstreamError => "upstream_error",
             },

@@ -27,8 +27,17 @@ pub enum AuditError {
 #[derive(Debug)]
 pub struct Shared {
     pub(super) records: mpsc::Sender<RequestRecord>,
+    /// Records that must be on disk before their request is answered (money-moving requests).
+    pub(super) durable: mpsc::Sender<Durable>,
     pub(super) control: mpsc::Sender<Control>,
     pub(super) status: Arc<Status>,
+}
+
+/// A record whose request waits for it to be written and synced.
+#[derive(Debug)]
+pub struct Durable {
+    pub(super) record: RequestRecord,
+    pub(super) ack: tokio::sync::oneshot::Sender<Result<(), AuditError>>,
 }
 
 /// Health and counters, written by the writer and the request path.

@@ -2,16 +2,15 @@
 //!
 //! It receives finished records over the bounded channel and keeps them until a batch is due
 //! (`flush_records` records, or `flush_interval` after the first one), frames the batch into the
-//! chain and writes it with one `write` (and an `fsync` per policy) on tokio's blocking pool, so
-//! no runtime worker ever waits for the disk. The chain advances only when a batch is written: a
-//! failed batch is cut back off the file (a partial write would leave half a line) and tried again
-//! every `AUDIT_RETRY_INTERVAL`, with its records kept in memory up to `max_pending_records`
-//! (oldest dropped beyond, and reported by a `gap` record once writing works again). Opening the
-//! file reads its last line back, so a restart continues the chain of the file it finds.
-//! With a signing key, checkpoints go into the same batches (`seal` decides when), and a
-//! batch that certifies the next epoch's key is synced before the key file is replaced.
-//! This module does not build records (`entry`) nor frame them (`chain`); opening and writing
-//! the file itself is `file`.
+//! chain and writes it with one `write` (and an `fsync` per policy) on tokio's blocking pool. The
+//! chain advances only when a batch is written: a failed batch is cut back off the file and tried
+//! again every `AUDIT_RETRY_INTERVAL`, its records kept in memory up to `max_pending_records`
+//! (oldest dropped beyond, reported by a `gap` record once writing works again). Opening the file
+//! reads its last line back, so a restart continues the chain it finds. With a signing key,
+//! checkpoints go into the same batches (`seal` decides when), and a batch that certifies the next
+//! epoch's key is synced before the key file is replaced. Records that requests wait for come on
+//! their own channel (`channels`); records are built by `entry`, framed by `chain`, written by
+//! `file`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,18 +21,23 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::chain::{self, Chain, Resume};
+use super::chain::{Chain, Resume};
 use super::file::{open_off_thread, write_off_thread, Sink};
 use super::line::{Body, Header, RequestRecord, Rfc3339};
 use super::seal::{Draft, Seal};
-use super::status::{AuditError, Control, Status};
+use super::status::{AuditError, Control, Durable, Status};
 use crate::config::{AuditWriter, Fsync};
-use crate::limits::{AUDIT_CHANNEL_CAPACITY, AUDIT_RETRY_INTERVAL};
+use crate::limits::AUDIT_RETRY_INTERVAL;
+
+mod channels;
+use self::channels::recv_durable;
+pub(super) use self::channels::Channels;
 
 pub(super) struct Writer {
     settings: AuditWriter,
     status: Arc<Status>,
     records: mpsc::Receiver<RequestRecord>,
+    durable: Option<mpsc::Receiver<Durable>>,
     control: mpsc::Receiver<Control>,
     /// `None` while the path cannot be opened.
     sink: Option<Sink>,
@@ -68,16 +72,16 @@ impl Writer {
         settings: AuditWriter,
         status: Arc<Status>,
         seal: Seal,
-        records: mpsc::Receiver<RequestRecord>,
-        control: mpsc::Receiver<Control>,
+        channels: Channels,
     ) -> Self {
         let now = Instant::now();
         Writer {
             buf: Vec::with_capacity(settings.flush_records.saturating_mul(512)),
             settings,
             status,
-            records,
-            control,
+            records: channels.records,
+            durable: Some(channels.durable),
+            control: channels.control,
             sink: None,
             chain: Chain::genesis(),
             header: None,
@@ -97,6 +101,7 @@ impl Writer {
         // known before the first request.
         let _ = self.flush(true).await;
         let mut batch = Vec::with_capacity(self.settings.flush_records);
+        let mut durable = Vec::new();
         loop {
             let wake = self.next_wake();
             tokio::select! {
@@ -119,6 +124,8 @@ impl Writer {
                         return;
                     }
                 },
+                // Group commit: every record waiting to be durable goes in one synced write.
+                n = recv_durable(&mut self.durable, &mut durable) => self.commit_durable(n, &mut durable).await,
                 n = self.records.recv_many(&mut batch, self.settings.flush_records) => {
                     if n == 0 {
                         let _ = self.close().await;
@@ -134,6 +141,19 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Writes and syncs the `n` durable records received (after the ordinary ones waiting), then
+    /// tells each request how it went. `n == 0`: the channel closed; it is not read again.
+    async fn commit_durable(&mut self, n: usize, durable: &mut Vec<Durable>) {
+        if n == 0 {
+            self.durable = None;
+            return;
+        }
+        self.drain();
+        let (records, acks) = channels::split(durable);
+        self.take(records.into_iter());
+        channels::answer(acks, &self.flush(true).await);
     }
 
     fn healthy(&self) -> bool {
@@ -181,13 +201,7 @@ impl Writer {
 
     /// Takes every record already in the channel (at most its capacity).
     fn drain(&mut self) {
-        let mut taken = Vec::new();
-        while taken.len() < AUDIT_CHANNEL_CAPACITY {
-            match self.records.try_recv() {
-                Ok(r) => taken.push(r),
-                Err(_) => break,
-            }
-        }
+        let taken = channels::waiting(&mut self.records);
         self.take(taken.into_iter());
     }
 
@@ -197,11 +211,7 @@ impl Writer {
         self.last_attempt = Instant::now();
         self.lost += self.status.dropped.swap(0, Ordering::Relaxed);
         if self.sink.is_none() {
-            let reason = if self.chain.head().is_some() {
-                "retry"
-            } else {
-                "start"
-            };
+            let reason = self.chain.head().map_or("start", |_| "retry");
             self.open(reason).await?;
         }
         let sync = match self.settings.fsync {
@@ -360,7 +370,8 @@ impl Writer {
         }
         self.open("reopen").await?;
         self.flush(true).await?;
-        self.log_head("audit log reopened");
+        self.chain
+            .log_head(&self.settings.target, "audit log reopened");
         Ok(())
     }
 
@@ -369,7 +380,9 @@ impl Writer {
         self.seal.force();
         let result = self.flush(true).await;
         match &result {
-            Ok(()) => self.log_head("audit log closed"),
+            Ok(()) => self
+                .chain
+                .log_head(&self.settings.target, "audit log closed"),
             Err(e) => tracing::error!(
                 unwritten = self.pending.len(),
                 error = %e,
@@ -377,18 +390,6 @@ impl Writer {
             ),
         }
         result
-    }
-
-    /// Logs the chain head to the operational log: an anchor kept apart from the audit file.
-    fn log_head(&self, what: &str) {
-        if let Some(head) = self.chain.head() {
-            tracing::info!(
-                path = %self.settings.target,
-                seq = head.seq,
-                sha256 = %chain::hex(&head.hash),
-                "{what}"
-            );
-        }
     }
 }
 

@@ -250,7 +250,7 @@ async fn rate_limits_upstream_failures_and_refused_networks_write_one_record_eac
     // 502: nothing listens upstream.
     let (gw, _) = gateway_without_blnk(Setup::default()).await;
     let key = gw.key.clone();
-    h1_send(&gw, keyed_with_id("POST", "/transactions", &key, "down"))
+    h1_send(&gw, keyed_transfer(&key, "down"))
         .await
         .assert_error(502, "GATEWAY_UPSTREAM_UNAVAILABLE");
     let log = gw.stop_and_read_audit().await;

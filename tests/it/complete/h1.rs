@@ -219,9 +219,10 @@ async fn a_half_closed_client_gets_its_answer_and_its_record() {
         assert_eq!(log.requests().len(), ids.len() * 10);
         for id in ids {
             let r = log.one(&id);
+            // A transfer's record is on disk before its answer leaves: it says `answered`.
             assert_eq!(
                 (&r["decision"], &r["upstream_status"], &r["end"]),
-                (&json!("forwarded"), &json!(201), &json!("complete")),
+                (&json!("forwarded"), &json!(201), &json!("answered")),
                 "{r}"
             );
         }
