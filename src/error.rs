@@ -75,6 +75,12 @@ pub enum Reject {
     MalformedH2,
     #[error("Idempotency-Key malformed, empty, too long, or sent twice")]
     IdempotencyKeyInvalid,
+    #[error(
+        "Idempotency-Key on a request the gateway cannot key (a safe method, or keys are not kept)"
+    )]
+    IdempotencyKeyNotSupported,
+    #[error("a money-moving body Blnk could not bind (Go's encoding/json rules)")]
+    MoneyBodyUnreadable,
     #[error("the first request with this idempotency key is still in flight")]
     IdempotencyInProgress,
     #[error("the idempotency key was used for a different request")]
@@ -118,6 +124,8 @@ impl Reject {
             BodyNotAllowed            => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
             MalformedH2               => (StatusCode::BAD_REQUEST, "GATEWAY_BAD_REQUEST"),
             IdempotencyKeyInvalid     => (StatusCode::BAD_REQUEST, "GATEWAY_IDEMPOTENCY_KEY_INVALID"),
+            IdempotencyKeyNotSupported => (StatusCode::BAD_REQUEST, "GATEWAY_IDEMPOTENCY_KEY_NOT_SUPPORTED"),
+            MoneyBodyUnreadable       => (StatusCode::BAD_REQUEST, "GEN_MALFORMED_REQUEST"),
             IdempotencyInProgress     => (StatusCode::CONFLICT, "GATEWAY_IDEMPOTENCY_IN_PROGRESS"),
             IdempotencyKeyReused      => (StatusCode::UNPROCESSABLE_ENTITY, "GATEWAY_IDEMPOTENCY_KEY_REUSED"),
             IdempotencyOutcomeUnknown { .. } => (StatusCode::CONFLICT, "GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN"),
@@ -162,6 +170,8 @@ impl Reject {
             BodyNotAllowed            => "A GET or HEAD request must not carry a body",
             MalformedH2               => "Malformed request",
             IdempotencyKeyInvalid     => "Idempotency-Key must be one string of 1 to 255 visible characters",
+            IdempotencyKeyNotSupported => "Idempotency-Key cannot be honoured here: GET, HEAD and OPTIONS are safe to repeat, and this gateway may keep no keys",
+            MoneyBodyUnreadable       => "Invalid input",
             IdempotencyInProgress     => "A request with this idempotency key is still being processed; retry later",
             IdempotencyKeyReused      => "This idempotency key or transaction reference was already used for a different request",
             IdempotencyOutcomeUnknown { .. } => "The outcome of the first request with this idempotency key is unknown; check the resource before retrying, or retry later",
@@ -183,7 +193,7 @@ impl Reject {
             | PayloadTooLarge | BodyTimeout | BadBody | UpstreamUnavailable | UpstreamTimeout
             | UpstreamBroken | UpstreamSaturated | RateLimited(_) | BadRequest | UriTooLong | UnsupportedCoding
             | AuditUnavailable | Busy | BodyNotAllowed | MalformedH2 | IdempotencyKeyInvalid
-            | IdempotencyInProgress | IdempotencyKeyReused | IdempotencyOutcomeUnknown { .. }
+            | IdempotencyKeyNotSupported | MoneyBodyUnreadable | IdempotencyInProgress | IdempotencyKeyReused | IdempotencyOutcomeUnknown { .. }
             | IdempotencyAnswerNotKept | IdempotencyUnavailable => false,
         }
     }
@@ -293,6 +303,8 @@ mod tests {
         Reject::BodyNotAllowed,
         Reject::MalformedH2,
         Reject::IdempotencyKeyInvalid,
+        Reject::IdempotencyKeyNotSupported,
+        Reject::MoneyBodyUnreadable,
         Reject::IdempotencyInProgress,
         Reject::IdempotencyKeyReused,
         Reject::IdempotencyOutcomeUnknown {

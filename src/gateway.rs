@@ -15,7 +15,7 @@ use crate::audit::Audit;
 use crate::body::BufferBudget;
 use crate::cluster::Cluster;
 use crate::config::Process;
-use crate::idempotency::{Clock, Idempotency, LocalStore, RedisStore, Store};
+use crate::idempotency::{Clock, Idempotency, LocalStore, RedisStore, Sizing};
 use crate::keycheck::KeyCheck;
 use crate::limits;
 use crate::metrics::{self, Metrics};
@@ -72,7 +72,8 @@ impl Gateway {
             }
             None => None,
         };
-        let idempotency = open_idempotency(process, cluster.as_ref())?;
+        let idempotency =
+            open_idempotency(process, &loaded.settings.idempotency, cluster.as_ref())?;
         let metrics = Arc::new(Metrics::default());
         let upstream = UpstreamClient::new(process.upstream_max_connections, metrics.clone());
         let audit = Audit::start_signed(&process.audit, audit_key);
@@ -112,18 +113,27 @@ impl Gateway {
 /// The idempotency store: the cluster's in Redis, else the embedded one; none when off.
 fn open_idempotency(
     process: &Process,
+    policy: &crate::config::IdempotencyPolicy,
     cluster: Option<&Arc<Cluster>>,
 ) -> Result<Option<Idempotency>, String> {
     let cfg = &process.idempotency;
     if !cfg.enabled {
         return Ok(None);
     }
-    let store: Arc<dyn Store> = match cluster {
-        Some(c) => Arc::new(RedisStore::new(c.clone())),
-        None => LocalStore::open(&cfg.path, cfg.max_entries, Clock::System)
-            .map_err(|e| format!("gateway.idempotency.path: {e}"))?,
+    let sizing = Sizing {
+        max_entries: cfg.max_entries,
+        remember: cfg.remember,
+        ttl: policy.ttl,
     };
-    let idem = Idempotency::new(store, Clock::System);
+    let idem = match cluster {
+        Some(c) => RedisStore::idempotency(c.clone(), &sizing),
+        None => {
+            let clock = Clock::system();
+            let store = LocalStore::open(&cfg.path, &sizing, clock.clone())
+                .map_err(|e| format!("gateway.idempotency.path: {e}"))?;
+            Idempotency::new(store, clock)
+        }
+    };
     tracing::info!(store = %idem.describe(), "idempotency keys kept");
     Ok(Some(idem))
 }

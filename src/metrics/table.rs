@@ -80,6 +80,11 @@ pub enum IdempotencyOutcome {
     Replayed,
     /// The first outcome was unknown, and Blnk's record of the reference answered the retry.
     Recovered,
+    /// The key was new but could have been used before (seen within `remember`, or the store
+    /// may have lost writes): Blnk was asked, did not hold it, and the request went through.
+    Verified,
+    /// Blnk holds another transfer under the reference: the request never took effect.
+    Conflict,
     InProgress,
     Mismatch,
     /// The first outcome is unknown; the retry was refused.
@@ -89,10 +94,12 @@ pub enum IdempotencyOutcome {
 }
 
 impl IdempotencyOutcome {
-    pub const ALL: [IdempotencyOutcome; 7] = [
+    pub const ALL: [IdempotencyOutcome; 9] = [
         IdempotencyOutcome::First,
         IdempotencyOutcome::Replayed,
         IdempotencyOutcome::Recovered,
+        IdempotencyOutcome::Verified,
+        IdempotencyOutcome::Conflict,
         IdempotencyOutcome::InProgress,
         IdempotencyOutcome::Mismatch,
         IdempotencyOutcome::Unknown,
@@ -104,6 +111,8 @@ impl IdempotencyOutcome {
             IdempotencyOutcome::First => "first",
             IdempotencyOutcome::Replayed => "replayed",
             IdempotencyOutcome::Recovered => "recovered",
+            IdempotencyOutcome::Verified => "verified",
+            IdempotencyOutcome::Conflict => "conflict",
             IdempotencyOutcome::InProgress => "in_progress",
             IdempotencyOutcome::Mismatch => "mismatch",
             IdempotencyOutcome::Unknown => "unknown_outcome",
@@ -136,9 +145,12 @@ fn counted(reject: Reject) -> Option<Counted> {
         RateLimited(l) => Counted::RateLimited(l.scope),
         Busy => Counted::BufferBusy,
         BadPath | MethodNotAllowed | PayloadTooLarge | BodyTimeout | BadBody | BadRequest
-        | UriTooLong | UnsupportedCoding | BodyNotAllowed | MalformedH2 => return None,
+        | UriTooLong | UnsupportedCoding | BodyNotAllowed | MalformedH2 | MoneyBodyUnreadable => {
+            return None
+        }
         // Counted by outcome in `idempotency_total`.
         IdempotencyKeyInvalid
+        | IdempotencyKeyNotSupported
         | IdempotencyInProgress
         | IdempotencyKeyReused
         | IdempotencyOutcomeUnknown { .. }

@@ -163,6 +163,38 @@ pub fn rate_identity(snap: &Snapshot, conn: &ConnInfo, admitted: &Admission<'_>)
     }
 }
 
+/// Whose idempotency keys a request's `Idempotency-Key` is among (docs/idempotency.md): every
+/// holder of the master key is one client, whichever master key it holds (a rotation keeps its
+/// keys); a client key is its client's id; Blnk's own scoped keys passed through, a client
+/// certificate, an address are themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdempotencyScope {
+    Master,
+    Of(Identity),
+}
+
+impl std::fmt::Display for IdempotencyScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdempotencyScope::Master => f.write_str("master"),
+            IdempotencyScope::Of(id) => id.fmt(f),
+        }
+    }
+}
+
+/// The request's idempotency scope (see [`IdempotencyScope`]).
+pub fn idempotency_scope(
+    snap: &Snapshot,
+    conn: &ConnInfo,
+    admitted: &Admission<'_>,
+) -> IdempotencyScope {
+    match (snap.settings.mode, &admitted.upstream, admitted.client) {
+        (_, _, Some(_)) => IdempotencyScope::Of(rate_identity(snap, conn, admitted)),
+        (Mode::Verify, Upstream::Master, None) => IdempotencyScope::Master,
+        _ => IdempotencyScope::Of(rate_identity(snap, conn, admitted)),
+    }
+}
+
 /// Exactly one non-empty key value with no list separator.
 fn single_key(headers: &HeaderMap) -> Result<&HeaderValue, Reject> {
     let mut values = headers.get_all(X_BLNK_KEY).iter();

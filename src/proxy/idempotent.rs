@@ -1,125 +1,127 @@
-//! Retries made safe, in the request path: before forwarding, what the idempotency store says
-//! about the request's key ([`gate`]); after, keeping Blnk's answer for the retries is `keep`'s.
+//! Retries made safe, in the request path: before forwarding, what the store says about the
+//! request's keys ([`gate`]); after, keeping Blnk's answer for the retries is `keep`'s.
 //!
-//! When the first request's outcome is unknown (it may have reached Blnk, and no answer came) and
-//! the request is a transaction with a reference, Blnk is asked (`GET /transactions/reference/..`):
+//! When the first request's outcome is unknown (it may have reached Blnk, and no answer came),
+//! what Blnk holds is asked (`lookup`), as `idempotency::route` says for the route:
 //!
-//! | Blnk knows the reference | since the unknown outcome | the retry gets |
+//! | Blnk holds | since the unknown outcome | the retry gets |
 //! |---|---|---|
-//! | yes, a single transaction | any time | 201 with Blnk's record of it (its `transaction_id` is the first answer's), kept for later retries (`recovered`) |
-//! | yes, a split one (only its legs are stored) | any time | 409 `GATEWAY_IDEMPOTENCY_ANSWER_NOT_KEPT`: it was processed |
-//! | no | over `gateway.idempotency.unknown_settle` (60 s) | forwarded: it never took effect (`first`) |
-//! | no, or Blnk did not answer | under it | 409 `GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN` with `Retry-After` |
+//! | this transfer (same amount, currency, balances) | any time | 201 with Blnk's record (its `transaction_id` is the first answer's), kept (`recovered`) |
+//! | another transfer under the reference | any time | 409 `TXN_DUPLICATE_REFERENCE`, kept: the first request never took effect (`conflict`) |
+//! | a split transaction's first leg, this split's | any time | 409 `GATEWAY_IDEMPOTENCY_ANSWER_NOT_KEPT`: it was processed |
+//! | the refund of the transaction | any time | 201 with Blnk's record of the refund (`recovered`) |
+//! | nothing | over `unknown_settle` | forwarded, then checked (below) (`first`) |
+//! | nothing, or Blnk did not answer | under it | 409 `GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN` with `Retry-After` |
 //!
-//! Without a reference the retry gets 409 `GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN`: the client checks
-//! the resource, and retries with a new key if it must.
+//! A full commit or void is sent again at once (Blnk refuses a repeat itself). A bulk, a partial
+//! commit, or a header key on another route cannot be asked about: an honest 409 without
+//! `Retry-After` (the operator's view lists them: `blnk-gateway idempotency pending`).
+//!
+//! A key the store cannot vouch is new (`suspect`: seen within `remember`, a take-over, a store
+//! that may have lost writes) is checked with Blnk before it is forwarded, and a queued answer
+//! for it is checked after (`keep`), so no client is handed an id Blnk does not hold.
 
-use http::header::{HeaderName, HeaderValue};
+use std::sync::Arc;
+
+use http::header::HeaderValue;
 use http::{Method, StatusCode};
-use http_body_util::BodyExt;
-use tokio::time::Instant;
 
 use super::exchange::Answer;
-use super::keep::stored;
+use super::lookup::{self, Found};
+use super::recover::{created, judge_transfer, Guarded, Judged};
 use crate::audit::Entry;
-use crate::body::{Buffered, RequestBody};
-use crate::config::{IdempotencyPolicy, Identity};
+use crate::body::Buffered;
+use crate::config::IdempotencyPolicy;
 use crate::error::Reject;
 use crate::gateway::Gateway;
-use crate::headers::X_BLNK_KEY;
-use crate::idempotency::{self, Claim, Gate, Idempotency, RequestKey, Stored};
-use crate::limits::{IDEMPOTENCY_LOOKUP_TIMEOUT, IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL};
+use crate::idempotency::route::Recovery;
+use crate::idempotency::service::{ms, UnknownAt};
+use crate::idempotency::{self, Gate, Idempotency, RequestKeys, Stored};
+use crate::limits::IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL;
 use crate::metrics::IdempotencyOutcome;
 use crate::state::Snapshot;
 
 /// The header a replayed answer carries (draft-ietf-httpapi-idempotency-key-header).
-pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub const IDEMPOTENT_REPLAYED: http::header::HeaderName =
+    http::header::HeaderName::from_static("idempotent-replayed");
 
-/// What the key says the request does.
+/// What the keys say the request does.
 pub(super) enum Keyed {
     /// No key: forward as usual.
     Pass,
-    /// The request holds its key: forward, then keep the answer.
-    Claimed(Claim),
+    /// The request holds its keys: forward, then keep the answer.
+    Claimed(Guarded),
     /// Answered from the store (or from Blnk's record), without forwarding.
     Answered(Answer),
 }
 
-/// The request's facts the key is made of.
+/// The request's facts the keys are made of.
 pub(super) struct Request<'a> {
     pub method: &'a Method,
     pub target: &'a str,
     pub headers: &'a http::HeaderMap,
     pub body: &'a Buffered,
-    pub identity: &'a Identity,
-}
-
-/// Only POST and PATCH carry keys (see `idempotency::key`).
-pub(super) fn keyable(method: &Method) -> bool {
-    *method == Method::POST || *method == Method::PATCH
-}
-
-/// Looks the request's key up and decides (see the module docs of `idempotency::service`).
-pub(super) async fn gate(
-    gw: &Gateway,
-    snap: &Snapshot,
-    req: Request<'_>,
-    entry: &mut Entry,
-) -> Result<Keyed, Reject> {
-    let Some(idem) = &gw.idempotency else {
-        return Ok(Keyed::Pass);
-    };
-    if !keyable(req.method) {
-        return Ok(Keyed::Pass);
-    }
-    let policy = &snap.settings.idempotency;
-    let key = idempotency::key::of(
-        req.method,
-        req.target,
-        req.headers,
-        req.body,
-        req.identity,
-        policy.from_reference,
-    )?;
-    let Some(key) = key else {
-        return Ok(Keyed::Pass);
-    };
-    let outcome = |o: IdempotencyOutcome, entry: &mut Entry| {
-        gw.metrics.idempotency(o);
-        entry.idempotency(o.label());
-    };
-    let gate = idem
-        .gate(&key, policy.ttl)
-        .await
-        .map_err(|e| unavailable(gw, e))?;
-    let keyed = match gate {
-        Gate::Claimed(claim) => Ok((IdempotencyOutcome::First, Keyed::Claimed(claim))),
-        Gate::Replay(stored) => replay(stored).map(|a| (IdempotencyOutcome::Replayed, a)),
-        Gate::InProgress => Err((
-            IdempotencyOutcome::InProgress,
-            Reject::IdempotencyInProgress,
-        )),
-        Gate::Mismatch => Err((IdempotencyOutcome::Mismatch, Reject::IdempotencyKeyReused)),
-        Gate::Unknown { version, since_ms } => {
-            unknown(gw, snap, idem, &key, (version, since_ms), policy).await
-        }
-    };
-    match keyed {
-        Ok((o, keyed)) => {
-            outcome(o, entry);
-            Ok(keyed)
-        }
-        Err((o, reject)) => {
-            outcome(o, entry);
-            Err(reject)
-        }
-    }
+    pub scope: &'a str,
 }
 
 type Decided = Result<(IdempotencyOutcome, Keyed), (IdempotencyOutcome, Reject)>;
 
+/// Looks the request's keys up and decides (see the module docs of `idempotency::service`).
+pub(super) async fn gate(
+    gw: &Arc<Gateway>,
+    snap: &Snapshot,
+    req: Request<'_>,
+    entry: &mut Entry,
+) -> Result<Keyed, Reject> {
+    let policy = &snap.settings.idempotency;
+    let Some(idem) = &gw.idempotency else {
+        if req.headers.contains_key(crate::headers::IDEMPOTENCY_KEY) {
+            return Err(Reject::IdempotencyKeyNotSupported);
+        }
+        return Ok(Keyed::Pass);
+    };
+    let keys = idempotency::key::of(
+        req.method,
+        req.target,
+        req.headers,
+        req.body,
+        req.scope,
+        policy.from_reference,
+    )?;
+    let Some(keys) = keys else {
+        return Ok(Keyed::Pass);
+    };
+    let gate = idem
+        .gate(&keys, policy.ttl)
+        .await
+        .map_err(|e| unavailable(gw, e))?;
+    let decided = match gate {
+        Gate::Claimed(claims) if claims.suspect => {
+            verify_first(gw, snap, idem, Guarded { claims, keys }).await
+        }
+        Gate::Claimed(claims) => Ok((
+            IdempotencyOutcome::First,
+            Keyed::Claimed(Guarded { claims, keys }),
+        )),
+        Gate::Replay(stored) => replay(stored).map(|a| (IdempotencyOutcome::Replayed, a)),
+        Gate::InProgress { .. } => Err((
+            IdempotencyOutcome::InProgress,
+            Reject::IdempotencyInProgress,
+        )),
+        Gate::Mismatch => Err((IdempotencyOutcome::Mismatch, Reject::IdempotencyKeyReused)),
+        Gate::Unknown(at) => unknown(gw, snap, idem, keys, at, policy).await,
+    };
+    let (outcome, result) = match decided {
+        Ok((o, keyed)) => (o, Ok(keyed)),
+        Err((o, reject)) => (o, Err(reject)),
+    };
+    gw.metrics.idempotency(outcome);
+    entry.idempotency(outcome.label());
+    result
+}
+
 /// The stored answer, as sent again, or the refusal for one too large to have been kept.
-fn replay(stored: Stored) -> Result<Keyed, (IdempotencyOutcome, Reject)> {
+pub(super) fn replay(stored: Stored) -> Result<Keyed, (IdempotencyOutcome, Reject)> {
     let Some(body) = stored.body else {
         return Err((
             IdempotencyOutcome::Replayed,
@@ -130,7 +132,7 @@ fn replay(stored: Stored) -> Result<Keyed, (IdempotencyOutcome, Reject)> {
     parts.status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     for (name, value) in stored.headers {
         if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
+            http::header::HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_maybe_shared(value),
         ) {
             parts.headers.append(n, v);
@@ -142,13 +144,65 @@ fn replay(stored: Stored) -> Result<Keyed, (IdempotencyOutcome, Reject)> {
     Ok(Keyed::Answered(Answer::Read(parts, body)))
 }
 
-/// The first request's outcome is unknown: ask Blnk about the reference, if there is one.
-async fn unknown(
-    gw: &Gateway,
+/// A suspect key (see the module docs): what Blnk holds decides before anything is forwarded.
+async fn verify_first(
+    gw: &Arc<Gateway>,
     snap: &Snapshot,
     idem: &Idempotency,
-    key: &RequestKey,
-    (version, since_ms): (u64, u64),
+    guarded: Guarded,
+) -> Decided {
+    let found = match &guarded.keys.recovery {
+        Recovery::Transfer(facts) => judge_transfer(gw, snap, facts).await,
+        Recovery::Refund { id } => match lookup::refund(gw, snap, id).await {
+            Found::Yes(_, body) => Judged::Same(created(body)),
+            Found::No => Judged::NotFound,
+            Found::Unknown => Judged::CannotTell,
+        },
+        Recovery::None | Recovery::Repeat => Judged::NotFound,
+    };
+    let keep = |stored: Stored| async {
+        let mut claims = guarded.claims.clone();
+        super::keep::settle(
+            gw,
+            idem,
+            &mut claims,
+            idempotency::Settle::Keep(stored.clone()),
+        )
+        .await;
+        stored
+    };
+    match found {
+        Judged::NotFound => Ok((IdempotencyOutcome::Verified, Keyed::Claimed(guarded))),
+        Judged::Same(s) => replay(keep(s).await).map(|a| (IdempotencyOutcome::Recovered, a)),
+        Judged::Other(s) => replay(keep(s).await).map(|a| (IdempotencyOutcome::Conflict, a)),
+        Judged::Split => {
+            let mut claims = guarded.claims.clone();
+            super::keep::settle(gw, idem, &mut claims, idempotency::Settle::Release).await;
+            Err((
+                IdempotencyOutcome::Recovered,
+                Reject::IdempotencyAnswerNotKept,
+            ))
+        }
+        Judged::CannotTell => {
+            let mut claims = guarded.claims.clone();
+            super::keep::settle(gw, idem, &mut claims, idempotency::Settle::Release).await;
+            Err((
+                IdempotencyOutcome::Unknown,
+                Reject::IdempotencyOutcomeUnknown {
+                    retry_after_secs: 1,
+                },
+            ))
+        }
+    }
+}
+
+/// The first request's outcome is unknown: ask Blnk, as the route allows.
+async fn unknown(
+    gw: &Arc<Gateway>,
+    snap: &Snapshot,
+    idem: &Idempotency,
+    keys: RequestKeys,
+    at: UnknownAt,
     policy: &IdempotencyPolicy,
 ) -> Decided {
     let not_yet = |secs| {
@@ -159,129 +213,52 @@ async fn unknown(
             },
         )
     };
-    let Some((reference, split)) = &key.reference else {
-        return Err(not_yet(0));
-    };
-    let elapsed = idem.now_ms().saturating_sub(since_ms);
-    let settle_ms = u64::try_from(policy.unknown_settle.as_millis()).unwrap_or(u64::MAX);
+    let elapsed = idem.now_ms().saturating_sub(at.since_ms);
+    let settle_ms = ms(policy.unknown_settle);
     let fail = |e| (IdempotencyOutcome::Unknown, unavailable(gw, e));
-    match lookup(gw, snap, reference, *split, policy.max_answer_bytes).await {
-        Lookup::Found(stored) => {
-            idem.resolve(key, version, stored.clone(), policy.ttl)
-                .await
-                .map_err(fail)?;
-            let answered = replay(stored).map_err(|(_, r)| (IdempotencyOutcome::Recovered, r))?;
-            Ok((IdempotencyOutcome::Recovered, answered))
-        }
-        Lookup::NotFound if elapsed >= settle_ms => {
-            match idem
-                .take_over(key, version, policy.ttl)
-                .await
-                .map_err(fail)?
-            {
-                Some(claim) => Ok((IdempotencyOutcome::First, Keyed::Claimed(claim))),
+    let judged = match &keys.recovery {
+        Recovery::None => return Err(not_yet(0)),
+        Recovery::Repeat => Judged::NotFound,
+        Recovery::Transfer(facts) => judge_transfer(gw, snap, facts).await,
+        Recovery::Refund { id } => match lookup::refund(gw, snap, id).await {
+            Found::Yes(_, body) => Judged::Same(created(body)),
+            Found::No => Judged::NotFound,
+            Found::Unknown => Judged::CannotTell,
+        },
+    };
+    let resolve = |stored: Stored| async {
+        idem.resolve(&at, &keys, stored.clone(), policy.ttl)
+            .await
+            .map_err(fail)?;
+        Ok::<_, (IdempotencyOutcome, Reject)>(stored)
+    };
+    match judged {
+        Judged::Same(s) => replay(resolve(s).await?).map(|a| (IdempotencyOutcome::Recovered, a)),
+        Judged::Other(s) => replay(resolve(s).await?).map(|a| (IdempotencyOutcome::Conflict, a)),
+        Judged::Split => Err((
+            IdempotencyOutcome::Recovered,
+            Reject::IdempotencyAnswerNotKept,
+        )),
+        Judged::NotFound if elapsed >= settle_ms || keys.recovery == Recovery::Repeat => {
+            match idem.take_over(&at, &keys, policy.ttl).await.map_err(fail)? {
+                Some(claims) => Ok((
+                    IdempotencyOutcome::First,
+                    Keyed::Claimed(Guarded { claims, keys }),
+                )),
                 None => Err((
                     IdempotencyOutcome::InProgress,
                     Reject::IdempotencyInProgress,
                 )),
             }
         }
-        Lookup::NotFound => Err(not_yet((settle_ms - elapsed).div_ceil(1000))),
-        Lookup::Failed => Err(not_yet(1)),
+        Judged::NotFound => Err(not_yet((settle_ms - elapsed).div_ceil(1000))),
+        Judged::CannotTell => Err(not_yet(1)),
     }
-}
-
-enum Lookup {
-    Found(Stored),
-    NotFound,
-    Failed,
-}
-
-/// `GET /transactions/reference/<reference>` (a split transaction's first leg: `<ref>_1` when
-/// queued, `<ref>-1` with `skip_queue`), with the gateway's key.
-async fn lookup(gw: &Gateway, snap: &Snapshot, reference: &str, split: bool, max: usize) -> Lookup {
-    // gin cannot route an encoded slash: such a reference cannot be looked up.
-    if reference.contains('/') {
-        return Lookup::Failed;
-    }
-    let names = if split {
-        vec![format!("{reference}_1"), format!("{reference}-1")]
-    } else {
-        vec![reference.to_string()]
-    };
-    for name in names {
-        match ask(gw, snap, &name, max).await {
-            Lookup::NotFound => continue,
-            // A split transaction took effect, but its first answer cannot be rebuilt.
-            Lookup::Found(mut stored) if split => {
-                stored.body = None;
-                return Lookup::Found(stored);
-            }
-            other => return other,
-        }
-    }
-    Lookup::NotFound
-}
-
-async fn ask(gw: &Gateway, snap: &Snapshot, reference: &str, max: usize) -> Lookup {
-    let upstream = &snap.settings.upstream;
-    let uri = format!(
-        "{}://{}/transactions/reference/{}",
-        upstream.scheme,
-        upstream.authority,
-        encode_segment(reference)
-    );
-    let Ok(mut req) = http::Request::get(uri).body(RequestBody::empty()) else {
-        return Lookup::Failed;
-    };
-    let key = snap.keys.upstream_key(Instant::now()).1.clone();
-    req.headers_mut()
-        .insert(http::header::HOST, upstream.host.clone());
-    req.headers_mut().insert(X_BLNK_KEY, key);
-    let asked = async {
-        let res = gw
-            .upstream
-            .send(req, snap.settings.limits.upstream())
-            .await
-            .ok()?;
-        let status = res.status();
-        let (parts, body) = res.into_parts();
-        let bytes = http_body_util::Limited::new(body, max)
-            .collect()
-            .await
-            .ok()?
-            .to_bytes();
-        Some((status, parts, bytes))
-    };
-    match tokio::time::timeout(IDEMPOTENCY_LOOKUP_TIMEOUT, asked).await {
-        Ok(Some((StatusCode::OK, parts, body))) => {
-            // The first answer was a 201 with this record (for a queued transaction, the same
-            // `transaction_id`): what the retry gets.
-            let mut stored = stored(&parts, Some(body));
-            stored.status = StatusCode::CREATED.as_u16();
-            Lookup::Found(stored)
-        }
-        Ok(Some((StatusCode::NOT_FOUND, _, _))) => Lookup::NotFound,
-        _ => Lookup::Failed,
-    }
-}
-
-/// A path segment with everything but unreserved characters percent-encoded.
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The store cannot be used: the request is refused rather than forwarded unprotected. Logged
 /// at most once per `IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL`, not once per request.
-fn unavailable(gw: &Gateway, e: idempotency::StoreError) -> Reject {
+pub(super) fn unavailable(gw: &Gateway, e: idempotency::StoreError) -> Reject {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST_LOGGED_MS: AtomicU64 = AtomicU64::new(0);
     gw.metrics.idempotency(IdempotencyOutcome::StoreUnavailable);

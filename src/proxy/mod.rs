@@ -17,10 +17,13 @@
 pub mod auth;
 mod early;
 pub mod exchange;
+mod finish;
 mod idempotent;
 mod intake;
 mod keep;
+pub mod lookup;
 pub mod path;
+mod recover;
 pub mod response;
 pub mod rewrite;
 mod rotation;
@@ -37,16 +40,17 @@ use tokio::time::Instant;
 
 use self::exchange::{Answer, InFlight, Outcome};
 use self::idempotent::Keyed;
+use self::recover::Guarded;
 use self::response::ResponseBody;
 use self::rewrite::{Forwarding, KeyHeader};
 use crate::audit::{self, Decision, Entry, RequestHead};
 use crate::body::{Buffered, RequestBody};
-use crate::config::{Identity, OnFailure};
+use crate::config::OnFailure;
 use crate::conn::{ConnClock, ConnInfo};
 use crate::error::Reject;
 use crate::gateway::Gateway;
-use crate::headers::{X_BLNK_KEY, X_REQUEST_ID};
-use crate::idempotency::Claim;
+use crate::headers::{IDEMPOTENCY_KEY, X_BLNK_KEY, X_REQUEST_ID};
+use crate::idempotency::Claims;
 use crate::quota::Allowance;
 use crate::route::Resource;
 use crate::state::Snapshot;
@@ -99,6 +103,9 @@ pub async fn handle(
     };
     // The response body tells the connection when the exchange is over.
     unanswered.0 = None;
+    if entry.is_durable() {
+        return Ok(finish::durably(gw, entry, res, started, resource, &snap).await);
+    }
     gw.metrics.request(
         snap.settings.mode,
         resource,
@@ -157,22 +164,26 @@ async fn forward(
     let now = Instant::now();
     let admitted = admit(gw, snap, conn, &head, now, (entry, resource)).await?;
     let body = intake::read_body(gw, snap, &head, incoming, entry, now).await?;
+    let scope = admitted.scope.to_string();
     let keyed = idempotent::Request {
         method: &head.method,
         target: admitted.target.as_str(),
         headers: &head.headers,
         body: &body,
-        identity: &admitted.identity,
+        scope: &scope,
     };
-    // Boxed, and only for the methods that carry keys: the gate's state (store calls, Blnk
-    // lookups) would otherwise make every request's future larger, and futures are moved.
-    let gated = match gw.idempotency.is_some() && idempotent::keyable(&head.method) {
+    // Boxed, and only for the methods that can carry keys (or a key sent anyway, refused): the
+    // gate's state (store calls, Blnk lookups) would otherwise make every request's future
+    // larger, and futures are moved.
+    let gated = match crate::idempotency::key::keyable(&head.method)
+        || head.headers.contains_key(IDEMPOTENCY_KEY)
+    {
         true => Box::pin(idempotent::gate(gw, snap, keyed, entry)).await?,
         false => Keyed::Pass,
     };
     let claim = match gated {
         Keyed::Pass => None,
-        Keyed::Claimed(claim) => Some(claim),
+        Keyed::Claimed(guarded) => Some(guarded),
         Keyed::Answered(answer) => {
             return Ok(stamped(
                 answer.respond(conn, request_id),
@@ -191,27 +202,38 @@ async fn forward(
     // The key is set by the exchange; the rewrite removes every client copy first.
     rewrite::rewrite_request(&mut head.headers, KeyHeader::None, &fwd);
     intake::set_length(&mut head.headers, &body);
+    let to_method = head.method.clone();
+    let admitted_path = admitted.target.clone();
     head.uri = upstream_uri(settings, admitted.target)?;
     head.version = Version::HTTP_11;
 
+    let delivered = Arc::new(std::sync::Mutex::new(None));
     let to = Sending {
         upstream: admitted.upstream,
         peer: conn.peer.ip(),
         claim,
+        delivered: delivered.clone(),
     };
+    if crate::idempotency::route::moves_money(&to_method, admitted_path.path()) {
+        entry.must_be_durable();
+    }
     let exchange = exchange(gw.clone(), snap.clone(), to, head, body);
     let answer = InFlight::new(exchange, entry, &gw.exchanges).await?;
-    Ok(stamped(
-        answer.respond(conn, request_id),
-        admitted.allowance,
-    ))
+    let mut res = answer.respond(conn, request_id);
+    // A guard's key is given back once the client has its answer (docs/idempotency.md).
+    let guard = delivered.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(claims) = guard {
+        let gw = gw.clone();
+        res = res.map(|b| b.on_delivered(Box::new(move || finish::give_back(gw, claims))));
+    }
+    Ok(stamped(res, admitted.allowance))
 }
 
 /// A request let through: where it goes, with which key, who it counts against.
 struct Admitted {
     target: PathAndQuery,
     upstream: auth::Upstream,
-    identity: Identity,
+    scope: auth::IdempotencyScope,
     allowance: Option<Allowance>,
 }
 
@@ -248,6 +270,7 @@ async fn admit(
         Err(reject) => return Err(gw.rate_limits.auth_failed(peer, reject).await),
     };
     let identity = auth::rate_identity(snap, conn, &admission);
+    let scope = auth::idempotency_scope(snap, conn, &admission);
     let allowance = gw.rate_limits.check(&identity, &head.method).await?;
     if settings.audit.on_failure == OnFailure::RefuseWrites
         && audit::is_write(&head.method)
@@ -258,7 +281,7 @@ async fn admit(
     Ok(Admitted {
         target,
         upstream: admission.upstream,
-        identity,
+        scope,
         allowance,
     })
 }
@@ -275,11 +298,13 @@ fn stamped(
 }
 
 /// Where a request goes and what it holds: the key to send, the peer (a client key Blnk refuses
-/// counts against it), the idempotency key to settle.
+/// counts against it), the idempotency keys to settle, and where a guard's are left to give
+/// back once the client has its answer.
 struct Sending {
     upstream: auth::Upstream,
     peer: IpAddr,
-    claim: Option<Claim>,
+    claim: Option<Guarded>,
+    delivered: Arc<std::sync::Mutex<Option<Claims>>>,
 }
 
 /// Sends the request with the key `upstream` calls for and waits for Blnk's answer; then, for a
@@ -294,7 +319,7 @@ async fn exchange(
 ) -> Outcome {
     let outcome = send_with_key(&gw, &snap, to.upstream, to.peer, head, body).await;
     match to.claim {
-        Some(claim) => Box::pin(keep::keep(gw, snap, claim, outcome)).await,
+        Some(guarded) => Box::pin(keep::keep(gw, snap, guarded, outcome, to.delivered)).await,
         None => outcome,
     }
 }

@@ -21,6 +21,7 @@ pin_project_lite::pin_project! {
         kind: Kind,
         done: Option<Arc<ConnClock>>,
         audit: Entry,
+        delivered: Option<Delivered>,
     }
 
     impl PinnedDrop for ResponseBody {
@@ -31,6 +32,9 @@ pin_project_lite::pin_project! {
             this.audit.finish(end);
             if let Some(clock) = this.done.take() {
                 clock.request_finished();
+            }
+            if let (End::Complete, Some(f)) = (end, this.delivered.take()) {
+                f();
             }
         }
     }
@@ -54,12 +58,16 @@ impl Kind {
     }
 }
 
+/// What to do once the whole body has been handed to the connection (the client has its answer).
+pub type Delivered = Box<dyn FnOnce() + Send + Sync>;
+
 impl ResponseBody {
     pub fn upstream(body: UpstreamBody, clock: Arc<ConnClock>) -> Self {
         ResponseBody {
             kind: Kind::Upstream { prefix: None, body },
             done: Some(clock),
             audit: Entry::disabled(),
+            delivered: None,
         }
     }
 
@@ -72,6 +80,7 @@ impl ResponseBody {
             },
             done: Some(clock),
             audit: Entry::disabled(),
+            delivered: None,
         }
     }
 
@@ -82,6 +91,7 @@ impl ResponseBody {
             },
             done: Some(clock),
             audit: Entry::disabled(),
+            delivered: None,
         }
     }
 
@@ -91,11 +101,20 @@ impl ResponseBody {
         self
     }
 
+    /// Runs `f` once the body has ended whole, not when the client goes away first.
+    pub fn on_delivered(mut self, f: Delivered) -> Self {
+        self.delivered = Some(f);
+        self
+    }
+
     fn finish(self: Pin<&mut Self>, end: End) {
         let this = self.project();
         this.audit.finish(end);
         if let Some(clock) = this.done.take() {
             clock.request_finished();
+        }
+        if let (End::Complete, Some(f)) = (end, this.delivered.take()) {
+            f();
         }
     }
 }
