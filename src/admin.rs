@@ -1,6 +1,7 @@
 //! The admin listener (`gateway.admin_listen`, loopback by default, never the client port):
 //! `/healthz` (the process is up), `/readyz` (Blnk's `/health` says UP and Blnk accepts the
-//! gateway's master key, both cached), `/metrics` (Prometheus text), `/clients` (client-key ids and last use).
+//! gateway's master key, both cached), `/metrics` (Prometheus text), `/clients` (client-key ids and last use),
+//! `/idempotency/pending` (keys in flight or of unknown outcome, with what Blnk holds: `pending`).
 //!
 //! It serves plain HTTP/1.1 with the same header and idle deadlines as the client listener, one
 //! small answer per request, and never forwards anything to Blnk except the readiness check.
@@ -88,6 +89,16 @@ impl Admin {
                     res
                 }
             },
+            "/idempotency/pending" => {
+                let report = crate::pending::report(&self.gw).await;
+                let mut res = text(StatusCode::OK, "");
+                *res.body_mut() = Full::new(Bytes::from(report.to_string()));
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                );
+                res
+            }
             "/clients" => {
                 // Last-use times of client keys, for `blnk-gateway keys list`. Ids only.
                 let snap = self.gw.snapshot();
@@ -196,6 +207,9 @@ impl Admin {
         ];
         if let Some(c) = &gw.cluster {
             collectors.push(Box::new(c.metrics()));
+        }
+        if let Some(idem) = &gw.idempotency {
+            collectors.push(Box::new(idem.stats()));
         }
         metrics::render(collectors)
     }

@@ -11,7 +11,7 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | Edge | `cli`, `app`, `admin`, `reload`, `systemd`, `signal` | the process: command line, the one serve path, admin listener, reloads, systemd, signals |
+//! | Edge | `cli`, `app`, `admin`, `pending`, `reload`, `systemd`, `signal` | the process: command line, the one serve path, admin listener, the operator's view of pending keys, reloads, systemd, signals |
 //! | Serve | `server` | accept, connection cap, TLS handshake, HTTP/1.1 and HTTP/2 connections, their deadlines, drain |
 //! | Pipeline | `proxy`, `gateway`, `upstream`, `keycheck` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk; whether Blnk accepts the master key |
 //! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
@@ -42,6 +42,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod mode;
+pub mod pending;
 pub mod proxy;
 pub mod quota;
 pub mod ratelimit;

@@ -7,6 +7,7 @@
 //! read.
 
 mod audit;
+mod idempotency;
 mod keys;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +89,14 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Idempotency keys after an incident: which are in flight or of unknown outcome.
+    #[command(
+        after_help = "Example:\n  blnk-gateway idempotency pending --config /etc/blnk-gateway/blnk.json"
+    )]
+    Idempotency {
+        #[command(subcommand)]
+        command: idempotency::IdempotencyCommand,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -98,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Keys { command } => keys::run(command),
         Command::Audit { command } => audit::run(command),
+        Command::Idempotency { command } => idempotency::run(command),
     }
 }
 
