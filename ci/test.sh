@@ -9,7 +9,8 @@
 # (real clients against the gateway), openssl (the development certificate script), systemd's
 # systemd-analyze and systemd-socket-activate (the unit and socket activation), redis-server
 # (cluster mode: the tests start their own on a free port of 127.0.0.1), promtool from the
-# package prometheus (the alerting rules and their unit tests). Debian packages
+# package prometheus (the alerting rules and their unit tests), faketime (a cluster gateway whose
+# clock is wrong). Debian packages
 # are installed with apt-get as root, or through sudo; Python packages with pip. Nothing is
 # skipped when missing: the tests that need it fail and say how to install it.
 set -euo pipefail
@@ -25,6 +26,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 if ((${#need[@]})); then
   echo "== installing Debian packages: ${need[*]}"
   sudo=""

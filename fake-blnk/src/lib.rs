@@ -103,7 +103,11 @@ impl FakeBlnk {
         *self.state.key.lock().unwrap_or_else(|e| e.into_inner()) = key.to_string();
     }
 
+    /// How the fake answers from now on; `Hold` holds again after an earlier `release`.
     pub fn set_behavior(&self, b: Behavior) {
+        if b == Behavior::Hold {
+            self.state.released.store(false, Ordering::SeqCst);
+        }
         *self
             .state
             .behavior

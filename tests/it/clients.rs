@@ -5,6 +5,7 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::support::client::{bare, get_ledgers, keyed, keyed_empty, send1};
+use crate::support::fake_blnk::{reference, transfer};
 use crate::support::gateway::{Setup, TestGateway};
 use crate::support::keys::{issue, revoke};
 
@@ -231,6 +232,32 @@ async fn inject_gateway(prepare: impl FnOnce(&std::path::Path)) -> TestGateway {
     TestGateway::start(setup).await
 }
 
+/// A request presenting `key`, with the body Blnk reads on a money-moving route (the gateway
+/// refuses one Blnk could not bind before Blnk sees it) and none elsewhere.
+fn with_body(
+    method: &str,
+    path: &str,
+    key: &str,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let body = match (method, path) {
+        ("POST", "/transactions") => transfer(&reference("scope"), 1),
+        ("POST", "/transactions/bulk") => format!(
+            r#"{{"transactions":[{}]}}"#,
+            transfer(&reference("scope"), 1)
+        ),
+        ("PUT", p) if p.starts_with("/transactions/inflight/") => r#"{"status":"commit"}"#.into(),
+        ("POST", "/transactions/inflight/bulk/commit") => {
+            r#"{"transactions":[{"transaction_id":"t1"}]}"#.into()
+        }
+        ("POST", "/transactions/inflight/bulk/void") => r#"{"transaction_ids":["t1"]}"#.into(),
+        _ => return keyed_empty(method, path, key),
+    };
+    keyed(method, path, key)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap()
+}
+
 #[tokio::test]
 async fn every_route_is_decided_as_blnk_would_for_the_same_scopes() {
     let mut keys = Vec::new();
@@ -245,7 +272,7 @@ async fn every_route_is_decided_as_blnk_would_for_the_same_scopes() {
     for (set, key) in SCOPE_SETS.iter().zip(&keys) {
         for (method, path, owner) in ROUTES {
             let before = gw.blnk.count();
-            let a = send1(&mut c, keyed_empty(method, path, key)).await;
+            let a = send1(&mut c, with_body(method, path, key)).await;
             match blnk_decides(method, *owner, set) {
                 Ok(()) => {
                     // Forwarded: whatever Blnk then answers (a 404 for a reference it lacks).
@@ -307,7 +334,7 @@ async fn gateway_scopes_admin_and_data_cover_what_they_say() {
     ];
     for (key, method, path, forwarded) in cases {
         let before = gw.blnk.count();
-        let a = send1(&mut c, keyed_empty(method, path, key)).await;
+        let a = send1(&mut c, with_body(method, path, key)).await;
         if *forwarded {
             assert_eq!(gw.blnk.count(), before + 1, "{method} {path}: {:?}", a.body);
             assert_ne!(a.status.as_u16(), 403, "{method} {path}: {:?}", a.body);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{get_ledgers, keyed, keyed_empty, send1};
+use crate::support::client::{get_ledgers, keyed, keyed_transfer, send1};
 use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::{Setup, TestGateway};
@@ -16,7 +16,7 @@ async fn an_unreachable_upstream_is_a_502_at_once() {
     let (gw, free) = gateway_without_blnk(Setup::default()).await;
     let mut c = gw.h1().await;
     let started = std::time::Instant::now();
-    let a = send1(&mut c, keyed_empty("POST", "/transactions", &gw.key)).await;
+    let a = send1(&mut c, keyed_transfer(&gw.key, "down")).await;
     a.assert_error(502, "GATEWAY_UPSTREAM_UNAVAILABLE");
     // Refused, not timed out: far below the 2 s connect deadline (a loose bound, not a benchmark).
     assert!(

@@ -18,6 +18,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod complete;
+mod crash;
 mod failures;
 mod forwarding;
 mod hostile;

@@ -7,6 +7,7 @@ pub mod fake_blnk;
 pub mod gateway;
 pub mod h2raw;
 pub mod keys;
+pub mod process;
 pub mod redis;
 pub mod tlsraw;
 pub mod upstream;
