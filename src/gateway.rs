@@ -120,8 +120,10 @@ fn open_idempotency(
     }
     let store: Arc<dyn Store> = match cluster {
         Some(c) => Arc::new(RedisStore::new(c.clone())),
-        None => LocalStore::open(&cfg.path, cfg.max_entries, Clock::System)
-            .map_err(|e| format!("gateway.idempotency.path: {e}"))?,
+        None => LocalStore::open(&cfg.path, cfg.max_entries, Clock::System).map_err(|e| {
+            let user = crate::config::User::current();
+            format!("gateway.idempotency.path: {e} (opened as {user})")
+        })?,
     };
     let idem = Idempotency::new(store, Clock::System);
     tracing::info!(store = %idem.describe(), "idempotency keys kept");

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
-use crate::app::{self, Listeners, Options};
+use crate::app::{self, Listeners, Options, StartError};
 use crate::config::{Env, Process, Purpose};
 use crate::server::Drain;
 use crate::state::{self, Loaded};
@@ -286,7 +286,13 @@ fn serve(path: &Path) -> ExitCode {
         };
         let running = match app::start(loaded, listeners, options, crate::signal::shutdown()) {
             Ok(r) => r,
-            Err(e) => {
+            Err(StartError::Config(why)) => {
+                // As a problem found by `load`: named by key, exit 78, so systemd does not
+                // restart into the same failure.
+                eprintln!("{}: configuration cannot be used:\n  {why}", path.display());
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            Err(StartError::Io(e)) => {
                 tracing::error!(error = %e, "cannot start");
                 return ExitCode::FAILURE;
             }

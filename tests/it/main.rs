@@ -19,6 +19,7 @@ mod clients;
 mod cluster;
 mod complete;
 mod failures;
+mod firsthour;
 mod forwarding;
 mod hostile;
 mod idempotency;
