@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 
 use crate::app::{self, Listeners, Options, StartError};
-use crate::config::{Env, Process, Purpose};
+use crate::config::{Env, Process, Purpose, SecretSource};
 use crate::server::Drain;
 use crate::state::{self, Loaded};
 use crate::systemd::Notifier;
@@ -160,6 +160,10 @@ fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
 
 fn describe(loaded: &Loaded) -> String {
     let s = &loaded.settings;
+    let fingerprint = match loaded.key_source {
+        SecretSource::Pending(_) => "none-yet".to_string(),
+        _ => loaded.key.fingerprint().to_string(),
+    };
     format!(
         "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} idempotency={} cluster={}",
         s.mode,
@@ -168,7 +172,7 @@ fn describe(loaded: &Loaded) -> String {
         s.upstream.scheme,
         s.upstream.authority,
         loaded.key_source,
-        loaded.key.fingerprint(),
+        fingerprint,
         audit_target(loaded),
         idempotency_store(loaded),
         cluster_target(loaded)

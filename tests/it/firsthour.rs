@@ -1,18 +1,24 @@
-//! A new operator's first hour, through the real binary: `check` and `serve`, run as the same
-//! user, agree on what that user can open, and `serve` exits 78 for what the configuration
-//! names; every error names its key and says what to do.
+//! A new operator's first hour, through the real binary: the development configuration starts on
+//! a fresh clone with nothing made by hand and no warning to chase; `check` and `serve`, run as
+//! the same user, agree on what that user can open, and `serve` exits 78 for what the
+//! configuration names; every error names its key and says what to do.
 //!
 //! Permissions mean nothing to root, and CI runs as root: there the commands that must meet a
 //! permission run through `setpriv` as nobody, the way an operator runs `sudo -u blnk-gateway`.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::support::exit_and_output;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const KEY: &str = "first-hour-master-key-0123456789abcdef-xyz";
+/// Bound on every wait for the child process.
+const WAIT: Duration = Duration::from_secs(20);
 /// nobody:nogroup on Debian.
 const NOBODY: u32 = 65534;
 
@@ -105,6 +111,74 @@ fn config(dir: &Path, extra: &str) -> (String, u16) {
         ),
     );
     (cfg, port)
+}
+
+#[test]
+fn the_development_config_starts_on_a_fresh_clone_with_nothing_made_by_hand() {
+    let clone = tempfile::tempdir().unwrap();
+    std::fs::create_dir(clone.path().join("config")).unwrap();
+    let cfg = clone.path().join("config/dev.json");
+    std::fs::copy(format!("{ROOT}/config/dev.json"), &cfg).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let key = clone.path().join("certs/dev.key");
+    let local = [
+        ("BLNK_GATEWAY_LISTEN", "127.0.0.1:0"),
+        ("BLNK_GATEWAY_ADMIN_LISTEN", "off"),
+    ];
+
+    let (code, out) = run(gateway(&["check", "--config", cfg], &local));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("key_fingerprint=none-yet"), "{out}");
+    assert!(
+        out.contains("serve writes a new random development key"),
+        "{out}"
+    );
+    assert!(!out.contains("gateway.audit.path"), "{out}");
+    assert!(!clone.path().join("certs").exists(), "check wrote files");
+
+    let sock = clone.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&sock).unwrap();
+    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let mut serve = gateway(&["serve", "--config", cfg], &local);
+    serve
+        .env("NOTIFY_SOCKET", &sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = serve.spawn().unwrap();
+    let mut buf = [0u8; 512];
+    let n = notify
+        .recv(&mut buf)
+        .expect("the development config never became ready");
+    assert!(buf[..n].starts_with(b"READY=1"));
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&key).unwrap();
+    let hex = text.strip_suffix('\n').unwrap();
+    assert!(
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not 64 hex digits"
+    );
+    assert!(clone.path().join("certs/dev-cert.pem").exists());
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let (code, log) = exit_and_output(&out);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("wrote a new random development key"), "{log}");
+    assert!(!log.contains("gateway.audit.path"), "{log}");
+    assert!(!log.contains(hex), "the key was logged");
+
+    // The key stays: the next start reads it, and check shows its fingerprint.
+    let (code, out) = run(gateway(&["check", "--config", cfg], &local));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains("none-yet") && !out.contains("dev_generate_key"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
 }
 
 #[test]
