@@ -117,14 +117,7 @@ pub(super) fn resolve(
         | SecretSource::File(p)
         | SecretSource::Pending(p)
         | SecretSource::Credential(p) => read_key_file(p).map_err(|m| {
-            let hint = if p.exists() {
-                String::new()
-            } else {
-                format!(
-                    " (a new key: (umask 077; openssl rand -hex 32 > {}), and give Blnk the same)",
-                    p.display()
-                )
-            };
+            let hint = key_file_hint(p);
             problems.push(source.key(), format!("{}: {m}{hint}", p.display()))
         }),
         SecretSource::EnvVar => Ok(Zeroizing::new(
@@ -141,6 +134,9 @@ pub(super) fn resolve(
     .ok()?;
     match SecretKey::new(bytes.to_vec()) {
         Ok(key) => {
+            if let Some(w) = differs_from_blnks(raw, &key, &source) {
+                warnings.push(w);
+            }
             if key.len() < RECOMMENDED_MIN_KEY_LEN {
                 warnings.push(format!(
                     "the master key from {} is {} bytes; use at least {RECOMMENDED_MIN_KEY_LEN} random bytes",
@@ -155,6 +151,44 @@ pub(super) fn resolve(
             None
         }
     }
+}
+
+/// What to do about a key file that cannot be read: where the key comes from when it is missing
+/// (Blnk's own key, so both hold the same), who must be able to read it when it is not readable.
+fn key_file_hint(p: &Path) -> String {
+    let path = p.display();
+    if !p.exists() {
+        return format!(
+            " (put Blnk's master key in it, the value of Blnk's server.secret_key or BLNK_SERVER_SECRET_KEY, readable by the user the gateway runs as; a new key for both: sudo sh -c '(umask 027; openssl rand -hex 32 > {path}) && chgrp blnk-gateway {path}', then give Blnk the same)"
+        );
+    }
+    if std::fs::File::open(p).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied) {
+        return format!(
+            " (make it readable by that user's group and no one else: sudo chgrp {} {path} && sudo chmod 0640 {path})",
+            super::access::User::current().owner()
+        );
+    }
+    String::new()
+}
+
+/// A warning when the file also holds Blnk's own `server.secret_key` and it is not the key the
+/// gateway took from a source that comes first: a Blnk reading this file holds the other key and
+/// answers every keyed request 401. Fingerprints only, never a key.
+fn differs_from_blnks(raw: &RawConfig, key: &SecretKey, source: &SecretSource) -> Option<String> {
+    if *source == SecretSource::ConfigFile {
+        return None;
+    }
+    let blnks = raw.server.secret_key.as_ref()?;
+    let blnks = SecretKey::new(blnks.0.as_bytes().to_vec()).ok()?;
+    if blnks.digest().matches(key.digest()) {
+        return None;
+    }
+    Some(format!(
+        "the master key from {} (fingerprint {}) differs from server.secret_key in the same file (fingerprint {}); a Blnk reading this file holds the other key and will refuse the gateway's requests: give both the same key",
+        source.key(),
+        key.fingerprint(),
+        blnks.fingerprint()
+    ))
 }
 
 /// `gateway.dev_generate_key`, the file missing: at `serve`, writes a new random key (64 hex

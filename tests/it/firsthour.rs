@@ -17,6 +17,7 @@ use crate::support::exit_and_output;
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const KEY: &str = "first-hour-master-key-0123456789abcdef-xyz";
+const OTHER_KEY: &str = "first-hour-other-key-0123456789abcdef-xyz";
 /// Bound on every wait for the child process.
 const WAIT: Duration = Duration::from_secs(20);
 /// nobody:nogroup on Debian.
@@ -239,4 +240,53 @@ fn a_store_that_cannot_be_opened_is_a_configuration_error() {
         out.contains("configuration cannot be used") && out.contains("gateway.idempotency.path: "),
         "{out}"
     );
+}
+
+#[test]
+fn a_key_file_problem_says_whose_key_and_who_must_read_it() {
+    let dir = shared_dir();
+    let (cfg, _) = config(dir.path(), "");
+    let key = dir.path().join("master.key");
+    mode(&key, if is_root() { 0o600 } else { 0o000 });
+    let (code, out) = run(unprivileged(&["check", "--config", &cfg], &[]));
+    assert_eq!(code, 78, "{out}");
+    for expected in [
+        "gateway.secret_key_file: ",
+        "permission denied for ",
+        "uid ",
+        "chmod 0640",
+    ] {
+        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
+    }
+    std::fs::remove_file(&key).unwrap();
+    let (code, out) = run(gateway(&["check", "--config", &cfg], &[]));
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.contains("file not found (put Blnk's master key in it")
+            && out.contains("chgrp blnk-gateway"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_warns_when_the_gateways_key_is_not_the_one_blnk_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "master.key", &format!("{KEY}\n"));
+    let body = |blnks: &str| {
+        format!(
+            r#"{{"server": {{"secure": true, "secret_key": "{blnks}"}}, "gateway": {{"allow_plaintext": true, "admin_listen": "off", "secret_key_file": "master.key", "idempotency": {{"enabled": false}}, "audit": {{"path": "-"}}}}}}"#
+        )
+    };
+    let cfg = write(dir.path(), "blnk.json", &body(OTHER_KEY));
+    let (code, out) = run(gateway(&["check", "--config", &cfg], &[]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("differs from server.secret_key in the same file"),
+        "{out}"
+    );
+    assert!(!out.contains(KEY) && !out.contains(OTHER_KEY), "{out}");
+    let cfg = write(dir.path(), "blnk.json", &body(KEY));
+    let (code, out) = run(gateway(&["check", "--config", &cfg], &[]));
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("differs"), "{out}");
 }
