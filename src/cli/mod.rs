@@ -322,7 +322,7 @@ async fn bind(settings: &Process) -> Result<Listeners, ExitCode> {
         }
         Ok(None) => TcpListener::bind(settings.listen)
             .await
-            .map_err(|e| fail(&settings.listen.to_string(), e))?,
+            .map_err(|e| fail(&format!("gateway.listen {}", settings.listen), e))?,
         Err(e) => return Err(fail("LISTEN_FDS", e)),
     };
     let admin = match settings.admin_listen {
@@ -341,7 +341,18 @@ async fn bind(settings: &Process) -> Result<Listeners, ExitCode> {
     })
 }
 
+/// A listener that cannot be bound: named by its key, with what usually causes it. A runtime
+/// failure (exit 1): the port may be free a moment later, so systemd's restart is right.
 fn fail(what: &str, e: std::io::Error) -> ExitCode {
-    tracing::error!(error = %e, "cannot listen on {what}");
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another process listens there: a gateway already running? `ss -ltnp` shows which)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need CAP_NET_BIND_SERVICE, or socket activation)"
+        }
+        _ => "",
+    };
+    tracing::error!(error = %e, "cannot listen on {what}: {e}{hint}");
     ExitCode::FAILURE
 }

@@ -290,3 +290,22 @@ fn check_warns_when_the_gateways_key_is_not_the_one_blnk_reads() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("differs"), "{out}");
 }
+
+#[test]
+fn a_taken_port_is_named_by_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _) = config(dir.path(), r#", "idempotency": {"enabled": false}"#);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let (code, out) = run(gateway(
+        &["serve", "--config", &cfg],
+        &[("BLNK_GATEWAY_LISTEN", &listen)],
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("cannot listen on gateway.listen {listen}: "))
+            && out.contains("a gateway already running?"),
+        "{out}"
+    );
+}
