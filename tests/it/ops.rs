@@ -440,9 +440,11 @@ async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
     assert_eq!(a.status, 200, "{:?}", a.body);
 }
 
+/// Nothing listening where Blnk should be reads differently from a Blnk that answers but is
+/// not healthy.
 #[tokio::test]
-async fn readyz_is_503_when_blnk_is_down() {
-    let (gw, _) = gateway_without_blnk(Setup {
+async fn readyz_is_503_when_blnk_is_down_and_says_why() {
+    let (gw, free) = gateway_without_blnk(Setup {
         admin: true,
         ..Setup::default()
     })
@@ -452,6 +454,53 @@ async fn readyz_is_503_when_blnk_is_down() {
         crate::support::client::h1(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
     let a = send1(&mut admin, bare("GET", "/readyz")).await;
     assert_eq!(a.status, 503);
+    assert_eq!(
+        String::from_utf8_lossy(&a.body),
+        format!("not ready: cannot connect to Blnk at http://{free} (gateway.upstream): refused, or not accepted within gateway.limits.upstream_connect_timeout\n")
+    );
     let a = send1(&mut admin, bare("GET", "/healthz")).await;
     assert_eq!(a.status, 200);
+
+    // A Blnk that answers /health, but not UP.
+    let unhealthy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = unhealthy.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = unhealthy.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let body = r#"{"status":"DOWN"}"#;
+                let head = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
+            });
+        }
+    });
+    let key = new_key("unhealthy");
+    let blnk = FakeBlnk::start(&key).await;
+    let gw = TestGateway::start_with(
+        Setup {
+            admin: true,
+            gateway: json!({"upstream": format!("http://{at}")}),
+            ..Setup::default()
+        },
+        key,
+        blnk,
+    )
+    .await;
+    let mut admin = crate::support::client::h1(
+        tokio::net::TcpStream::connect(gw.admin_addr.unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let a = send1(&mut admin, bare("GET", "/readyz")).await;
+    assert_eq!(a.status, 503);
+    assert_eq!(
+        String::from_utf8_lossy(&a.body),
+        "not ready: Blnk's /health answered 503 Service Unavailable\n"
+    );
 }
