@@ -117,11 +117,17 @@ impl Admin {
                 res
             }
             "/metrics" => {
+                let accept = req.headers().get(header::ACCEPT).map(|v| v.as_bytes());
+                let format = metrics::Format::from_accept(accept);
+                let body = match format {
+                    metrics::Format::OpenMetrics => self.metrics(),
+                    metrics::Format::Classic => metrics::to_classic(&self.metrics()),
+                };
                 let mut res = text(StatusCode::OK, "");
-                *res.body_mut() = Full::new(Bytes::from(self.metrics()));
+                *res.body_mut() = Full::new(Bytes::from(body));
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    header::HeaderValue::from_static(metrics::CONTENT_TYPE),
+                    header::HeaderValue::from_static(format.content_type()),
                 );
                 res
             }

@@ -504,3 +504,93 @@ async fn readyz_is_503_when_blnk_is_down_and_says_why() {
         "not ready: Blnk's /health answered 503 Service Unavailable\n"
     );
 }
+
+/// Prometheus's own scrape header, which prefers OpenMetrics.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// `/metrics` answers the format the scrape asks for: the classic text format unless `Accept`
+/// asks for OpenMetrics, and `promtool check metrics` (which reads the classic format) accepts
+/// it; OpenMetrics to Prometheus, with the same series.
+#[tokio::test]
+async fn metrics_are_classic_text_unless_openmetrics_is_asked_for() {
+    let gw = TestGateway::start(Setup {
+        admin: true,
+        ..Setup::default()
+    })
+    .await;
+    let mut c = gw.h1().await;
+    send1(&mut c, get_ledgers(&gw.key)).await;
+    send1(&mut c, keyed_empty("GET", "/balances", "wrong")).await;
+    let mut admin = crate::support::client::h1(
+        tokio::net::TcpStream::connect(gw.admin_addr.unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let classic = send1(&mut admin, bare("GET", "/metrics")).await;
+    assert_eq!(
+        classic.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8_lossy(&classic.body).into_owned();
+    assert!(
+        text.contains("# TYPE blnk_gateway_requests_total counter\n") && !text.contains("# EOF"),
+        "{text}"
+    );
+    let checked = promtool_check_metrics(&text);
+    assert!(
+        checked.0,
+        "promtool check metrics refused the classic format:\n{}",
+        checked.1
+    );
+
+    let om = send1(
+        &mut admin,
+        crate::support::client::req("GET", "/metrics")
+            .header("accept", PROMETHEUS_ACCEPT)
+            .body(crate::support::client::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        om.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let om = String::from_utf8_lossy(&om.body).into_owned();
+    assert!(
+        om.ends_with("# EOF\n") && om.contains("# TYPE blnk_gateway_requests counter\n"),
+        "{om}"
+    );
+    let series = |t: &str| -> std::collections::BTreeSet<String> {
+        parse_metrics(t).into_iter().map(|(s, _)| s).collect()
+    };
+    assert_eq!(series(&text), series(&om));
+}
+
+/// `promtool check metrics` on `text`: whether it passed, and what it said. promtool is
+/// required: ci/test.sh installs it (Debian package `prometheus`).
+fn promtool_check_metrics(text: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "promtool is needed to check the metrics format ({e}): install the Debian package \
+                 `prometheus` (sudo apt-get install prometheus), or run ci/test.sh, which installs it"
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
+}
