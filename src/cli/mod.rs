@@ -28,6 +28,8 @@ use crate::EXIT_CONFIG;
 #[command(
     name = "blnk-gateway",
     version,
+    // clap's own `help` subcommand refuses `help --help`; ours is an ordinary command.
+    disable_help_subcommand = true,
     about = "Secure-mode TLS gateway for a self-hosted Blnk ledger",
     after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log\n\nEach command's --help has its own examples. Guide: README.md."
 )]
@@ -74,6 +76,7 @@ enum Command {
     },
     /// Issue, list and revoke scoped client keys (inject mode).
     #[command(
+        disable_help_subcommand = true,
         after_help = "Example:\n  blnk-gateway keys new --config /etc/blnk-gateway/blnk.json --name payments --scopes data:read --expires 90d"
     )]
     Keys {
@@ -82,11 +85,19 @@ enum Command {
     },
     /// Audit log tools.
     #[command(
+        disable_help_subcommand = true,
         after_help = "Example:\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log.1 /var/log/blnk-gateway/audit.log"
     )]
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// Print the help of a command: `help keys new` is `keys new --help`.
+    #[command(after_help = "Examples:\n  blnk-gateway help\n  blnk-gateway help keys new")]
+    Help {
+        /// The command, and its subcommand, whose help to print; none for the overview.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
     },
 }
 
@@ -98,6 +109,22 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Keys { command } => keys::run(command),
         Command::Audit { command } => audit::run(command),
+        Command::Help { command } => help(&command),
+    }
+}
+
+/// The help of the command `path` names, exactly as its `--help` prints it (clap renders it, and
+/// names an unknown command with the nearest known one).
+fn help(path: &[String]) -> ExitCode {
+    let argv = std::iter::once("blnk-gateway")
+        .chain(path.iter().map(String::as_str))
+        .chain(std::iter::once("--help"));
+    match <Cli as clap::CommandFactory>::command().try_get_matches_from(argv) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
     }
 }
 
@@ -355,4 +382,32 @@ fn fail(what: &str, e: std::io::Error) -> ExitCode {
     };
     tracing::error!(error = %e, "cannot listen on {what}: {e}{hint}");
     ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument an operator can give says what it is in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "blnk-gateway", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }

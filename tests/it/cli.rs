@@ -385,7 +385,7 @@ fn help_and_version() {
     for word in ["serve", "check"] {
         assert!(text(&out).contains(word));
     }
-    // Every command's help has an example of itself.
+    // Every command's help has an example of itself, and `help COMMAND` prints just that.
     for cmd in [
         &["serve"][..],
         &["check"],
@@ -396,15 +396,38 @@ fn help_and_version() {
         &["audit"],
         &["audit", "verify"],
         &["audit", "keygen"],
+        &["help"],
     ] {
         let out = run(&[cmd, &["--help"]].concat(), &[]);
-        assert!(out.status.success());
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out));
         let t = text(&out);
         let example = format!("blnk-gateway {}", cmd.join(" "));
         assert!(
             t.contains("Example") && t.contains(&example),
             "{cmd:?}:\n{t}"
         );
+        let via_help = run(&[&["help"][..], cmd].concat(), &[]);
+        assert!(via_help.status.success(), "help {cmd:?}");
+        assert_eq!(text(&via_help), t, "help {cmd:?}");
+    }
+    let out = run(&["help", "nothing"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unrecognized subcommand 'nothing'"),
+        "{}",
+        text(&out)
+    );
+    // Positional arguments say what they are.
+    for (cmd, expected) in [
+        (&["keys", "revoke"][..], "<ID>  The key's id"),
+        (
+            &["audit", "verify"],
+            "<FILES>...  The audit log files, oldest first",
+        ),
+        (&["audit", "keygen"], "--out-public <FILE>"),
+    ] {
+        let t = text(&run(&[cmd, &["--help"]].concat(), &[]));
+        assert!(t.contains(expected), "{expected:?} not in:\n{t}");
     }
 }
 

@@ -6,7 +6,7 @@
 //! Permissions mean nothing to root, and CI runs as root: there the commands that must meet a
 //! permission run through `setpriv` as nobody, the way an operator runs `sudo -u blnk-gateway`.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -114,6 +114,10 @@ fn config(dir: &Path, extra: &str) -> (String, u16) {
     (cfg, port)
 }
 
+/// `config/dev.json` as shipped, in a fresh copy of the repository's layout (`config/`, and no
+/// `certs/`): `check` passes before anything exists and creates nothing; the first `serve`
+/// writes the development key (0600, 64 hex digits) and certificate and becomes ready; no run
+/// warns about the audit log.
 #[test]
 fn the_development_config_starts_on_a_fresh_clone_with_nothing_made_by_hand() {
     let clone = tempfile::tempdir().unwrap();
@@ -182,6 +186,9 @@ fn the_development_config_starts_on_a_fresh_clone_with_nothing_made_by_hand() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
 }
 
+/// The state and log directories as an operator gets them wrong: not writable by the user the
+/// gateway runs as. `check` as that user refuses, naming each key and the user; `serve` as that
+/// user refuses the same, with 78 and before binding; made writable, both pass.
 #[test]
 fn check_and_serve_agree_on_what_the_user_may_open() {
     let dir = shared_dir();
@@ -225,6 +232,9 @@ fn check_and_serve_agree_on_what_the_user_may_open() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// A store file that is there and writable but is not a store: found only when `serve` opens
+/// it, and still a configuration error (78, named by key), not a runtime failure systemd would
+/// restart into again.
 #[test]
 fn a_store_that_cannot_be_opened_is_a_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -242,6 +252,8 @@ fn a_store_that_cannot_be_opened_is_a_configuration_error() {
     );
 }
 
+/// A key file the user cannot read names the user and the fix; a missing one says the key is
+/// Blnk's, readable by the service's group (not a root-only file the service cannot read).
 #[test]
 fn a_key_file_problem_says_whose_key_and_who_must_read_it() {
     let dir = shared_dir();
@@ -268,6 +280,9 @@ fn a_key_file_problem_says_whose_key_and_who_must_read_it() {
     );
 }
 
+/// `gateway.secret_key_file` and Blnk's own `server.secret_key` in the same file, different:
+/// a warning with both fingerprints (never a key), since a Blnk reading this file would refuse
+/// the gateway. The same key: no warning.
 #[test]
 fn check_warns_when_the_gateways_key_is_not_the_one_blnk_reads() {
     let dir = tempfile::tempdir().unwrap();
@@ -291,6 +306,8 @@ fn check_warns_when_the_gateways_key_is_not_the_one_blnk_reads() {
     assert!(!out.contains("differs"), "{out}");
 }
 
+/// The main listener's error names its key, as the admin listener's does, and what usually
+/// causes it: a runtime failure (1), since the port may be free a moment later.
 #[test]
 fn a_taken_port_is_named_by_its_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -308,4 +325,62 @@ fn a_taken_port_is_named_by_its_key() {
             && out.contains("a gateway already running?"),
         "{out}"
     );
+}
+
+/// `keys new` on a configuration without a clients file says what to add; with one that does
+/// not exist yet, the new file takes its directory's group (the service's, in
+/// /etc/blnk-gateway), so a key made with sudo is readable by the gateway; a rewrite keeps the
+/// group.
+#[test]
+fn keys_new_says_what_to_add_and_leaves_a_file_the_service_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _) = config(dir.path(), "");
+    let new = |cfg: &str| {
+        run(gateway(
+            &[
+                "keys",
+                "new",
+                "--config",
+                cfg,
+                "--name",
+                "pay",
+                "--scopes",
+                "data:read",
+            ],
+            &[],
+        ))
+    };
+    let (code, out) = new(&cfg);
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.contains("gateway.clients_file is not set")
+            && out.contains(r#""clients_file": "clients.json""#)
+            && out.contains("inject"),
+        "{out}"
+    );
+
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    // Root may give the directory any group; anyone else, one of their own.
+    let group = if is_root() {
+        NOBODY
+    } else {
+        rustix::process::getegid().as_raw()
+    };
+    std::os::unix::fs::chown(&keys, None, Some(group)).unwrap();
+    let (cfg, _) = config(
+        dir.path(),
+        r#", "mode": "inject", "clients_file": "keys/clients.json""#,
+    );
+    let (code, out) = new(&cfg);
+    assert_eq!(code, 0, "{out}");
+    let file = keys.join("clients.json");
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        (meta.gid(), meta.permissions().mode() & 0o777),
+        (group, 0o640)
+    );
+    let (code, out) = new(&cfg);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::metadata(&file).unwrap().gid(), group);
 }
