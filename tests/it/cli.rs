@@ -120,6 +120,7 @@ fn check_names_every_problem_and_exits_78() {
     ] {
         assert!(t.contains(expected), "{expected} not in: {t}");
     }
+    assert!(!t.contains("make-dev-cert"), "{t}");
 }
 
 #[test]
