@@ -7,6 +7,7 @@
 //! read.
 
 mod audit;
+mod docs;
 mod keys;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,8 @@ use crate::EXIT_CONFIG;
     // clap's own `help` subcommand refuses `help --help`; ours is an ordinary command.
     disable_help_subcommand = true,
     about = "Secure-mode TLS gateway for a self-hosted Blnk ledger",
-    after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log\n\nEach command's --help has its own examples. Guide: README.md."
+    long_about = "Secure-mode TLS gateway for a self-hosted Blnk ledger.\n\nIt terminates TLS in front of Blnk Core, enforces Blnk's secure mode (verify mode) or keeps the master key from clients and injects it itself (inject mode), forwards only complete requests with a deadline on every wait, makes retried transfers safe, rate limits, and keeps a hash-chained audit log of every request. It reads Blnk's own blnk.json (the server section) plus a gateway section.",
+    after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log\n\nEach command's --help has its own examples. Guide: README.md (in the package: /usr/share/doc/blnk-gateway/)."
 )]
 pub struct Cli {
     /// Log format for operational logs on standard error.
@@ -92,12 +94,28 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell to standard output.
+    #[command(
+        after_help = "Example:\n  blnk-gateway completions bash > ~/.local/share/bash-completion/completions/blnk-gateway"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the help of a command: `help keys new` is `keys new --help`.
     #[command(after_help = "Examples:\n  blnk-gateway help\n  blnk-gateway help keys new")]
     Help {
         /// The command, and its subcommand, whose help to print; none for the overview.
         #[arg(value_name = "COMMAND")]
         command: Vec<String>,
+    },
+    /// Write the man pages (blnk-gateway.1 and one per command) into a directory. For packaging.
+    #[command(hide = true)]
+    Manpages {
+        /// The directory to write them into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -109,22 +127,9 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Keys { command } => keys::run(command),
         Command::Audit { command } => audit::run(command),
-        Command::Help { command } => help(&command),
-    }
-}
-
-/// The help of the command `path` names, exactly as its `--help` prints it (clap renders it, and
-/// names an unknown command with the nearest known one).
-fn help(path: &[String]) -> ExitCode {
-    let argv = std::iter::once("blnk-gateway")
-        .chain(path.iter().map(String::as_str))
-        .chain(std::iter::once("--help"));
-    match <Cli as clap::CommandFactory>::command().try_get_matches_from(argv) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            let _ = e.print();
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
-        }
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Help { command } => docs::help(&command),
+        Command::Manpages { dir } => docs::manpages(&dir),
     }
 }
 
@@ -390,7 +395,8 @@ mod tests {
 
     use super::Cli;
 
-    /// Every argument an operator can give says what it is in `--help`.
+    /// Every argument an operator can give says what it is, in `--help`, the man pages and the
+    /// completions alike.
     #[test]
     fn every_argument_has_help() {
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {

@@ -397,6 +397,7 @@ fn help_and_version() {
         &["audit"],
         &["audit", "verify"],
         &["audit", "keygen"],
+        &["completions"],
         &["help"],
     ] {
         let out = run(&[cmd, &["--help"]].concat(), &[]);
@@ -429,6 +430,57 @@ fn help_and_version() {
     ] {
         let t = text(&run(&[cmd, &["--help"]].concat(), &[]));
         assert!(t.contains(expected), "{expected:?} not in:\n{t}");
+    }
+}
+
+/// Shell completions and man pages come from the same definition as `--help`.
+#[test]
+fn completions_and_man_pages_follow_the_command_line() {
+    let out = run(&["completions", "bash"], &[]);
+    assert!(out.status.success());
+    let bash = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "blnk-gateway",
+        "serve",
+        "keygen",
+        "--out-secret",
+        "--config",
+    ] {
+        assert!(bash.contains(word), "{word} not in the bash completions");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["manpages", "--dir", dir.path().to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "blnk-gateway-audit-keygen.1",
+            "blnk-gateway-audit-verify.1",
+            "blnk-gateway-audit.1",
+            "blnk-gateway-check.1",
+            "blnk-gateway-completions.1",
+            "blnk-gateway-help.1",
+            "blnk-gateway-keys-list.1",
+            "blnk-gateway-keys-new.1",
+            "blnk-gateway-keys-revoke.1",
+            "blnk-gateway-keys.1",
+            "blnk-gateway-serve.1",
+            "blnk-gateway.1",
+        ]
+    );
+    let main = std::fs::read_to_string(dir.path().join("blnk-gateway.1")).unwrap();
+    for section in [
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "/etc/blnk-gateway/blnk.json",
+    ] {
+        assert!(main.contains(section), "{section} not in blnk-gateway.1");
     }
 }
 
