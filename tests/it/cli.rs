@@ -67,6 +67,7 @@ fn check_accepts_the_shipped_examples() {
     let cert = dir.path().join("server.pem");
     let key = dir.path().join("server.key");
     let audit = dir.path().join("audit.log");
+    let store = dir.path().join("idempotency.redb");
     let key_file = write(dir.path(), "master.key", &format!("{KEY}\n"));
     let prod = run(
         &[
@@ -79,10 +80,12 @@ fn check_accepts_the_shipped_examples() {
             ("BLNK_GATEWAY_TLS__KEY", key.to_str().unwrap()),
             ("BLNK_SERVER_SECRET_KEY_FILE", &key_file),
             ("BLNK_GATEWAY_AUDIT__PATH", audit.to_str().unwrap()),
+            ("BLNK_GATEWAY_IDEMPOTENCY__PATH", store.to_str().unwrap()),
         ],
     );
     assert!(prod.status.success(), "{}", text(&prod));
     assert!(!audit.exists(), "check created the audit log");
+    assert!(!store.exists(), "check created the idempotency store");
     assert!(!text(&prod).contains(KEY));
 }
 
