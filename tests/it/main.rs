@@ -27,6 +27,7 @@ mod inject;
 mod limits;
 mod logs;
 mod ops;
+mod package;
 mod pool;
 mod ratelimit;
 mod readiness;
