@@ -584,26 +584,45 @@ fn keys_new_names_both_forms_of_expiry() {
     assert!(t.contains("\"90d\"") && t.contains("RFC 3339"), "{t}");
 }
 
-/// The README's install steps work in the order written: the directories the unit's
-/// LogsDirectory= and StateDirectory= name exist before `check` runs, and `check` runs with the
-/// STATE_DIRECTORY the service will have.
+/// The README's install steps work in the order written: the package, then Blnk's key and the
+/// certificate where the package's example configuration looks for them, `check` as the service
+/// user, and only then `systemctl enable --now`. (ci/package.sh runs the same steps on the
+/// installed package.)
 #[test]
-fn the_install_steps_create_the_directories_before_check() {
+fn the_install_steps_check_as_the_service_user_before_enabling() {
     let root = env!("CARGO_MANIFEST_DIR");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    let unit = std::fs::read_to_string(format!("{root}/systemd/blnk-gateway.service")).unwrap();
-    let start = readme.find("### Install as a systemd service").unwrap();
+    let start = readme.find("\n## Install\n").unwrap();
     let steps = &readme[start..];
-    let steps = &steps[..steps.find("systemctl enable --now").unwrap()];
-    let mkdir = steps
-        .find("install -d -m 0750 -o blnk-gateway -g blnk-gateway /var/log/blnk-gateway /var/lib/blnk-gateway")
-        .expect("the install steps create the log and state directories");
-    let check = steps.find("blnk-gateway check --config").unwrap();
-    assert!(mkdir < check, "the directories must exist before check");
-    assert!(steps[..check].contains("STATE_DIRECTORY=/var/lib/blnk-gateway"));
-    assert!(unit.contains("LogsDirectory=blnk-gateway"));
-    assert!(unit.contains("StateDirectory=blnk-gateway"));
-    // The production example's audit log is in that directory.
-    let prod = std::fs::read_to_string(format!("{root}/config/production.json")).unwrap();
-    assert!(prod.contains("/var/log/blnk-gateway/audit.log"));
+    let steps = &steps[..steps
+        .find("sudo systemctl enable --now blnk-gateway")
+        .unwrap()];
+    let mut at = 0;
+    for step in [
+        "sudo apt install ./target/debian/blnk-gateway_*.deb",
+        "sudo install -m 0640 -o root -g blnk-gateway /dev/stdin /etc/blnk-gateway/secret_key",
+        "sudo install -m 0640 -o root -g blnk-gateway fullchain.pem privkey.pem /etc/blnk-gateway/tls/",
+        "sudo -u blnk-gateway blnk-gateway check --config /etc/blnk-gateway/blnk.json",
+    ] {
+        let found = steps[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("the install steps lack, or misplace: {step}"));
+        at += found + step.len();
+    }
+    let prod: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/config/production.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        prod["gateway"]["secret_key_file"],
+        "/etc/blnk-gateway/secret_key"
+    );
+    assert_eq!(
+        prod["gateway"]["tls"]["cert"],
+        "/etc/blnk-gateway/tls/fullchain.pem"
+    );
+    assert_eq!(
+        prod["gateway"]["tls"]["key"],
+        "/etc/blnk-gateway/tls/privkey.pem"
+    );
 }
