@@ -3,9 +3,9 @@
 # verdict. Offline: everything stays on 127.0.0.1, no DNS (-n none, --ip), no revocation or
 # other "phone out" checks (testssl only does those with --phone-out), bounded by timeouts.
 #
-#   ci/testssl.sh                 # build (debug), scan with an RSA and an ECDSA certificate
+#   ci/testssl.sh                 # the README's release build (a no-op once made), RSA and ECDSA scans
 #   KEY_TYPES=ec ci/testssl.sh    # one key type
-#   BLNK_GATEWAY_BIN=target/release/blnk-gateway FAKE_BLNK_BIN=target/release/fake-blnk ci/testssl.sh
+#   BLNK_GATEWAY_BIN=path/to/blnk-gateway FAKE_BLNK_BIN=path/to/fake-blnk ci/testssl.sh
 #
 # Verdict: any finding of severity MEDIUM, HIGH or CRITICAL, or a scan error (FATAL, or a
 # protocol/cipher check that could not run), fails. LOW and INFO findings are printed.
@@ -29,11 +29,13 @@ if [ -z "$TESTSSL" ]; then
   exit 2
 fi
 
+# The scan judges the binary that ships: the release build, the same command as the README's
+# Quick start and the package, so CI builds it once for all three.
 if [ -z "${BLNK_GATEWAY_BIN:-}" ] || [ -z "${FAKE_BLNK_BIN:-}" ]; then
-  cargo build --quiet -p blnk-gateway -p fake-blnk --bins
+  cargo build --quiet --release --locked --workspace
 fi
-GATEWAY=${BLNK_GATEWAY_BIN:-$target_dir/debug/blnk-gateway}
-FAKE=${FAKE_BLNK_BIN:-$target_dir/debug/fake-blnk}
+GATEWAY=${BLNK_GATEWAY_BIN:-$target_dir/release/blnk-gateway}
+FAKE=${FAKE_BLNK_BIN:-$target_dir/release/fake-blnk}
 
 work=$(mktemp -d)
 pids=()

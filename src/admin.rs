@@ -1,6 +1,7 @@
 //! The admin listener (`gateway.admin_listen`, loopback by default, never the client port):
 //! `/healthz` (the process is up), `/readyz` (Blnk's `/health` says UP and Blnk accepts the
-//! gateway's master key, both cached), `/metrics` (Prometheus text), `/clients` (client-key ids and last use),
+//! gateway's master key, both cached), `/metrics` (OpenMetrics when the scrape's `Accept` asks for
+//! it, the classic Prometheus text format otherwise), `/clients` (client-key ids and last use),
 //! `/idempotency/pending` (keys in flight or of unknown outcome, with what Blnk holds: `pending`).
 //!
 //! It serves plain HTTP/1.1 with the same header and idle deadlines as the client listener, one
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::body::RequestBody;
 use crate::conn::ConnClock;
+use crate::error::Reject;
 use crate::gateway::Gateway;
 use crate::keycheck::Verdict;
 use crate::limits::{self, ADMIN_MAX_CONNECTIONS, READY_CACHE};
@@ -28,7 +30,8 @@ use crate::server::Watched;
 
 pub struct Admin {
     gw: Arc<Gateway>,
-    ready: Mutex<Option<(Instant, bool)>>,
+    /// The last answer to Blnk's `/health` and when it came: UP, or why not.
+    ready: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 impl Admin {
@@ -125,11 +128,17 @@ impl Admin {
                 res
             }
             "/metrics" => {
+                let accept = req.headers().get(header::ACCEPT).map(|v| v.as_bytes());
+                let format = metrics::Format::from_accept(accept);
+                let body = match format {
+                    metrics::Format::OpenMetrics => self.metrics(),
+                    metrics::Format::Classic => metrics::to_classic(&self.metrics()),
+                };
                 let mut res = text(StatusCode::OK, "");
-                *res.body_mut() = Full::new(Bytes::from(self.metrics()));
+                *res.body_mut() = Full::new(Bytes::from(body));
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    header::HeaderValue::from_static(metrics::CONTENT_TYPE),
+                    header::HeaderValue::from_static(format.content_type()),
                 );
                 res
             }
@@ -141,9 +150,7 @@ impl Admin {
     /// (both asked at most once per cache period, see `keycheck`); else why not. A key is always
     /// loaded once serving.
     async fn readiness(&self) -> Result<(), String> {
-        if !self.ready().await {
-            return Err("Blnk's /health is not UP".into());
-        }
+        self.ready().await?;
         let snap = self.gw.snapshot();
         match self.gw.key_check.verdict(&self.gw.upstream, &snap).await {
             Verdict::Rejected => Err(format!(
@@ -154,46 +161,58 @@ impl Admin {
         }
     }
 
-    /// True when Blnk's `/health` answered UP recently.
-    async fn ready(&self) -> bool {
-        if let Some((at, up)) = *self.ready.lock().unwrap_or_else(|p| p.into_inner()) {
+    /// Ok when Blnk's `/health` answered UP recently, else why not.
+    async fn ready(&self) -> Result<(), String> {
+        if let Some((at, up)) = &*self.ready.lock().unwrap_or_else(|p| p.into_inner()) {
             if at.elapsed() < READY_CACHE {
-                return up;
+                return up.clone();
             }
         }
         let up = self.check_upstream().await;
-        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), up));
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), up.clone()));
         up
     }
 
-    async fn check_upstream(&self) -> bool {
+    /// Asks Blnk's `/health`; an error says which step failed, so "nothing listens there" and
+    /// "Blnk answers but is not healthy" read differently.
+    async fn check_upstream(&self) -> Result<(), String> {
         let snap = self.gw.snapshot();
         let upstream = &snap.settings.upstream;
-        let uri = format!("{}://{}/health", upstream.scheme, upstream.authority);
-        let Ok(mut req) = Request::builder().uri(uri).body(RequestBody::empty()) else {
-            return false;
-        };
+        let url = format!("{}://{}/health", upstream.scheme, upstream.authority);
+        let mut req = Request::builder()
+            .uri(&url)
+            .body(RequestBody::empty())
+            .map_err(|e| format!("cannot ask {url}: {e}"))?;
         req.headers_mut()
             .insert(header::HOST, upstream.host.clone());
-        let Ok(res) = self
+        let res = self
             .gw
             .upstream
             .send(req, snap.settings.limits.upstream())
             .await
-        else {
-            return false;
-        };
-        if res.status() != StatusCode::OK {
-            return false;
-        }
+            .map_err(|e| match e {
+                Reject::UpstreamUnavailable => format!(
+                    "cannot connect to Blnk at {}://{} (gateway.upstream): refused, or not accepted within gateway.limits.upstream_connect_timeout",
+                    upstream.scheme, upstream.authority
+                ),
+                Reject::UpstreamTimeout => format!(
+                    "Blnk did not answer {url} within gateway.limits.upstream_response_timeout"
+                ),
+                other => format!("Blnk's {url} failed: {other}"),
+            })?;
+        let status = res.status();
         let body = http_body_util::Limited::new(res.into_body(), 4096);
-        match http_body_util::BodyExt::collect(body).await {
-            Ok(b) => {
-                let b = b.to_bytes();
-                b.windows(4).any(|w| w == b"\"UP\"")
-            }
-            Err(_) => false,
+        let body = http_body_util::BodyExt::collect(body)
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if status != StatusCode::OK {
+            return Err(format!("Blnk's /health answered {status}"));
         }
+        if !body.windows(4).any(|w| w == b"\"UP\"") {
+            return Err("Blnk's /health answered 200 without \"status\": \"UP\"".into());
+        }
+        Ok(())
     }
 
     /// Every part's numbers, each from the part that owns them.

@@ -47,6 +47,27 @@ pub struct Running {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
+/// Why the gateway did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Something the configuration names cannot be used (the idempotency store's file, the
+    /// cluster's Redis URL): the key path and why. Restarting will not help (exit 78).
+    Config(String),
+    /// The listeners could not be used.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(why) => f.write_str(why),
+            StartError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// Starts serving `listeners` with `loaded`; the gateway stops accepting when `shutdown`
 /// resolves, drains, and closes its audit log. Call it inside the tokio runtime.
 pub fn start(
@@ -54,10 +75,10 @@ pub fn start(
     listeners: Listeners,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<Running> {
-    let addr = listeners.client.local_addr()?;
+) -> Result<Running, StartError> {
+    let addr = listeners.client.local_addr().map_err(StartError::Io)?;
     let admin_addr = listeners.admin.as_ref().and_then(|l| l.local_addr().ok());
-    let gateway = Gateway::new(loaded).map_err(std::io::Error::other)?;
+    let gateway = Gateway::new(loaded).map_err(StartError::Config)?;
     let systemd = options.systemd;
     let reloader = Reloader::new(
         gateway.clone(),

@@ -129,8 +129,10 @@ fn open_idempotency(
         Some(c) => RedisStore::idempotency(c.clone(), &sizing),
         None => {
             let clock = Clock::system();
-            let store = LocalStore::open(&cfg.path, &sizing, clock.clone())
-                .map_err(|e| format!("gateway.idempotency.path: {e}"))?;
+            let store = LocalStore::open(&cfg.path, &sizing, clock.clone()).map_err(|e| {
+                let user = crate::config::User::current();
+                format!("gateway.idempotency.path: {e} (opened as {user})")
+            })?;
             Idempotency::new(store, clock)
         }
     };

@@ -143,11 +143,13 @@ fn pem_reason(e: rustls_pki_types::pem::Error) -> String {
     }
 }
 
+/// Where a missing certificate or key comes from. No path into this repository: an installed
+/// gateway has none.
 fn hint(exists: bool) -> &'static str {
     if exists {
         ""
     } else {
-        " (for a development certificate run: certs/make-dev-cert.sh)"
+        " (a certificate chain and its key from an ACME client such as certbot, or from your organisation's CA, readable by the user the gateway runs as; for development only, gateway.tls.dev_self_signed: true makes a self-signed pair)"
     }
 }
 

@@ -31,17 +31,24 @@ pub(super) enum AuditCommand {
         /// the checkpoints it logged prove cut or rewritten records. Needs --public-key.
         #[arg(long, value_name = "FILE", requires = "public_keys")]
         anchors: Vec<PathBuf>,
-        #[arg(required = true)]
+        /// The audit log files, oldest first: rotated files, then the current one.
+        #[arg(required = true, value_name = "FILES")]
         files: Vec<PathBuf>,
     },
     /// Make a signing key pair for gateway.audit.signing_key_file: the secret key (mode 0600)
-    /// and the public key `verify --public-key` takes. Never overwrites a file.
+    /// and the public key `verify --public-key` takes. Never overwrites a file. Run it as the
+    /// user the gateway runs as, so the gateway can read the secret key (and, with key_epoch,
+    /// replace it: its directory must be writable by that user).
     #[command(
-        after_help = "Example:\n  sudo -u blnk-gateway blnk-gateway audit keygen --out-secret /etc/blnk-gateway/audit.key --out-public audit.pub"
+        after_help = "Example (the package's state directory is the service user's own):\n  sudo -u blnk-gateway blnk-gateway audit keygen --out-secret /var/lib/blnk-gateway/audit.key --out-public /var/lib/blnk-gateway/audit.pub"
     )]
     Keygen {
+        /// Where to write the secret key (created with mode 0600; it must not exist): the file
+        /// gateway.audit.signing_key_file names.
         #[arg(long, value_name = "FILE")]
         out_secret: PathBuf,
+        /// Where to write the public key (mode 0644; it must not exist): give a copy to the
+        /// auditor, off this host, for `audit verify --public-key`.
         #[arg(long, value_name = "FILE")]
         out_public: PathBuf,
     },

@@ -62,6 +62,7 @@ pub enum KeysCommand {
         after_help = "Example:\n  blnk-gateway keys revoke 3f9a0c1b2d4e --config /etc/blnk-gateway/blnk.json"
     )]
     Revoke {
+        /// The key's id: the part between `bgw_` and the next `_`, as `keys list` shows it.
         id: String,
         #[command(flatten)]
         target: Target,
@@ -71,11 +72,11 @@ pub enum KeysCommand {
 /// Which clients file: given directly, or read from the gateway's config.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The clients file.
-    #[arg(long, conflicts_with = "config")]
+    /// The clients file (the gateway's gateway.clients_file).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
     file: Option<PathBuf>,
     /// The gateway config; its gateway.clients_file is used.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
@@ -95,7 +96,7 @@ impl Target {
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", cfg.display()))?;
         let Some(rel) = doc["gateway"]["clients_file"].as_str() else {
             return Err(format!(
-                "{}: gateway.clients_file is not set",
+                "{}: gateway.clients_file is not set. Client keys are for inject mode: add \"mode\": \"inject\" and \"clients_file\": \"clients.json\" to the gateway section (a path relative to the config file; keys new creates the file), or give the file with --file",
                 cfg.display()
             ));
         };

@@ -1,5 +1,5 @@
-//! The command line: `serve`, `check`, `keys`, `audit verify` and `audit keygen`, their output
-//! and their exit codes.
+//! The command line: `serve`, `check`, `keys`, `audit verify` and `audit keygen`, `idempotency
+//! pending`, `completions`, their output and their exit codes.
 //!
 //! Exit codes: 0 success; 78 (`EX_CONFIG`) when the configuration, the key or the certificates
 //! cannot be used, before anything is bound; 1 for a runtime failure such as a busy port.
@@ -7,6 +7,7 @@
 //! read.
 
 mod audit;
+mod docs;
 mod idempotency;
 mod keys;
 
@@ -18,8 +19,8 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
-use crate::app::{self, Listeners, Options};
-use crate::config::{Env, Process, Purpose};
+use crate::app::{self, Listeners, Options, StartError};
+use crate::config::{Env, Process, Purpose, SecretSource};
 use crate::server::Drain;
 use crate::state::{self, Loaded};
 use crate::systemd::Notifier;
@@ -29,8 +30,11 @@ use crate::EXIT_CONFIG;
 #[command(
     name = "blnk-gateway",
     version,
+    // clap's own `help` subcommand refuses `help --help`; ours is an ordinary command.
+    disable_help_subcommand = true,
     about = "Secure-mode TLS gateway for a self-hosted Blnk ledger",
-    after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log\n\nEach command's --help has its own examples. Guide: README.md."
+    long_about = "Secure-mode TLS gateway for a self-hosted Blnk ledger.\n\nIt terminates TLS in front of Blnk Core, enforces Blnk's secure mode (verify mode) or keeps the master key from clients and injects it itself (inject mode), forwards only complete requests with a deadline on every wait, makes retried transfers safe, rate limits, and keeps a hash-chained audit log of every request. It reads Blnk's own blnk.json (the server section) plus a gateway section.",
+    after_help = "Examples:\n  blnk-gateway check --config /etc/blnk-gateway/blnk.json\n  blnk-gateway serve --config /etc/blnk-gateway/blnk.json\n  blnk-gateway keys list --config /etc/blnk-gateway/blnk.json\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log\n\nEach command's --help has its own examples. Guide: README.md (in the package: /usr/share/doc/blnk-gateway/)."
 )]
 pub struct Cli {
     /// Log format for operational logs on standard error.
@@ -75,6 +79,7 @@ enum Command {
     },
     /// Issue, list and revoke scoped client keys (inject mode).
     #[command(
+        disable_help_subcommand = true,
         after_help = "Example:\n  blnk-gateway keys new --config /etc/blnk-gateway/blnk.json --name payments --scopes data:read --expires 90d"
     )]
     Keys {
@@ -83,6 +88,7 @@ enum Command {
     },
     /// Audit log tools.
     #[command(
+        disable_help_subcommand = true,
         after_help = "Example:\n  blnk-gateway audit verify /var/log/blnk-gateway/audit.log.1 /var/log/blnk-gateway/audit.log"
     )]
     Audit {
@@ -97,6 +103,29 @@ enum Command {
         #[command(subcommand)]
         command: idempotency::IdempotencyCommand,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell to standard output.
+    #[command(
+        after_help = "Example:\n  blnk-gateway completions bash > ~/.local/share/bash-completion/completions/blnk-gateway"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the help of a command: `help keys new` is `keys new --help`.
+    #[command(after_help = "Examples:\n  blnk-gateway help\n  blnk-gateway help keys new")]
+    Help {
+        /// The command, and its subcommand, whose help to print; none for the overview.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Write the man pages (blnk-gateway.1 and one per command) into a directory. For packaging.
+    #[command(hide = true)]
+    Manpages {
+        /// The directory to write them into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -108,6 +137,9 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Audit { command } => audit::run(command),
         Command::Idempotency { command } => idempotency::run(command),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Help { command } => docs::help(&command),
+        Command::Manpages { dir } => docs::manpages(&dir),
     }
 }
 
@@ -170,6 +202,10 @@ fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
 
 fn describe(loaded: &Loaded) -> String {
     let s = &loaded.settings;
+    let fingerprint = match loaded.key_source {
+        SecretSource::Pending(_) => "none-yet".to_string(),
+        _ => loaded.key.fingerprint().to_string(),
+    };
     format!(
         "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} idempotency={} cluster={}",
         s.mode,
@@ -178,7 +214,7 @@ fn describe(loaded: &Loaded) -> String {
         s.upstream.scheme,
         s.upstream.authority,
         loaded.key_source,
-        loaded.key.fingerprint(),
+        fingerprint,
         audit_target(loaded),
         idempotency_store(loaded),
         cluster_target(loaded)
@@ -296,7 +332,13 @@ fn serve(path: &Path) -> ExitCode {
         };
         let running = match app::start(loaded, listeners, options, crate::signal::shutdown()) {
             Ok(r) => r,
-            Err(e) => {
+            Err(StartError::Config(why)) => {
+                // As a problem found by `load`: named by key, exit 78, so systemd does not
+                // restart into the same failure.
+                eprintln!("{}: configuration cannot be used:\n  {why}", path.display());
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            Err(StartError::Io(e)) => {
                 tracing::error!(error = %e, "cannot start");
                 return ExitCode::FAILURE;
             }
@@ -322,7 +364,7 @@ async fn bind(settings: &Process) -> Result<Listeners, ExitCode> {
         }
         Ok(None) => TcpListener::bind(settings.listen)
             .await
-            .map_err(|e| fail(&settings.listen.to_string(), e))?,
+            .map_err(|e| fail(&format!("gateway.listen {}", settings.listen), e))?,
         Err(e) => return Err(fail("LISTEN_FDS", e)),
     };
     let admin = match settings.admin_listen {
@@ -341,7 +383,47 @@ async fn bind(settings: &Process) -> Result<Listeners, ExitCode> {
     })
 }
 
+/// A listener that cannot be bound: named by its key, with what usually causes it. A runtime
+/// failure (exit 1): the port may be free a moment later, so systemd's restart is right.
 fn fail(what: &str, e: std::io::Error) -> ExitCode {
-    tracing::error!(error = %e, "cannot listen on {what}");
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another process listens there: a gateway already running? `ss -ltnp` shows which)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need CAP_NET_BIND_SERVICE, or socket activation)"
+        }
+        _ => "",
+    };
+    tracing::error!(error = %e, "cannot listen on {what}: {e}{hint}");
     ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument an operator can give says what it is, in `--help`, the man pages and the
+    /// completions alike.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "blnk-gateway", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }

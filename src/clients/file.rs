@@ -10,7 +10,7 @@
 //! over the old one, so the gateway's reload never reads a half-written file.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -272,9 +272,17 @@ pub fn write_atomic(path: &Path, file: &ClientsFile) -> Result<(), String> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o640);
+    let existing = std::fs::metadata(path).ok();
+    let mode = existing
+        .as_ref()
+        .map_or(0o640, |m| m.permissions().mode() & 0o7777);
+    // The file's group is what lets the gateway's user read it: keep the replaced file's, or a
+    // new file takes the directory's (root:blnk-gateway for /etc/blnk-gateway), so a key made
+    // with sudo is readable by the service and not only by root.
+    let group = match &existing {
+        Some(m) => Some(m.gid()),
+        None => std::fs::metadata(dir).ok().map(|m| m.gid()),
+    };
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name()
@@ -289,6 +297,11 @@ pub fn write_atomic(path: &Path, file: &ClientsFile) -> Result<(), String> {
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
+        if let Some(gid) = group.filter(|g| f.metadata().is_ok_and(|m| m.gid() != *g)) {
+            // Only root or a member of that group may do this; anyone else keeps their own group,
+            // as before, and the mode still says who may read.
+            let _ = std::os::unix::fs::fchown(&f, None, Some(gid));
+        }
         f.write_all(&body)?;
         f.write_all(b"\n")?;
         f.sync_all()?;

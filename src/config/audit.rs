@@ -229,6 +229,14 @@ fn seal(raw: &RawAudit, base: &Path, problems: &mut Problems) -> AuditWriter {
         }
         ok
     });
+    // A new epoch's key replaces the file (a new file renamed over it), so the gateway's user
+    // must be able to write the key's directory, not only read the key.
+    if let (Some(file), Some(_)) = (&key_file, epoch) {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(why) = super::access::writable_dir(dir.unwrap_or(Path::new("."))) {
+            problems.push("gateway.audit.key_epoch", why);
+        }
+    }
     if key_file.is_none() {
         let set = [
             ("checkpoint_interval", raw.checkpoint_interval.is_some()),
@@ -264,6 +272,8 @@ fn check_path(path: &Path, problems: &mut Problems) {
     };
     if !dir.is_dir() {
         problems.push(key, super::problems::missing_dir(dir, "LogsDirectory"));
+    } else if let Some(why) = super::access::writable_file(path) {
+        problems.push(key, why);
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! The store's file defaults to `$STATE_DIRECTORY/idempotency.redb` when systemd provides a state
 //! directory (`StateDirectory=` in the unit), else `idempotency.redb` next to the configuration
-//! file. Its directory must exist; the file is created at `serve`, never by `check`.
+//! file. Its directory must exist, and the user checking must be able to open the file for
+//! reading and writing or create it there, as `serve` will; the file is created at `serve`, never
+//! by `check`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,6 +94,8 @@ fn store(
                 format!("{KEY}.path"),
                 super::problems::missing_dir(dir, "StateDirectory"),
             );
+        } else if let Some(why) = super::access::writable_file(&path) {
+            problems.push(format!("{KEY}.path"), why);
         }
     }
     let max_entries = match raw.max_entries {

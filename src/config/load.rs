@@ -115,6 +115,12 @@ pub fn load_lenient(path: &Path, env: &Env) -> (Option<RawConfig>, Problems) {
             return (None, problems);
         }
     }
+    // Readable, not only there: a file the user cannot read is named as such, with the user.
+    if let Err(e) = std::fs::File::open(path) {
+        let why = super::problems::io_reason(&e);
+        problems.push("config", format!("{}: {why}", path.display()));
+        return (None, problems);
+    }
     let mut figment = Figment::new().merge(Json::file_exact(path));
     // `GATEWAY_SECRET_KEY_FILE` is a plain setting; `BLNK_SERVER_SECRET_KEY*` are read by `source`.
     for var in env_overrides(env) {

@@ -5,6 +5,7 @@
 //! each naming the key path or file it concerns and never a secret's value. Certificates and the
 //! clients file are loaded by `state`, which builds the snapshot a request reads.
 
+mod access;
 mod audit;
 mod cluster;
 mod diff;
@@ -23,6 +24,7 @@ mod settings;
 mod source;
 mod validate;
 
+pub use self::access::User;
 pub use self::audit::{AuditPolicy, AuditTarget, AuditWriter};
 pub use self::cluster::{
     ClusterSettings, RedisEndpoint, RedisPassword, PASSWORD_CREDENTIAL, PASSWORD_ENV,

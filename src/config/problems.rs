@@ -54,11 +54,13 @@ pub enum Purpose {
     Serve,
 }
 
-/// A short reason for an I/O error, without the OS error number noise.
+/// A short reason for an I/O error, without the OS error number noise; a permission problem
+/// names the user it concerns (`check` run as root and `serve` run as the service user differ
+/// exactly there).
 pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "file not found".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::PermissionDenied => super::access::denied(),
         _ => e.to_string(),
     }
 }

@@ -75,6 +75,9 @@ pub struct RawGateway {
     pub upstream: Option<String>,
     pub mode: Option<Mode>,
     pub secret_key_file: Option<PathBuf>,
+    /// Development only: `serve` writes a random key to `secret_key_file` when it is missing.
+    #[serde(default)]
+    pub dev_generate_key: bool,
     pub tls: Option<RawTls>,
     #[serde(default)]
     pub allow_plaintext: bool,

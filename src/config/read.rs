@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::env::Env;
-use super::problems::Problems;
+use super::problems::{Problems, Purpose};
 use super::settings::{Settings, TlsFiles};
 use super::source::{self, SecretSource};
 use super::validate;
@@ -28,7 +28,7 @@ pub struct Read {
 /// Reads and validates `path` with `env` over it, and resolves the master key. Keys that cannot
 /// be read are reported once and left out, and the rest is still validated, so one run shows
 /// every problem; a later problem about a key already reported is not repeated.
-pub fn read(path: &Path, env: &Env) -> Read {
+pub fn read(path: &Path, env: &Env, purpose: Purpose) -> Read {
     let (raw, problems) = super::load::load_lenient(path, env);
     let Some(raw) = raw else {
         return Read {
@@ -39,7 +39,8 @@ pub fn read(path: &Path, env: &Env) -> Read {
     let mut out = Read::default();
     let (settings, tls_files) =
         validate::validate(&raw, path, env, &mut out.problems, &mut out.warnings);
-    out.key = source::resolve(&raw, path, env, &mut out.problems, &mut out.warnings);
+    let found = (&mut out.problems, &mut out.warnings);
+    out.key = source::resolve(&raw, path, env, purpose, found);
     out.problems
         .0
         .retain(|p| !under_any(&p.key, &raw.unreadable));

@@ -31,7 +31,7 @@ pub struct Loaded {
 
 /// Loads and validates everything `serve` needs from `path` and `env`, or every problem found.
 pub fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, Problems> {
-    let mut read = config::read(path, env);
+    let mut read = config::read(path, env, purpose);
     // Certificates and client keys are checked even when other settings are wrong, so one run
     // shows every problem.
     let tls = read

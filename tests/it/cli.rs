@@ -67,6 +67,7 @@ fn check_accepts_the_shipped_examples() {
     let cert = dir.path().join("server.pem");
     let key = dir.path().join("server.key");
     let audit = dir.path().join("audit.log");
+    let store = dir.path().join("idempotency.redb");
     let key_file = write(dir.path(), "master.key", &format!("{KEY}\n"));
     let prod = run(
         &[
@@ -79,10 +80,12 @@ fn check_accepts_the_shipped_examples() {
             ("BLNK_GATEWAY_TLS__KEY", key.to_str().unwrap()),
             ("BLNK_SERVER_SECRET_KEY_FILE", &key_file),
             ("BLNK_GATEWAY_AUDIT__PATH", audit.to_str().unwrap()),
+            ("BLNK_GATEWAY_IDEMPOTENCY__PATH", store.to_str().unwrap()),
         ],
     );
     assert!(prod.status.success(), "{}", text(&prod));
     assert!(!audit.exists(), "check created the audit log");
+    assert!(!store.exists(), "check created the idempotency store");
     assert!(!text(&prod).contains(KEY));
 }
 
@@ -114,10 +117,13 @@ fn check_names_every_problem_and_exits_78() {
         "missing.key",
         "gateway.limits.max_headers",
         "no master key",
-        "certs/make-dev-cert.sh",
+        // Where a certificate comes from, without a path into this repository (an installed
+        // gateway has none).
+        "an ACME client such as certbot, or from your organisation's CA",
     ] {
         assert!(t.contains(expected), "{expected} not in: {t}");
     }
+    assert!(!t.contains("make-dev-cert"), "{t}");
 }
 
 #[test]
@@ -383,7 +389,7 @@ fn help_and_version() {
     for word in ["serve", "check"] {
         assert!(text(&out).contains(word));
     }
-    // Every command's help has an example of itself.
+    // Every command's help has an example of itself, and `help COMMAND` prints just that.
     for cmd in [
         &["serve"][..],
         &["check"],
@@ -394,15 +400,92 @@ fn help_and_version() {
         &["audit"],
         &["audit", "verify"],
         &["audit", "keygen"],
+        &["completions"],
+        &["help"],
     ] {
         let out = run(&[cmd, &["--help"]].concat(), &[]);
-        assert!(out.status.success());
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out));
         let t = text(&out);
         let example = format!("blnk-gateway {}", cmd.join(" "));
         assert!(
             t.contains("Example") && t.contains(&example),
             "{cmd:?}:\n{t}"
         );
+        let via_help = run(&[&["help"][..], cmd].concat(), &[]);
+        assert!(via_help.status.success(), "help {cmd:?}");
+        assert_eq!(text(&via_help), t, "help {cmd:?}");
+    }
+    let out = run(&["help", "nothing"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unrecognized subcommand 'nothing'"),
+        "{}",
+        text(&out)
+    );
+    // Positional arguments say what they are.
+    for (cmd, expected) in [
+        (&["keys", "revoke"][..], "<ID>  The key's id"),
+        (
+            &["audit", "verify"],
+            "<FILES>...  The audit log files, oldest first",
+        ),
+        (&["audit", "keygen"], "--out-public <FILE>"),
+    ] {
+        let t = text(&run(&[cmd, &["--help"]].concat(), &[]));
+        assert!(t.contains(expected), "{expected:?} not in:\n{t}");
+    }
+}
+
+/// Shell completions and man pages come from the same definition as `--help`.
+#[test]
+fn completions_and_man_pages_follow_the_command_line() {
+    let out = run(&["completions", "bash"], &[]);
+    assert!(out.status.success());
+    let bash = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "blnk-gateway",
+        "serve",
+        "keygen",
+        "--out-secret",
+        "--config",
+    ] {
+        assert!(bash.contains(word), "{word} not in the bash completions");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["manpages", "--dir", dir.path().to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "blnk-gateway-audit-keygen.1",
+            "blnk-gateway-audit-verify.1",
+            "blnk-gateway-audit.1",
+            "blnk-gateway-check.1",
+            "blnk-gateway-completions.1",
+            "blnk-gateway-help.1",
+            "blnk-gateway-idempotency-pending.1",
+            "blnk-gateway-idempotency.1",
+            "blnk-gateway-keys-list.1",
+            "blnk-gateway-keys-new.1",
+            "blnk-gateway-keys-revoke.1",
+            "blnk-gateway-keys.1",
+            "blnk-gateway-serve.1",
+            "blnk-gateway.1",
+        ]
+    );
+    let main = std::fs::read_to_string(dir.path().join("blnk-gateway.1")).unwrap();
+    for section in [
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "/etc/blnk-gateway/blnk.json",
+    ] {
+        assert!(main.contains(section), "{section} not in blnk-gateway.1");
     }
 }
 
@@ -503,26 +586,45 @@ fn keys_new_names_both_forms_of_expiry() {
     assert!(t.contains("\"90d\"") && t.contains("RFC 3339"), "{t}");
 }
 
-/// The README's install steps work in the order written: the directories the unit's
-/// LogsDirectory= and StateDirectory= name exist before `check` runs, and `check` runs with the
-/// STATE_DIRECTORY the service will have.
+/// The README's install steps work in the order written: the package, then Blnk's key and the
+/// certificate where the package's example configuration looks for them, `check` as the service
+/// user, and only then `systemctl enable --now`. (ci/package.sh runs the same steps on the
+/// installed package.)
 #[test]
-fn the_install_steps_create_the_directories_before_check() {
+fn the_install_steps_check_as_the_service_user_before_enabling() {
     let root = env!("CARGO_MANIFEST_DIR");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    let unit = std::fs::read_to_string(format!("{root}/systemd/blnk-gateway.service")).unwrap();
-    let start = readme.find("### Install as a systemd service").unwrap();
+    let start = readme.find("\n## Install\n").unwrap();
     let steps = &readme[start..];
-    let steps = &steps[..steps.find("systemctl enable --now").unwrap()];
-    let mkdir = steps
-        .find("install -d -m 0750 -o blnk-gateway -g blnk-gateway /var/log/blnk-gateway /var/lib/blnk-gateway")
-        .expect("the install steps create the log and state directories");
-    let check = steps.find("blnk-gateway check --config").unwrap();
-    assert!(mkdir < check, "the directories must exist before check");
-    assert!(steps[..check].contains("STATE_DIRECTORY=/var/lib/blnk-gateway"));
-    assert!(unit.contains("LogsDirectory=blnk-gateway"));
-    assert!(unit.contains("StateDirectory=blnk-gateway"));
-    // The production example's audit log is in that directory.
-    let prod = std::fs::read_to_string(format!("{root}/config/production.json")).unwrap();
-    assert!(prod.contains("/var/log/blnk-gateway/audit.log"));
+    let steps = &steps[..steps
+        .find("sudo systemctl enable --now blnk-gateway")
+        .unwrap()];
+    let mut at = 0;
+    for step in [
+        "sudo apt install ./target/debian/blnk-gateway_*.deb",
+        "sudo install -m 0640 -o root -g blnk-gateway /dev/stdin /etc/blnk-gateway/secret_key",
+        "sudo install -m 0640 -o root -g blnk-gateway fullchain.pem privkey.pem /etc/blnk-gateway/tls/",
+        "sudo -u blnk-gateway blnk-gateway check --config /etc/blnk-gateway/blnk.json",
+    ] {
+        let found = steps[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("the install steps lack, or misplace: {step}"));
+        at += found + step.len();
+    }
+    let prod: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/config/production.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        prod["gateway"]["secret_key_file"],
+        "/etc/blnk-gateway/secret_key"
+    );
+    assert_eq!(
+        prod["gateway"]["tls"]["cert"],
+        "/etc/blnk-gateway/tls/fullchain.pem"
+    );
+    assert_eq!(
+        prod["gateway"]["tls"]["key"],
+        "/etc/blnk-gateway/tls/privkey.pem"
+    );
 }

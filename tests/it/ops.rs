@@ -39,7 +39,7 @@ fn systemd_analyze() -> Option<&'static str> {
 fn unit_copy(dir: &Path) -> std::path::PathBuf {
     let unit = std::fs::read_to_string(format!("{ROOT}/systemd/blnk-gateway.service")).unwrap();
     let path = dir.join("blnk-gateway.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/blnk-gateway", BIN)).unwrap();
+    std::fs::write(&path, unit.replace("/usr/bin/blnk-gateway", BIN)).unwrap();
     path
 }
 
@@ -50,8 +50,10 @@ fn the_unit_verifies_and_rates_ok() {
     };
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_copy(dir.path());
+    // The man page Documentation= names is installed by the package, not here (ci/package.sh
+    // verifies the installed unit with it).
     let out = Command::new(tool)
-        .arg("verify")
+        .args(["verify", "--man=no"])
         .arg(&unit)
         .output()
         .unwrap();
@@ -81,7 +83,7 @@ fn the_unit_verifies_and_rates_ok() {
     let unit = std::fs::read_to_string(format!("{ROOT}/systemd/blnk-gateway.service")).unwrap();
     for directive in [
         "Type=notify",
-        "ExecReload=/usr/local/bin/blnk-gateway check",
+        "ExecReload=/usr/bin/blnk-gateway check",
         "WatchdogSec=",
         "RestartPreventExitStatus=78",
         "LimitNOFILE=",
@@ -440,9 +442,11 @@ async fn metrics_parse_and_move_as_requests_flow_and_readyz_follows_blnk() {
     assert_eq!(a.status, 200, "{:?}", a.body);
 }
 
+/// Nothing listening where Blnk should be reads differently from a Blnk that answers but is
+/// not healthy.
 #[tokio::test]
-async fn readyz_is_503_when_blnk_is_down() {
-    let (gw, _) = gateway_without_blnk(Setup {
+async fn readyz_is_503_when_blnk_is_down_and_says_why() {
+    let (gw, free) = gateway_without_blnk(Setup {
         admin: true,
         ..Setup::default()
     })
@@ -452,6 +456,143 @@ async fn readyz_is_503_when_blnk_is_down() {
         crate::support::client::h1(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
     let a = send1(&mut admin, bare("GET", "/readyz")).await;
     assert_eq!(a.status, 503);
+    assert_eq!(
+        String::from_utf8_lossy(&a.body),
+        format!("not ready: cannot connect to Blnk at http://{free} (gateway.upstream): refused, or not accepted within gateway.limits.upstream_connect_timeout\n")
+    );
     let a = send1(&mut admin, bare("GET", "/healthz")).await;
     assert_eq!(a.status, 200);
+
+    // A Blnk that answers /health, but not UP.
+    let unhealthy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = unhealthy.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = unhealthy.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let body = r#"{"status":"DOWN"}"#;
+                let head = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
+            });
+        }
+    });
+    let key = new_key("unhealthy");
+    let blnk = FakeBlnk::start(&key).await;
+    let gw = TestGateway::start_with(
+        Setup {
+            admin: true,
+            gateway: json!({"upstream": format!("http://{at}")}),
+            ..Setup::default()
+        },
+        key,
+        blnk,
+    )
+    .await;
+    let mut admin = crate::support::client::h1(
+        tokio::net::TcpStream::connect(gw.admin_addr.unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let a = send1(&mut admin, bare("GET", "/readyz")).await;
+    assert_eq!(a.status, 503);
+    assert_eq!(
+        String::from_utf8_lossy(&a.body),
+        "not ready: Blnk's /health answered 503 Service Unavailable\n"
+    );
+}
+
+/// Prometheus's own scrape header, which prefers OpenMetrics.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// `/metrics` answers the format the scrape asks for: the classic text format unless `Accept`
+/// asks for OpenMetrics, and `promtool check metrics` (which reads the classic format) accepts
+/// it; OpenMetrics to Prometheus, with the same series.
+#[tokio::test]
+async fn metrics_are_classic_text_unless_openmetrics_is_asked_for() {
+    let gw = TestGateway::start(Setup {
+        admin: true,
+        ..Setup::default()
+    })
+    .await;
+    let mut c = gw.h1().await;
+    send1(&mut c, get_ledgers(&gw.key)).await;
+    send1(&mut c, keyed_empty("GET", "/balances", "wrong")).await;
+    let mut admin = crate::support::client::h1(
+        tokio::net::TcpStream::connect(gw.admin_addr.unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let classic = send1(&mut admin, bare("GET", "/metrics")).await;
+    assert_eq!(
+        classic.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8_lossy(&classic.body).into_owned();
+    assert!(
+        text.contains("# TYPE blnk_gateway_requests_total counter\n") && !text.contains("# EOF"),
+        "{text}"
+    );
+    let checked = promtool_check_metrics(&text);
+    assert!(
+        checked.0,
+        "promtool check metrics refused the classic format:\n{}",
+        checked.1
+    );
+
+    let om = send1(
+        &mut admin,
+        crate::support::client::req("GET", "/metrics")
+            .header("accept", PROMETHEUS_ACCEPT)
+            .body(crate::support::client::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        om.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let om = String::from_utf8_lossy(&om.body).into_owned();
+    assert!(
+        om.ends_with("# EOF\n") && om.contains("# TYPE blnk_gateway_requests counter\n"),
+        "{om}"
+    );
+    let series = |t: &str| -> std::collections::BTreeSet<String> {
+        parse_metrics(t).into_iter().map(|(s, _)| s).collect()
+    };
+    assert_eq!(series(&text), series(&om));
+}
+
+/// `promtool check metrics` on `text`: whether it passed, and what it said. promtool is
+/// required: ci/test.sh installs it (Debian package `prometheus`).
+fn promtool_check_metrics(text: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "promtool is needed to check the metrics format ({e}): install the Debian package \
+                 `prometheus` (sudo apt-get install prometheus), or run ci/test.sh, which installs it"
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
 }
