@@ -65,12 +65,12 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// A directory that must exist and does not, with how to create it. `unit_setting` is the
-/// systemd setting that creates it when the service starts (before `ExecStartPre=`), which is
-/// why `check` run by hand before the first start does not find it.
+/// A directory that must exist and does not, with how to create it. The Debian package creates
+/// the ones its configuration names at installation; `unit_setting` is the systemd setting that
+/// creates it when the service starts (before `ExecStartPre=`).
 pub fn missing_dir(dir: &Path, unit_setting: &str) -> String {
     format!(
-        "directory {} does not exist (create it: sudo install -d -o blnk-gateway -g blnk-gateway -m 0750 {}; under systemd, the unit's {unit_setting}= creates it when the service starts)",
+        "directory {} does not exist (the Debian package creates it at installation; by hand: sudo install -d -o blnk-gateway -g blnk-gateway -m 0750 {}; under systemd, the unit's {unit_setting}= creates it when the service starts)",
         dir.display(),
         dir.display()
     )
