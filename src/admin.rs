@@ -146,10 +146,13 @@ impl Admin {
         }
     }
 
-    /// Ready when Blnk's `/health` answers UP and Blnk accepts the master key the gateway sends
-    /// (both asked at most once per cache period, see `keycheck`); else why not. A key is always
-    /// loaded once serving.
+    /// Ready when the idempotency store takes new keys (as the last claim found), Blnk's
+    /// `/health` answers UP and Blnk accepts the master key the gateway sends (both asked at most
+    /// once per cache period, see `keycheck`); else why not. A key is always loaded once serving.
     async fn readiness(&self) -> Result<(), String> {
+        if let Some(why) = self.gw.idempotency.as_ref().and_then(|i| i.refusing()) {
+            return Err(why.to_string());
+        }
         self.ready().await?;
         let snap = self.gw.snapshot();
         match self.gw.key_check.verdict(&self.gw.upstream, &snap).await {

@@ -145,6 +145,8 @@ pub const IDEMPOTENCY_UNKNOWN_SETTLE: Duration = Duration::from_secs(60);
 /// While the idempotency store cannot be used, the ERROR line saying so is repeated at most this
 /// often.
 pub const IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a claim the store refused (full, or unavailable) keeps `/readyz` not ready.
+pub const IDEMPOTENCY_REFUSAL_SHOWN: Duration = Duration::from_secs(10);
 /// Longest time the gateway waits for Blnk's answer to a reference lookup.
 pub const IDEMPOTENCY_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest record read from Blnk when it is asked about a key.

@@ -16,13 +16,16 @@
 //! A key taken before a refusal by the second is given back. How an answer settles the keys is
 //! the pipeline's decision (`proxy::keep`): kept, given back, or of unknown outcome.
 
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::entry::{Entry, Fingerprint, State, Stored, Subject};
 use super::key::RequestKeys;
 use super::store::{Claimed, Clock, Store, StoreError, StoreKey, StoreStats};
-use crate::limits::{IDEMPOTENCY_IN_FLIGHT_MAX, IDEMPOTENCY_STORE_TIMEOUT};
+use crate::limits::{
+    IDEMPOTENCY_IN_FLIGHT_MAX, IDEMPOTENCY_REFUSAL_SHOWN, IDEMPOTENCY_STORE_TIMEOUT,
+};
 
 /// A key this request holds: settle it when Blnk has answered.
 #[derive(Debug, Clone)]
@@ -82,7 +85,14 @@ pub struct Idempotency {
     clock: Clock,
     /// Whether the gateway that wrote an entry in flight is still alive.
     alive: Box<dyn Fn(u64) -> bool + Send + Sync>,
+    /// How the last claim went: `OK`, `FULL` or `UNAVAILABLE`, and when (for `/readyz`).
+    last_claim: AtomicU8,
+    last_claim_ms: AtomicU64,
 }
+
+const OK: u8 = 0;
+const FULL: u8 = 1;
+const UNAVAILABLE: u8 = 2;
 
 impl std::fmt::Debug for Idempotency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +120,8 @@ impl Idempotency {
             owner,
             clock,
             alive,
+            last_claim: AtomicU8::new(OK),
+            last_claim_ms: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +132,22 @@ impl Idempotency {
 
     pub fn describe(&self) -> String {
         self.store.describe()
+    }
+
+    /// Why new keys cannot be taken, as the last claim found within `IDEMPOTENCY_REFUSAL_SHOWN`:
+    /// the store is full of requests in flight or of unknown outcome, or cannot be used. `None`
+    /// while claims succeed, and once the last refusal is older (a gateway taken out of a load
+    /// balancer's rotation gets no claims that could show it recovered).
+    pub fn refusing(&self) -> Option<&'static str> {
+        let at = self.last_claim_ms.load(Ordering::Relaxed);
+        if self.clock.now_ms().saturating_sub(at) > ms(IDEMPOTENCY_REFUSAL_SHOWN) {
+            return None;
+        }
+        match self.last_claim.load(Ordering::Relaxed) {
+            FULL => Some("the idempotency store is full of requests in flight or of unknown outcome (gateway.idempotency.max_entries): requests that move money are refused"),
+            UNAVAILABLE => Some("the idempotency store cannot be used: requests that move money are refused"),
+            _ => None,
+        }
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -144,6 +172,15 @@ impl Idempotency {
             let mine = self.in_flight(keys, ttl, now);
             let version = mine.version;
             let found = deadline(self.store.claim(spec.store_key, mine, now)).await;
+            self.last_claim.store(
+                match &found {
+                    Ok(_) => OK,
+                    Err(StoreError::Full) => FULL,
+                    Err(StoreError::Unavailable(_)) => UNAVAILABLE,
+                },
+                Ordering::Relaxed,
+            );
+            self.last_claim_ms.store(now, Ordering::Relaxed);
             let held = match found {
                 Ok(Claimed::Free { suspect }) => {
                     claims.suspect |= suspect;

@@ -222,16 +222,25 @@ impl TestGateway {
     /// The value of the line starting with `name` on the gateway's /metrics (an admin listener
     /// of its own, on 127.0.0.1:0).
     pub async fn metric(&self, name: &str) -> f64 {
+        let (_, text) = self.admin_get("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in:\n{text}"))
+    }
+
+    /// A GET to an admin listener of this gateway's state (started for the call): the status
+    /// and the body.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(blnk_gateway::admin::Admin::new(self.state.clone()).run(listener));
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut admin = super::client::h1(tcp).await;
-        let a = super::client::send1(&mut admin, super::client::bare("GET", "/metrics")).await;
-        let text = String::from_utf8_lossy(&a.body).into_owned();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} not in:\n{text}"))
+        let a = super::client::send1(&mut admin, super::client::bare("GET", path)).await;
+        (
+            a.status.as_u16(),
+            String::from_utf8_lossy(&a.body).into_owned(),
+        )
     }
 
     /// Rewrites the key file in place (truncate, then write).

@@ -429,9 +429,10 @@ async fn a_full_store_evicts_settled_entries_and_money_keeps_moving() {
     assert!(gw.metric("blnk_gateway_idempotency_entries").await <= 5.0);
 }
 
-/// Case 8: an entry in flight is never evicted: with every slot in flight, a new key waits.
+/// Case 8: an entry in flight is never evicted: with every slot in flight, a new key waits, and
+/// `/readyz` says why until a claim succeeds again.
 #[tokio::test]
-async fn entries_in_flight_are_never_evicted() {
+async fn entries_in_flight_are_never_evicted_and_readyz_says_the_store_is_full() {
     let gw = gateway(json!({"idempotency": {"max_entries": 2}})).await;
     gw.blnk.set_behavior(Behavior::Hold);
     let c = gw.h2().await;
@@ -449,8 +450,20 @@ async fn entries_in_flight_are_never_evicted() {
         crate::support::client::send2(&mut c2, post(&gw, "/transactions", &txn("fly-2", 1), None))
             .await;
     third.assert_error(503, "GATEWAY_IDEMPOTENCY_UNAVAILABLE");
+    let (status, why) = gw.admin_get("/readyz").await;
+    assert_eq!(status, 503, "{why}");
+    assert!(why.contains("idempotency store is full"), "{why}");
+
     gw.blnk.release();
     for h in held {
         assert_eq!(h.await.unwrap().status, 201);
     }
+    gw.blnk.set_behavior(Behavior::Normal);
+    let mut c3 = c.clone();
+    let next =
+        crate::support::client::send2(&mut c3, post(&gw, "/transactions", &txn("fly-3", 1), None))
+            .await;
+    assert_eq!(next.status, 201, "{:?}", next.body);
+    let (status, why) = gw.admin_get("/readyz").await;
+    assert_eq!(status, 200, "{why}");
 }
