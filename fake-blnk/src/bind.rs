@@ -1,6 +1,14 @@
 //! Blnk's request structs (`api/model/transaction.go`), bound from a [`Go`] tree with the rules
 //! of `encoding/json` (see `gojson`): each field takes every key that folds to its name, in
-//! order; `null` leaves a scalar and clears a pointer, slice or map; a wrong type fails the bind.
+//! order; `null` leaves a scalar and clears a pointer, slice or map; a wrong type anywhere fails
+//! the bind, even in a value a later key replaces (Go goes on decoding after a type error and
+//! returns the first one; gin's bind then fails and Blnk answers 400).
+//!
+//! A slice field is a [`Slice`]: Go decodes an array into the slice the field already holds,
+//! element by element into the old elements, so a repeated array key keeps what the earlier
+//! array set and the later one does not.
+
+use std::ops::Deref;
 
 use serde_json::{Map, Value};
 
@@ -22,8 +30,8 @@ pub struct RecordTransaction {
     pub reference: String,
     pub description: String,
     pub currency: String,
-    pub sources: Vec<Distribution>,
-    pub destinations: Vec<Distribution>,
+    pub sources: Slice<Distribution>,
+    pub destinations: Slice<Distribution>,
     pub meta_data: Option<Map<String, Value>>,
 }
 
@@ -37,7 +45,7 @@ pub struct Distribution {
 /// `BulkTransactionRequest`; an item written `null` is `None` (Blnk: "is required").
 #[derive(Debug, Default)]
 pub struct BulkRequest {
-    pub transactions: Vec<Option<RecordTransaction>>,
+    pub transactions: Slice<Option<RecordTransaction>>,
     pub inflight: bool,
     pub atomic: bool,
     pub run_async: bool,
@@ -59,8 +67,8 @@ pub struct InflightUpdate {
 /// `BulkInflightCommitRequest` and `BulkInflightVoidRequest` in one.
 #[derive(Debug, Default)]
 pub struct BulkInflight {
-    pub transactions: Vec<InflightUpdate>,
-    pub transaction_ids: Vec<String>,
+    pub transactions: Slice<InflightUpdate>,
+    pub transaction_ids: Slice<String>,
     pub skip_queue: bool,
     pub dry_run: bool,
 }
@@ -72,6 +80,62 @@ pub struct RefundRequest {
     pub dry_run: bool,
     pub description: String,
     pub meta_data: Option<Map<String, Value>>,
+}
+
+/// A Go slice after binding: its elements, and the elements of its backing array past its
+/// length, which a later array decoded into the same field reuses.
+///
+/// `encoding/json` (`decode.go` `array`) decodes element `i` of an array into element `i` of the
+/// backing array when there is one, without zeroing it, growing the array when there is not,
+/// then sets the length to the array's. So `"sources":[{"identifier":"x","distribution":"50%"}],
+/// "sources":[{"identifier":"y"}]` binds to one share `y` at `50%`; an element written `null`
+/// keeps the old element (a struct or a string; a pointer becomes nil); an empty array or
+/// `null` starts afresh.
+#[derive(Debug, Clone)]
+pub struct Slice<T> {
+    backing: Vec<T>,
+    len: usize,
+}
+
+impl<T> Default for Slice<T> {
+    fn default() -> Self {
+        Slice {
+            backing: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Deref for Slice<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.backing[..self.len]
+    }
+}
+
+impl<'s, T> IntoIterator for &'s Slice<T> {
+    type Item = &'s T;
+    type IntoIter = std::slice::Iter<'s, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T> From<Vec<T>> for Slice<T> {
+    fn from(backing: Vec<T>) -> Self {
+        let len = backing.len();
+        Slice { backing, len }
+    }
+}
+
+impl<T> Slice<T> {
+    /// The elements, without the rest of the backing array.
+    pub fn into_vec(mut self) -> Vec<T> {
+        self.backing.truncate(self.len);
+        self.backing
+    }
 }
 
 type Bound<T> = Result<T, String>;
@@ -152,17 +216,30 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
-    /// A slice: each array replaces the last; `null` clears it.
-    fn array(&self, name: &'a str) -> Bound<Option<&'a [Go]>> {
-        let mut out = None;
+    /// A slice: each array is decoded into the elements the slice already holds (see
+    /// [`Slice`]) with `elem`; an empty array or `null` leaves it empty with nothing behind.
+    fn slice<T: Default>(
+        &self,
+        name: &'a str,
+        into: &mut Slice<T>,
+        elem: impl Fn(&'a Go, &mut T) -> Bound<()>,
+    ) -> Bound<()> {
         for v in self.each(name) {
             match v {
-                Go::Arr(items) => out = Some(items.as_slice()),
-                Go::Null => out = None,
+                Go::Arr(items) if !items.is_empty() => {
+                    for (i, item) in items.iter().enumerate() {
+                        if i == into.backing.len() {
+                            into.backing.push(T::default());
+                        }
+                        elem(item, &mut into.backing[i])?;
+                    }
+                    into.len = items.len();
+                }
+                Go::Arr(_) | Go::Null => *into = Slice::default(),
                 other => return Err(mismatch(other, "slice", name)),
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// `map[string]interface{}`: objects merge into it, `null` clears it.
@@ -257,28 +334,20 @@ fn record(f: &Fields, t: &mut RecordTransaction) -> Bound<()> {
     ] {
         f.string(name, &mut String::new())?;
     }
-    t.sources = distributions(f, "sources")?;
-    t.destinations = distributions(f, "destinations")?;
+    f.slice("sources", &mut t.sources, distribution)?;
+    f.slice("destinations", &mut t.destinations, distribution)?;
     f.map("meta_data", &mut t.meta_data)
 }
 
-fn distributions(f: &Fields, name: &'static str) -> Bound<Vec<Distribution>> {
-    let Some(items) = f.array(name)? else {
-        return Ok(Vec::new());
-    };
-    items
-        .iter()
-        .map(|item| {
-            let mut d = Distribution::default();
-            if let Some(fields) = Fields::of(item)? {
-                fields.string("identifier", &mut d.identifier)?;
-                fields.string("distribution", &mut d.distribution)?;
-                fields.string("precise_distribution", &mut String::new())?;
-                fields.string("transaction_id", &mut String::new())?;
-            }
-            Ok(d)
-        })
-        .collect()
+/// A `Distribution` element: an object binds into it, `null` leaves it as it was.
+fn distribution(item: &Go, d: &mut Distribution) -> Bound<()> {
+    if let Some(fields) = Fields::of(item)? {
+        fields.string("identifier", &mut d.identifier)?;
+        fields.string("distribution", &mut d.distribution)?;
+        fields.string("precise_distribution", &mut String::new())?;
+        fields.string("transaction_id", &mut String::new())?;
+    }
+    Ok(())
 }
 
 pub fn record_transaction(body: &[u8]) -> Bound<RecordTransaction> {
@@ -287,25 +356,23 @@ pub fn record_transaction(body: &[u8]) -> Bound<RecordTransaction> {
 
 pub fn bulk(body: &[u8]) -> Bound<BulkRequest> {
     bind(body, |f, b: &mut BulkRequest| {
-        if let Some(items) = f.array("transactions")? {
-            b.transactions = items
-                .iter()
-                .map(|item| match Fields::of(item)? {
-                    None => Ok(None),
-                    Some(fields) => {
-                        let mut t = RecordTransaction::default();
-                        record(&fields, &mut t)?;
-                        Ok(Some(t))
-                    }
-                })
-                .collect::<Bound<_>>()?;
-        }
+        f.slice("transactions", &mut b.transactions, bulk_item)?;
         f.boolean("inflight", &mut b.inflight)?;
         f.boolean("atomic", &mut b.atomic)?;
         f.boolean("run_async", &mut b.run_async)?;
         f.boolean("skip_queue", &mut b.skip_queue)?;
         f.boolean("dry_run", &mut b.dry_run)
     })
+}
+
+/// A `*RecordTransaction` element: `null` sets the pointer nil; an object binds into the
+/// transaction it already points to, or a new one.
+fn bulk_item(item: &Go, slot: &mut Option<RecordTransaction>) -> Bound<()> {
+    match Fields::of(item)? {
+        None => *slot = None,
+        Some(fields) => record(&fields, slot.get_or_insert_with(RecordTransaction::default))?,
+    }
+    Ok(())
 }
 
 fn inflight_fields(f: &Fields, u: &mut InflightUpdate) -> Bound<()> {
@@ -323,28 +390,22 @@ pub fn inflight_update(body: &[u8]) -> Bound<InflightUpdate> {
 
 pub fn bulk_inflight(body: &[u8]) -> Bound<BulkInflight> {
     bind(body, |f, b: &mut BulkInflight| {
-        if let Some(items) = f.array("transactions")? {
-            b.transactions = items
-                .iter()
-                .map(|item| {
-                    let mut u = InflightUpdate::default();
-                    if let Some(fields) = Fields::of(item)? {
-                        inflight_fields(&fields, &mut u)?;
-                    }
-                    Ok(u)
-                })
-                .collect::<Bound<_>>()?;
-        }
-        if let Some(ids) = f.array("transaction_ids")? {
-            b.transaction_ids = ids
-                .iter()
-                .map(|v| match v {
-                    Go::Str(s) => Ok(s.clone()),
-                    Go::Null => Ok(String::new()),
-                    other => Err(mismatch(other, "string", "transaction_ids")),
-                })
-                .collect::<Bound<_>>()?;
-        }
+        f.slice(
+            "transactions",
+            &mut b.transactions,
+            |item, u| match Fields::of(item)? {
+                Some(fields) => inflight_fields(&fields, u),
+                None => Ok(()),
+            },
+        )?;
+        f.slice("transaction_ids", &mut b.transaction_ids, |v, id| match v {
+            Go::Str(s) => {
+                id.clone_from(s);
+                Ok(())
+            }
+            Go::Null => Ok(()),
+            other => Err(mismatch(other, "string", "transaction_ids")),
+        })?;
         f.boolean("skip_queue", &mut b.skip_queue)?;
         f.boolean("dry_run", &mut b.dry_run)
     })
@@ -366,4 +427,95 @@ pub fn refund(body: &[u8]) -> Bound<RefundRequest> {
 /// `POST /ledgers`: the name, for the fake's ledgers.
 pub fn ledger_name(body: &[u8]) -> Bound<String> {
     bind(body, |f, name: &mut String| f.string("name", name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shares(s: &[Distribution]) -> Vec<(&str, &str)> {
+        s.iter()
+            .map(|d| (d.identifier.as_str(), d.distribution.as_str()))
+            .collect()
+    }
+
+    fn record(body: &str) -> RecordTransaction {
+        record_transaction(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"))
+    }
+
+    /// Each checked on Go 1.26's `encoding/json` with Blnk's structs.
+    #[test]
+    fn a_repeated_array_is_decoded_into_the_old_elements() {
+        let t = record(
+            r#"{"sources":[{"identifier":"x","distribution":"50%"}],"sources":[{"identifier":"y"}]}"#,
+        );
+        assert_eq!(shares(&t.sources), [("y", "50%")]);
+        let b = bulk(
+            br#"{"transactions":[{"reference":"a","amount":5}],"transactions":[{"currency":"USD"}]}"#,
+        )
+        .unwrap();
+        let t = b.transactions[0].as_ref().unwrap();
+        assert_eq!(
+            (t.reference.as_str(), t.amount, t.currency.as_str()),
+            ("a", 5.0, "USD")
+        );
+        let v =
+            bulk_inflight(br#"{"transaction_ids":["a","b"],"transaction_ids":[null]}"#).unwrap();
+        assert_eq!(*v.transaction_ids, ["a"]);
+    }
+
+    #[test]
+    fn the_elements_past_the_length_are_kept_for_the_next_array() {
+        let b = bulk(
+            br#"{"transactions":[{"reference":"a"},{"reference":"b"}],"transactions":[{"currency":"X"}],"transactions":[{},{},{}]}"#,
+        )
+        .unwrap();
+        let refs: Vec<_> = b
+            .transactions
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .map(|t| (t.reference.as_str(), t.currency.as_str()))
+            })
+            .collect();
+        assert_eq!(refs, [Some(("a", "X")), Some(("b", "")), Some(("", ""))]);
+        // Within a reused item too.
+        let b = bulk(
+            br#"{"transactions":[{"sources":[{"identifier":"a"},{"identifier":"b","distribution":"1"}]}],"transactions":[{"sources":[{"identifier":"c"}]}],"transactions":[{"sources":[{},{}]}]}"#,
+        )
+        .unwrap();
+        let t = b.transactions[0].as_ref().unwrap();
+        assert_eq!(shares(&t.sources), [("c", ""), ("b", "1")]);
+    }
+
+    #[test]
+    fn an_empty_array_or_null_starts_afresh_and_a_null_pointer_element_is_nil() {
+        for reset in ["[]", "null"] {
+            let body = format!(
+                r#"{{"sources":[{{"identifier":"a"}},{{"identifier":"b"}}],"sources":{reset},"sources":[{{}},{{}}]}}"#
+            );
+            assert_eq!(shares(&record(&body).sources), [("", ""), ("", "")]);
+        }
+        let b = bulk(
+            br#"{"transactions":[{"amount":5},null],"transactions":[null,{"reference":"b"}]}"#,
+        )
+        .unwrap();
+        assert!(b.transactions[0].is_none());
+        let t = b.transactions[1].as_ref().unwrap();
+        assert_eq!((t.reference.as_str(), t.amount), ("b", 0.0));
+    }
+
+    #[test]
+    fn a_type_error_in_an_array_a_later_key_replaces_still_fails() {
+        for body in [
+            r#"{"sources":[5],"sources":[]}"#,
+            r#"{"sources":{},"sources":[{"identifier":"a"}]}"#,
+            r#"{"sources":[{"identifier":"a"}],"sources":"x","sources":[{}]}"#,
+            r#"{"destinations":[{"identifier":5}],"destinations":null}"#,
+        ] {
+            assert!(record_transaction(body.as_bytes()).is_err(), "{body}");
+        }
+        assert!(bulk(br#"{"transactions":[{"amount":"5"}],"transactions":null}"#).is_err());
+        assert!(bulk_inflight(br#"{"transaction_ids":[5],"transaction_ids":["a"]}"#).is_err());
+    }
 }

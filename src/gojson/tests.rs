@@ -561,13 +561,16 @@ fn check(tape: &[u8]) -> Result<(), TestCaseError> {
             (items.collect(), ids, [x.skip_queue, x.dry_run])
         });
         let fake_bulk = fake::bulk_inflight(&b).map(|x| -> InflightView {
-            let items = x
-                .transactions
-                .into_iter()
-                .map(|c| (c.transaction_id, c.amount.to_bits(), c.precise_amount));
+            let items = x.transactions.iter().map(|c| {
+                (
+                    c.transaction_id.clone(),
+                    c.amount.to_bits(),
+                    c.precise_amount,
+                )
+            });
             (
                 items.collect(),
-                x.transaction_ids,
+                x.transaction_ids.to_vec(),
                 [x.skip_queue, x.dry_run],
             )
         });

@@ -260,9 +260,10 @@ fn enqueue(
 /// result per item.
 pub fn bulk(ledger: &Arc<Ledger>, action: Action, b: BulkInflight) -> Reply {
     let items: Vec<InflightUpdate> = match action {
-        Action::Commit => b.transactions,
+        Action::Commit => b.transactions.into_vec(),
         Action::Void => b
             .transaction_ids
+            .into_vec()
             .into_iter()
             .map(|id| InflightUpdate {
                 transaction_id: id,
