@@ -53,10 +53,10 @@ pub struct BulkRequest {
     pub dry_run: bool,
 }
 
-/// `InflightUpdate`, and one item of a bulk commit (`transaction_id` set).
+/// `InflightUpdate`: the body of `PUT /transactions/inflight/{id}` (no `transaction_id`: the
+/// id is in the path, and a `transaction_id` key is unknown, ignored).
 #[derive(Debug, Default, Clone)]
 pub struct InflightUpdate {
-    pub transaction_id: String,
     pub status: String,
     pub amount: f64,
     pub precise_amount: Option<i128>,
@@ -64,10 +64,28 @@ pub struct InflightUpdate {
     pub dry_run: bool,
 }
 
-/// `BulkInflightCommitRequest` and `BulkInflightVoidRequest` in one.
+/// `BulkInflightCommitItem`: one item of a bulk commit. Only these three fields: `status`,
+/// `skip_queue` or `dry_run` in an item are unknown keys, ignored.
+#[derive(Debug, Default, Clone)]
+pub struct CommitItem {
+    pub transaction_id: String,
+    pub amount: f64,
+    pub precise_amount: Option<i128>,
+}
+
+/// `BulkInflightCommitRequest`: `POST /transactions/inflight/bulk/commit` (a
+/// `transaction_ids` key is unknown there, ignored).
 #[derive(Debug, Default)]
-pub struct BulkInflight {
-    pub transactions: Slice<InflightUpdate>,
+pub struct BulkCommit {
+    pub transactions: Slice<CommitItem>,
+    pub skip_queue: bool,
+    pub dry_run: bool,
+}
+
+/// `BulkInflightVoidRequest`: `POST /transactions/inflight/bulk/void` (a `transactions` key is
+/// unknown there, ignored).
+#[derive(Debug, Default)]
+pub struct BulkVoid {
     pub transaction_ids: Slice<String>,
     pub skip_queue: bool,
     pub dry_run: bool,
@@ -375,29 +393,37 @@ fn bulk_item(item: &Go, slot: &mut Option<RecordTransaction>) -> Bound<()> {
     Ok(())
 }
 
-fn inflight_fields(f: &Fields, u: &mut InflightUpdate) -> Bound<()> {
-    f.string("transaction_id", &mut u.transaction_id)?;
-    f.string("status", &mut u.status)?;
-    f.float("amount", &mut u.amount)?;
-    f.big_int("precise_amount", &mut u.precise_amount)?;
-    f.boolean("skip_queue", &mut u.skip_queue)?;
-    f.boolean("dry_run", &mut u.dry_run)
-}
-
 pub fn inflight_update(body: &[u8]) -> Bound<InflightUpdate> {
-    bind(body, inflight_fields)
+    bind(body, |f, u: &mut InflightUpdate| {
+        f.string("status", &mut u.status)?;
+        f.float("amount", &mut u.amount)?;
+        f.big_int("precise_amount", &mut u.precise_amount)?;
+        f.boolean("skip_queue", &mut u.skip_queue)?;
+        f.boolean("dry_run", &mut u.dry_run)
+    })
 }
 
-pub fn bulk_inflight(body: &[u8]) -> Bound<BulkInflight> {
-    bind(body, |f, b: &mut BulkInflight| {
-        f.slice(
-            "transactions",
-            &mut b.transactions,
-            |item, u| match Fields::of(item)? {
-                Some(fields) => inflight_fields(&fields, u),
-                None => Ok(()),
-            },
-        )?;
+pub fn bulk_commit(body: &[u8]) -> Bound<BulkCommit> {
+    bind(body, |f, b: &mut BulkCommit| {
+        f.slice("transactions", &mut b.transactions, commit_item)?;
+        f.boolean("skip_queue", &mut b.skip_queue)?;
+        f.boolean("dry_run", &mut b.dry_run)
+    })
+}
+
+/// A `BulkInflightCommitItem` element: an object binds into it, `null` leaves it as it was.
+fn commit_item(item: &Go, c: &mut CommitItem) -> Bound<()> {
+    if let Some(fields) = Fields::of(item)? {
+        fields.string("transaction_id", &mut c.transaction_id)?;
+        fields.float("amount", &mut c.amount)?;
+        fields.big_int("precise_amount", &mut c.precise_amount)?;
+    }
+    Ok(())
+}
+
+pub fn bulk_void(body: &[u8]) -> Bound<BulkVoid> {
+    bind(body, |f, b: &mut BulkVoid| {
+        // A `string` element: `null` leaves it as it was.
         f.slice("transaction_ids", &mut b.transaction_ids, |v, id| match v {
             Go::Str(s) => {
                 id.clone_from(s);
@@ -459,8 +485,7 @@ mod tests {
             (t.reference.as_str(), t.amount, t.currency.as_str()),
             ("a", 5.0, "USD")
         );
-        let v =
-            bulk_inflight(br#"{"transaction_ids":["a","b"],"transaction_ids":[null]}"#).unwrap();
+        let v = bulk_void(br#"{"transaction_ids":["a","b"],"transaction_ids":[null]}"#).unwrap();
         assert_eq!(*v.transaction_ids, ["a"]);
     }
 
@@ -516,6 +541,33 @@ mod tests {
             assert!(record_transaction(body.as_bytes()).is_err(), "{body}");
         }
         assert!(bulk(br#"{"transactions":[{"amount":"5"}],"transactions":null}"#).is_err());
-        assert!(bulk_inflight(br#"{"transaction_ids":[5],"transaction_ids":["a"]}"#).is_err());
+        assert!(bulk_void(br#"{"transaction_ids":[5],"transaction_ids":["a"]}"#).is_err());
+        assert!(bulk_commit(br#"{"transactions":[{"amount":"5"}],"transactions":[]}"#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod inflight_tests {
+    use super::*;
+
+    /// Each route binds its own struct; a key of another's is unknown there, ignored whatever
+    /// it holds (checked on Go 1.26 with Blnk's structs).
+    #[test]
+    fn each_inflight_route_binds_only_its_own_fields() {
+        let u = inflight_update(br#"{"status":"commit","transaction_id":5}"#).unwrap();
+        assert_eq!(u.status, "commit");
+        let c = bulk_commit(
+            br#"{"transactions":[{"transaction_id":"t","status":0,"skip_queue":"x","dry_run":[]}],"transaction_ids":0}"#,
+        )
+        .unwrap();
+        assert_eq!(c.transactions.len(), 1);
+        assert_eq!(c.transactions[0].transaction_id, "t");
+        assert!(!c.skip_queue && !c.dry_run);
+        let v = bulk_void(br#"{"transaction_ids":["t"],"transactions":0}"#).unwrap();
+        assert_eq!(*v.transaction_ids, ["t"]);
+        // Their own fields are still checked.
+        assert!(inflight_update(br#"{"status":5}"#).is_err());
+        assert!(bulk_commit(br#"{"transactions":[{"transaction_id":5}]}"#).is_err());
+        assert!(bulk_void(br#"{"transaction_ids":[true]}"#).is_err());
     }
 }

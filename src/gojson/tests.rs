@@ -546,36 +546,39 @@ fn check(tape: &[u8]) -> Result<(), TestCaseError> {
     });
     agree(&b, ours_update, fake_update)?;
 
-    type Bind = for<'a> fn(&'a [u8]) -> Result<BulkInflight<'a>, Unreadable>;
-    for (fields, bind) in [(COMMIT, bulk_commit as Bind), (VOID, bulk_void)] {
-        let b = body(tape, fields);
-        let ours_bulk = bind(&b).map(|x: BulkInflight| -> InflightView {
-            let items = x.commits.iter().map(|c| {
-                (
-                    c.transaction_id.to_string(),
-                    c.amount.to_bits(),
-                    c.precise_amount,
-                )
-            });
-            let ids = x.transaction_ids.iter().map(|s| s.to_string()).collect();
-            (items.collect(), ids, [x.skip_queue, x.dry_run])
-        });
-        let fake_bulk = fake::bulk_inflight(&b).map(|x| -> InflightView {
-            let items = x.transactions.iter().map(|c| {
-                (
-                    c.transaction_id.clone(),
-                    c.amount.to_bits(),
-                    c.precise_amount,
-                )
-            });
+    let ours_view = |x: BulkInflight| -> InflightView {
+        let items = x.commits.iter().map(|c| {
             (
-                items.collect(),
-                x.transaction_ids.to_vec(),
-                [x.skip_queue, x.dry_run],
+                c.transaction_id.to_string(),
+                c.amount.to_bits(),
+                c.precise_amount,
             )
         });
-        agree(&b, ours_bulk, fake_bulk)?;
-    }
+        let ids = x.transaction_ids.iter().map(|s| s.to_string()).collect();
+        (items.collect(), ids, [x.skip_queue, x.dry_run])
+    };
+    let b = body(tape, COMMIT);
+    let fake_commit = fake::bulk_commit(&b).map(|x| -> InflightView {
+        let items = x.transactions.iter().map(|c| {
+            (
+                c.transaction_id.clone(),
+                c.amount.to_bits(),
+                c.precise_amount,
+            )
+        });
+        (items.collect(), Vec::new(), [x.skip_queue, x.dry_run])
+    });
+    agree(&b, bulk_commit(&b).map(ours_view), fake_commit)?;
+
+    let b = body(tape, VOID);
+    let fake_void = fake::bulk_void(&b).map(|x| -> InflightView {
+        (
+            Vec::new(),
+            x.transaction_ids.to_vec(),
+            [x.skip_queue, x.dry_run],
+        )
+    });
+    agree(&b, bulk_void(&b).map(ours_view), fake_void)?;
 
     let b = body(tape, REFUND);
     let ours_refund = refund(&b).map(|r| (r.skip_queue, r.dry_run, r.description.to_string()));
