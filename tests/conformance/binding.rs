@@ -162,3 +162,81 @@ async fn a_body_go_cannot_bind_is_400_invalid_input() {
     }
     assert_eq!(b.balance(&dst).await, 0);
 }
+
+#[tokio::test]
+async fn a_repeated_array_key_decodes_into_the_earlier_array_s_elements() {
+    let b = blnk().await;
+    let (src, first, second) = (b.indicator("ras"), b.indicator("raa"), b.indicator("rab"));
+    // The second array names only the identifier: the share stays 100% (Go decodes it into the
+    // first array's element).
+    let r = b.name("rep-arr");
+    let body = format!(
+        r#"{{"reference":"{r}","amount":5,"precision":100,"currency":"USD","source":"{src}","allow_overdraft":true,"description":"d","skip_queue":true,"destinations":[{{"identifier":"{first}","distribution":"100%"}}],"destinations":[{{"identifier":"{second}"}}]}}"#
+    );
+    let res = post(&b, body.as_bytes()).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert!(found(&b, &format!("{r}-1")).await);
+    assert_eq!(b.balance(&second).await, 500);
+    assert_eq!(b.balance(&first).await, 0);
+    // A bulk item repeated with only a new reference keeps every other field.
+    let (one, two) = (b.name("rep-bulk-1"), b.name("rep-bulk-2"));
+    let item = crate::support::txn(&one, 5, &src, &first);
+    let body = format!(
+        r#"{{"skip_queue":true,"transactions":[{item}],"transactions":[{{"reference":"{two}"}}]}}"#
+    );
+    let res = b
+        .raw(Method::POST, "/transactions/bulk", body.as_bytes())
+        .await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert!(found(&b, &two).await);
+    assert!(!found(&b, &one).await);
+    assert_eq!(b.balance(&first).await, 500);
+    // An id written `null` keeps the earlier one; the length is the last array's.
+    let (x, y) = (b.name("txn_missing_x"), b.name("txn_missing_y"));
+    let body = format!(r#"{{"transaction_ids":["{x}","{y}"],"transaction_ids":[null]}}"#);
+    let res = b
+        .raw(
+            Method::POST,
+            "/transactions/inflight/bulk/void",
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    let results = res.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["transaction_id"], x.as_str());
+    assert_eq!(results[0]["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_wrong_type_in_an_array_a_later_key_replaces_still_fails_the_bind() {
+    let b = blnk().await;
+    let (src, dst) = (b.indicator("rts"), b.indicator("rtd"));
+    let r = b.name("rep-type");
+    let body = format!(
+        r#"{{"reference":"{r}","amount":5,"precision":100,"currency":"USD","source":"{src}","allow_overdraft":true,"description":"d","skip_queue":true,"destinations":[5],"destinations":[{{"identifier":"{dst}","distribution":"100%"}}]}}"#
+    );
+    let res = post(&b, body.as_bytes()).await;
+    assert_eq!(
+        res.refused(400, "GEN_MALFORMED_REQUEST").message(),
+        "Invalid input"
+    );
+    let item = crate::support::txn(&r, 5, &src, &dst);
+    let body = format!(
+        r#"{{"skip_queue":true,"transactions":[{{"amount":"5"}}],"transactions":[{item}]}}"#
+    );
+    b.raw(Method::POST, "/transactions/bulk", body.as_bytes())
+        .await
+        .refused(400, "GEN_MALFORMED_REQUEST");
+    b.raw(
+        Method::POST,
+        "/transactions/inflight/bulk/void",
+        br#"{"transaction_ids":[5],"transaction_ids":["x"]}"#,
+    )
+    .await
+    .refused(400, "GEN_MALFORMED_REQUEST");
+    b.settle().await;
+    assert!(!found(&b, &r).await);
+    assert!(!found(&b, &format!("{r}-1")).await);
+    assert_eq!(b.balance(&dst).await, 0);
+}
