@@ -12,7 +12,7 @@ use std::ops::Deref;
 
 use serde_json::{Map, Value};
 
-use crate::gojson::{decode_first, folds_to, Go};
+use crate::gojson::{decode_first, folds_to, time_accepts, Go};
 
 /// `RecordTransaction`: one transaction as `POST /transactions` and each bulk item carry it.
 #[derive(Debug, Clone, Default)]
@@ -181,7 +181,7 @@ impl<'a> Fields<'a> {
     fn string(&self, name: &'a str, into: &mut String) -> Bound<()> {
         for v in self.each(name) {
             match v {
-                Go::Str(s) => *into = s.clone(),
+                Go::Str { text, .. } => *into = text.clone(),
                 Go::Null => {}
                 other => return Err(mismatch(other, "string", name)),
             }
@@ -260,11 +260,36 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
-    /// `map[string]interface{}`: objects merge into it, `null` clears it.
+    /// `*time.Time`: `null` clears it; anything else goes to `UnmarshalJSON` as its raw literal,
+    /// which only a string of RFC 3339 without escapes passes (see [`time_accepts`]).
+    fn time(&self, name: &'a str) -> Bound<()> {
+        for v in self.each(name) {
+            match v {
+                Go::Null => {}
+                Go::Str {
+                    text,
+                    verbatim: true,
+                } if time_accepts(text) => {}
+                Go::Str { .. } => {
+                    return Err(format!("{name}: parsing time as RFC 3339: cannot parse"))
+                }
+                _ => {
+                    return Err(format!(
+                        "{name}: Time.UnmarshalJSON: input is not a JSON string"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `map[string]interface{}`: objects merge into it, `null` clears it. Every number in it,
+    /// at any depth, becomes a float64 (`convertNumber`): one beyond float64's range fails.
     fn map(&self, name: &'a str, into: &mut Option<Map<String, Value>>) -> Bound<()> {
         for v in self.each(name) {
             match v {
                 Go::Obj(fields) => {
+                    in_range(v, name)?;
                     let m = into.get_or_insert_with(Map::new);
                     for (k, v) in fields {
                         m.insert(k.clone(), to_value(v));
@@ -278,12 +303,24 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Every number in `v` is a finite float64.
+fn in_range(v: &Go, name: &str) -> Bound<()> {
+    match v {
+        Go::Num(n) if !n.parse::<f64>().is_ok_and(f64::is_finite) => Err(format!(
+            "json: cannot unmarshal number {n} into Go struct field .{name} of type float64"
+        )),
+        Go::Arr(items) => items.iter().try_for_each(|v| in_range(v, name)),
+        Go::Obj(fields) => fields.iter().try_for_each(|(_, v)| in_range(v, name)),
+        _ => Ok(()),
+    }
+}
+
 fn kind(v: &Go) -> &'static str {
     match v {
         Go::Null => "null",
         Go::Bool(_) => "bool",
         Go::Num(_) => "number",
-        Go::Str(_) => "string",
+        Go::Str { .. } => "string",
         Go::Arr(_) => "array",
         Go::Obj(_) => "object",
     }
@@ -296,7 +333,8 @@ fn mismatch(v: &Go, want: &str, name: &str) -> String {
     )
 }
 
-/// An `interface{}` value: numbers become float64, a repeated key keeps its last value.
+/// An `interface{}` value: numbers become float64 (checked in range before), a repeated key keeps
+/// its last value.
 fn to_value(v: &Go) -> Value {
     match v {
         Go::Null => Value::Null,
@@ -306,7 +344,7 @@ fn to_value(v: &Go) -> Value {
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map_or(Value::Null, Value::Number),
-        Go::Str(s) => Value::String(s.clone()),
+        Go::Str { text, .. } => Value::String(text.clone()),
         Go::Arr(items) => Value::Array(items.iter().map(to_value).collect()),
         Go::Obj(fields) => {
             let mut m = Map::new();
@@ -354,7 +392,8 @@ fn record(f: &Fields, t: &mut RecordTransaction) -> Bound<()> {
     }
     f.slice("sources", &mut t.sources, distribution)?;
     f.slice("destinations", &mut t.destinations, distribution)?;
-    f.map("meta_data", &mut t.meta_data)
+    f.map("meta_data", &mut t.meta_data)?;
+    f.time("effective_date")
 }
 
 /// A `Distribution` element: an object binds into it, `null` leaves it as it was.
@@ -425,8 +464,8 @@ pub fn bulk_void(body: &[u8]) -> Bound<BulkVoid> {
     bind(body, |f, b: &mut BulkVoid| {
         // A `string` element: `null` leaves it as it was.
         f.slice("transaction_ids", &mut b.transaction_ids, |v, id| match v {
-            Go::Str(s) => {
-                id.clone_from(s);
+            Go::Str { text, .. } => {
+                id.clone_from(text);
                 Ok(())
             }
             Go::Null => Ok(()),
@@ -569,5 +608,59 @@ mod inflight_tests {
         assert!(inflight_update(br#"{"status":5}"#).is_err());
         assert!(bulk_commit(br#"{"transactions":[{"transaction_id":5}]}"#).is_err());
         assert!(bulk_void(br#"{"transaction_ids":[true]}"#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+
+    /// Checked on Go 1.26: `convertNumber` fails the bind for a number beyond float64's range,
+    /// at any depth of an `interface{}`; one that underflows is 0.
+    #[test]
+    fn a_meta_data_number_beyond_float64_fails_the_bind() {
+        for body in [
+            r#"{"meta_data":{"":1e400}}"#,
+            r#"{"meta_data":{"a":[{"b":-1e999}]}}"#,
+            r#"{"meta_data":{"a":1},"meta_data":{"b":[1e309]}}"#,
+        ] {
+            assert!(record_transaction(body.as_bytes()).is_err(), "{body}");
+            assert!(refund(body.as_bytes()).is_err(), "{body}");
+        }
+        let t = record_transaction(br#"{"meta_data":{"a":1e-400,"b":1.7976931348623157e308}}"#)
+            .unwrap();
+        assert_eq!(t.meta_data.unwrap()["a"], serde_json::json!(0.0));
+        assert!(bulk(br#"{"transactions":[{"meta_data":{"x":[1e400]}}]}"#).is_err());
+    }
+
+    /// Checked on Go 1.26: `*time.Time` gets the raw literal; `null` is nil.
+    #[test]
+    fn an_effective_date_must_be_rfc3339_as_go_parses_it() {
+        for ok in [
+            r#"{"effective_date":null}"#,
+            r#"{"effective_date":"2024-01-01T00:00:00Z"}"#,
+            r#"{"effective_date":"2024-01-01T1:00:00,5+24:60"}"#,
+        ] {
+            assert!(record_transaction(ok.as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#"{"effective_date":""}"#,
+            r#"{"effective_date":5}"#,
+            r#"{"effective_date":true}"#,
+            r#"{"effective_date":["2024-01-01T00:00:00Z"]}"#,
+            r#"{"effective_date":{}}"#,
+            r#"{"effective_date":"2024-02-30T00:00:00Z"}"#,
+            r#"{"effective_date":"\u0032024-01-01T00:00:00Z"}"#,
+            r#"{"effective_date":"2024-01-01T00:00:00\u002b01:00"}"#,
+            r#"{"EFFECTIVE_DATE":"2024-01-01"}"#,
+            r#"{"effective_date":"2024-01-01T00:00:00Z","effective_date":"now"}"#,
+            r#"{"effective_date":"now","effective_date":null}"#,
+        ] {
+            assert!(record_transaction(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(bulk(br#"{"transactions":[{"effective_date":""}]}"#).is_err());
+        let mut raw = br#"{"effective_date":"2024-01-01T00:00:00Z"#.to_vec();
+        raw.extend_from_slice(b"\xff\"}");
+        assert!(record_transaction(&raw).is_err());
     }
 }

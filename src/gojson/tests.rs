@@ -592,7 +592,10 @@ fn as_go(v: Value) -> Go {
         Node::Null => Go::Null,
         Node::Bool(b) => Go::Bool(*b),
         Node::Num(n) => Go::Num(n.to_string()),
-        Node::Str(s) => Go::Str(s.to_string()),
+        Node::Str(s) => Go::Str {
+            text: s.to_string(),
+            verbatim: matches!(s, std::borrow::Cow::Borrowed(_)),
+        },
         Node::Arr { .. } => Go::Arr(v.items().map(as_go).collect()),
         Node::Obj { .. } => Go::Obj(
             v.entries()
