@@ -240,3 +240,104 @@ async fn a_wrong_type_in_an_array_a_later_key_replaces_still_fails_the_bind() {
     assert!(!found(&b, &format!("{r}-1")).await);
     assert_eq!(b.balance(&dst).await, 0);
 }
+
+/// A synchronous transfer to `dst` under `reference`, with `extra` JSON fields appended.
+fn with(b: &Blnk, reference: &str, dst: &str, extra: &str) -> String {
+    format!(r#"{{"reference":"{reference}"{},{extra}}}"#, rest(b, dst))
+}
+
+#[tokio::test]
+async fn a_meta_data_number_beyond_float64_fails_the_bind() {
+    let b = blnk().await;
+    let dst = b.indicator("bm");
+    for (tag, meta) in [
+        ("huge", r#"{"n":1e400}"#),
+        ("deep", r#"{"a":[{"b":-1e999}]}"#),
+    ] {
+        let r = b.name(tag);
+        let res = post(
+            &b,
+            with(&b, &r, &dst, &format!(r#""meta_data":{meta}"#)).as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            res.refused(400, "GEN_MALFORMED_REQUEST").message(),
+            "Invalid input"
+        );
+        assert!(!found(&b, &r).await);
+    }
+    // Within range, however small or large: read (the tiny one as 0).
+    let r = b.name("edge");
+    let meta = r#""meta_data":{"tiny":1e-400,"max":1.7976931348623157e308}"#;
+    let res = post(&b, with(&b, &r, &dst, meta).as_bytes()).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    let item = format!(
+        r#"{{"transactions":[{}],"skip_queue":true}}"#,
+        with(&b, &b.name("bulk"), &dst, r#""meta_data":{"n":[1e309]}"#)
+    );
+    b.raw(Method::POST, "/transactions/bulk", item.as_bytes())
+        .await
+        .refused(400, "GEN_MALFORMED_REQUEST");
+    // The refund's meta_data too: refused, and the transaction is still refundable.
+    let id = res.json()["transaction_id"].as_str().unwrap().to_string();
+    let path = format!("/refund-transaction/{id}");
+    b.raw(
+        Method::POST,
+        &path,
+        br#"{"skip_queue":true,"meta_data":{"n":1e400}}"#,
+    )
+    .await
+    .refused(400, "GEN_MALFORMED_REQUEST");
+    let refund = b.raw(Method::POST, &path, br#"{"skip_queue":true}"#).await;
+    assert_eq!(refund.status, 201, "{}", refund.json());
+    assert_eq!(b.balance(&dst).await, 0);
+}
+
+#[tokio::test]
+async fn an_effective_date_is_read_as_go_s_time_reads_it() {
+    let b = blnk().await;
+    let dst = b.indicator("be");
+    // RFC 3339, and what Go's time.Parse allows beyond it: a one-digit hour, a comma.
+    for (tag, date) in [
+        ("date-z", r#""2024-01-01T00:00:00Z""#),
+        ("date-loose", r#""2024-01-01T1:00:00,5+05:30""#),
+        ("date-null", "null"),
+    ] {
+        let r = b.name(tag);
+        let res = post(
+            &b,
+            with(&b, &r, &dst, &format!(r#""effective_date":{date}"#)).as_bytes(),
+        )
+        .await;
+        assert_eq!(res.status, 201, "{tag}: {}", res.json());
+    }
+    // Not a string, not a date, or written with an escape (Go parses the raw literal).
+    for (tag, date) in [
+        ("date-empty", r#""""#),
+        ("date-day", r#""2024-02-30T00:00:00Z""#),
+        ("date-plain", r#""2024-01-01""#),
+        ("date-escape", r#""\u0032024-01-01T00:00:00Z""#),
+        ("date-number", "5"),
+    ] {
+        let r = b.name(tag);
+        let res = post(
+            &b,
+            with(&b, &r, &dst, &format!(r#""effective_date":{date}"#)).as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            res.refused(400, "GEN_MALFORMED_REQUEST").message(),
+            "Invalid input",
+            "{tag}"
+        );
+        assert!(!found(&b, &r).await, "{tag}");
+    }
+    let item = format!(
+        r#"{{"transactions":[{}],"skip_queue":true}}"#,
+        with(&b, &b.name("date-bulk"), &dst, r#""effective_date":"""#)
+    );
+    b.raw(Method::POST, "/transactions/bulk", item.as_bytes())
+        .await
+        .refused(400, "GEN_MALFORMED_REQUEST");
+    assert_eq!(b.balance(&dst).await, 1500);
+}
