@@ -291,6 +291,33 @@ fn shortest(x: f64) -> Dec {
     }
 }
 
+/// Go's `strconv.FormatFloat(x, 'f', -1, 64)`: the shortest decimal, without an exponent.
+pub fn go_format(x: f64) -> String {
+    let d = shortest(x);
+    let mut out = String::from(if x.is_sign_negative() { "-" } else { "" });
+    let digits: String = d
+        .digits
+        .iter()
+        .rev()
+        .map(|d| char::from(b'0' + d))
+        .collect();
+    let point = digits.len() as i32 + d.exp;
+    if d.is_zero() {
+        out.push('0');
+    } else if d.exp >= 0 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', d.exp as usize));
+    } else if point > 0 {
+        let (whole, fraction) = digits.split_at(point as usize);
+        out.push_str(&format!("{whole}.{fraction}"));
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+        out.push_str(&digits);
+    }
+    out
+}
+
 /// Blnk's `ApplyPrecision` for an amount, a precision and an optional `precise_amount`, exactly;
 /// `None` when the result does not fit in an `i128` (Blnk's has any size).
 pub fn apply_precision(amount: f64, precision: f64, precise: Option<i128>) -> Option<i128> {
@@ -387,6 +414,22 @@ mod tests {
         assert_eq!(p(12.5, -100.0), -1250);
         assert_eq!(p(0.0, 100.0), 0);
         assert_eq!(p(-0.0, 100.0), 0);
+    }
+
+    #[test]
+    fn go_formats_floats_without_an_exponent() {
+        for (x, want) in [
+            (1.005, "1.005"),
+            (-0.0, "-0"),
+            (0.0, "0"),
+            (1e21, "1000000000000000000000"),
+            (-1.5e-7, "-0.00000015"),
+            (0.5, "0.5"),
+            (120.0, "120"),
+            (98647591572463.625, "98647591572463.62"),
+        ] {
+            assert_eq!(go_format(x), want);
+        }
     }
 
     #[test]
