@@ -10,9 +10,14 @@
 //!   non-ASCII runes that fold onto ASCII letters, `ſ` (U+017F) onto `s` and the Kelvin sign `K`
 //!   (U+212A) onto `k`.
 //! - Every key that binds to a field is applied in order, so the last one wins; `null` leaves a
-//!   scalar as it was and clears a pointer, slice or map.
-//! - A value of the wrong type for its field fails the whole bind (Blnk answers 400); unknown
-//!   keys are ignored whatever they hold.
+//!   scalar as it was and clears a pointer, slice or map. An array is decoded into the slice the
+//!   field already holds, element by element (`bind::Slice`), so a repeated array key keeps
+//!   what the earlier array set.
+//! - A value of the wrong type for its field fails the whole bind (Blnk answers 400), even one a
+//!   later key replaces; unknown keys are ignored whatever they hold.
+//! - A number in a `map[string]interface{}` becomes a float64: one beyond its range fails the
+//!   bind. A `*time.Time` reads the string's raw literal ([`time_accepts`]), so a string says
+//!   whether it was written verbatim.
 //!
 //! This is the fake's own reading, written from Go's source and checked against Blnk by the
 //! conformance suite; the gateway has its own, checked against this fake.

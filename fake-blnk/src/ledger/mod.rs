@@ -6,7 +6,7 @@
 //! - [`queue`]: Blnk's default queued path, which answers 201 before anything is stored, then
 //!   inserts behind a 20-slot semaphore with no deadline, then applies.
 //! - [`post`] (with [`legs`] and [`queued`]), [`inflight`], [`refund`], [`bulk`]: the
-//!   money-moving routes; [`precise`]: Blnk's amount in minor units, in exact decimals.
+//!   money-moving routes; [`mod@precise`]: Blnk's amount in minor units, in exact decimals.
 
 pub mod book;
 pub mod bulk;

@@ -11,7 +11,7 @@
 //! 1.00499999999999989...) at precision 100 is 101, where multiplying the floats gives 100.
 //!
 //! This is the fake's own computation, by a different route from the gateway's: every value is
-//! expanded into its exact decimal digits ([`Dec`]), and the shortest decimal is found by the
+//! expanded into its exact decimal digits (`Dec`), and the shortest decimal is found by the
 //! rule Go's `FormatFloat` follows (Dragonbox in Go 1.26): the fewest significant digits that
 //! lie within the float's rounding interval (its ends included when the binary mantissa is even,
 //! the lower half-gap halved at a power of two), the nearest of those to the float, and on an
