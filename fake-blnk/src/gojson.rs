@@ -10,9 +10,14 @@
 //!   non-ASCII runes that fold onto ASCII letters, `ſ` (U+017F) onto `s` and the Kelvin sign `K`
 //!   (U+212A) onto `k`.
 //! - Every key that binds to a field is applied in order, so the last one wins; `null` leaves a
-//!   scalar as it was and clears a pointer, slice or map.
-//! - A value of the wrong type for its field fails the whole bind (Blnk answers 400); unknown
-//!   keys are ignored whatever they hold.
+//!   scalar as it was and clears a pointer, slice or map. An array is decoded into the slice the
+//!   field already holds, element by element (`bind::Slice`), so a repeated array key keeps
+//!   what the earlier array set.
+//! - A value of the wrong type for its field fails the whole bind (Blnk answers 400), even one a
+//!   later key replaces; unknown keys are ignored whatever they hold.
+//! - A number in a `map[string]interface{}` becomes a float64: one beyond its range fails the
+//!   bind. A `*time.Time` reads the string's raw literal ([`time_accepts`]), so a string says
+//!   whether it was written verbatim.
 //!
 //! This is the fake's own reading, written from Go's source and checked against Blnk by the
 //! conformance suite; the gateway has its own, checked against this fake.
@@ -24,7 +29,13 @@ pub enum Go {
     Bool(bool),
     /// The number's literal text.
     Num(String),
-    Str(String),
+    /// A string: its text, unquoted as Go unquotes it, and whether that text is the literal's
+    /// bytes as they are (no escape, no invalid UTF-8), which a type that reads the raw literal
+    /// (`time.Time`) needs.
+    Str {
+        text: String,
+        verbatim: bool,
+    },
     Arr(Vec<Go>),
     Obj(Vec<(String, Go)>),
 }
@@ -55,6 +66,75 @@ pub fn folds_to(key: &str, field: &str) -> bool {
         }
     }
     k.next().is_none()
+}
+
+/// Whether `(*time.Time).UnmarshalJSON` reads a string literal whose bytes between the quotes
+/// are `raw` (it never unescapes them: a string with an escape cannot pass). Go 1.26 tries a
+/// strict RFC 3339 reader, then falls back to `time.Parse(time.RFC3339, raw)` with its extra
+/// checks disabled (go.dev/issue/54580), which accepts everything the strict one does, so this
+/// is `Parse` with the layout `2006-01-02T15:04:05Z07:00`, chunk by chunk (`time/format.go`):
+///
+/// - `2006`: four digits; `01`, `02`, `04`, `05`: exactly two digits (`getnum` fixed);
+/// - `15`: one digit, or two when a second follows (`getnum` not fixed), below 24;
+/// - month 1-12, minute and second below 60, the day within the month of that year;
+/// - after the seconds, `.` or `,` and at least one digit, any number of them;
+/// - `Z07:00`: `Z`, or a sign, two digits, `:`, two digits, hour up to 24 and minute up to 60
+///   (Parse's bounds are `>`, not `>=`);
+/// - nothing left over; the literal characters (`-`, `T`, `:`) exactly, case included.
+pub fn time_accepts(raw: &str) -> bool {
+    fn digits(s: &[u8], n: usize) -> Option<(u32, &[u8])> {
+        let head = s.get(..n)?;
+        if !head.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let v = head.iter().fold(0, |v, d| v * 10 + u32::from(d - b'0'));
+        Some((v, &s[n..]))
+    }
+    fn lit(s: &[u8], c: u8) -> Option<&[u8]> {
+        s.strip_prefix(&[c])
+    }
+    let parse = |s: &[u8]| -> Option<()> {
+        let (year, s) = digits(s, 4)?;
+        let (month, s) = digits(lit(s, b'-')?, 2)?;
+        let (day, s) = digits(lit(s, b'-')?, 2)?;
+        let s = lit(s, b'T')?;
+        let two = s.get(1).is_some_and(u8::is_ascii_digit);
+        let (hour, s) = digits(s, if two { 2 } else { 1 })?;
+        let (minute, s) = digits(lit(s, b':')?, 2)?;
+        let (second, mut s) = digits(lit(s, b':')?, 2)?;
+        if let [b'.' | b',', d, ..] = s {
+            if d.is_ascii_digit() {
+                s = &s[1..];
+                while s.first().is_some_and(u8::is_ascii_digit) {
+                    s = &s[1..];
+                }
+            }
+        }
+        let zone_ok = match s {
+            [b'Z'] => true,
+            [b'+' | b'-', h1, h2, b':', m1, m2] => {
+                let (h, _) = digits(&[*h1, *h2], 2)?;
+                let (m, _) = digits(&[*m1, *m2], 2)?;
+                h <= 24 && m <= 60
+            }
+            _ => false,
+        };
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let ok = zone_ok
+            && (1..=12).contains(&month)
+            && (1..=days).contains(&day)
+            && hour < 24
+            && minute < 60
+            && second < 60;
+        ok.then_some(())
+    };
+    parse(raw.as_bytes()).is_some()
 }
 
 struct Parser<'a> {
@@ -95,7 +175,10 @@ impl Parser<'_> {
         match self.b.get(self.i) {
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
-            Some(b'"') => self.string().map(Go::Str),
+            Some(b'"') => {
+                let (text, verbatim) = self.string()?;
+                Ok(Go::Str { text, verbatim })
+            }
             Some(b't') if self.eat(b"true") => Ok(Go::Bool(true)),
             Some(b'f') if self.eat(b"false") => Ok(Go::Bool(false)),
             Some(b'n') if self.eat(b"null") => Ok(Go::Null),
@@ -116,7 +199,7 @@ impl Parser<'_> {
             if self.b.get(self.i) != Some(&b'"') {
                 return self.err("looking for beginning of object key string");
             }
-            let key = self.string()?;
+            let (key, _) = self.string()?;
             self.ws();
             if !self.eat(b":") {
                 return self.err("after object key");
@@ -188,10 +271,12 @@ impl Parser<'_> {
         }
     }
 
-    /// A string literal, unquoted as Go's `unquote` does.
-    fn string(&mut self) -> Result<String, String> {
+    /// A string literal, unquoted as Go's `unquote` does, and whether it is verbatim: no escape
+    /// and no invalid byte in it.
+    fn string(&mut self) -> Result<(String, bool), String> {
         self.i += 1;
         let mut out = String::new();
+        let mut verbatim = true;
         loop {
             let Some(&c) = self.b.get(self.i) else {
                 return self.err("in string literal");
@@ -199,22 +284,25 @@ impl Parser<'_> {
             match c {
                 b'"' => {
                     self.i += 1;
-                    return Ok(out);
+                    return Ok((out, verbatim));
                 }
-                b'\\' => self.escape(&mut out)?,
+                b'\\' => {
+                    verbatim = false;
+                    self.escape(&mut out)?
+                }
                 0..=0x1f => return self.err("in string literal"),
                 0x20..=0x7f => {
                     out.push(char::from(c));
                     self.i += 1;
                 }
-                _ => self.utf8(&mut out),
+                _ => verbatim &= self.utf8(&mut out),
             }
         }
     }
 
-    /// One UTF-8 sequence, or U+FFFD for one byte that does not start a valid one (Go's
-    /// `utf8.DecodeRune` width 1).
-    fn utf8(&mut self, out: &mut String) {
+    /// One UTF-8 sequence (true), or U+FFFD for one byte that does not start a valid one (Go's
+    /// `utf8.DecodeRune` width 1; false).
+    fn utf8(&mut self, out: &mut String) -> bool {
         let rest = &self.b[self.i..];
         let len = match rest[0] {
             0xc2..=0xdf => 2,
@@ -226,11 +314,12 @@ impl Parser<'_> {
             if let Ok(s) = std::str::from_utf8(&rest[..len]) {
                 out.push_str(s);
                 self.i += len;
-                return;
+                return true;
             }
         }
         out.push('\u{FFFD}');
         self.i += 1;
+        false
     }
 
     fn escape(&mut self, out: &mut String) -> Result<(), String> {
@@ -308,24 +397,74 @@ mod tests {
         assert_eq!(decode_first(b"  ").unwrap_err(), "EOF");
     }
 
+    fn text(s: &str, verbatim: bool) -> Go {
+        Go::Str {
+            text: s.into(),
+            verbatim,
+        }
+    }
+
     #[test]
     fn bad_bytes_and_lone_surrogates_become_replacement_characters() {
-        assert_eq!(
-            obj(b"{\"r\":\"a-\xff\"}")[0].1,
-            Go::Str("a-\u{FFFD}".into())
-        );
-        assert_eq!(
-            obj(br#"{"r":"a-\ud800"}"#)[0].1,
-            Go::Str("a-\u{FFFD}".into())
-        );
-        assert_eq!(
-            obj(br#"{"r":"a-\udc00"}"#)[0].1,
-            Go::Str("a-\u{FFFD}".into())
-        );
+        assert_eq!(obj(b"{\"r\":\"a-\xff\"}")[0].1, text("a-\u{FFFD}", false));
+        assert_eq!(obj(br#"{"r":"a-\ud800"}"#)[0].1, text("a-\u{FFFD}", false));
+        assert_eq!(obj(br#"{"r":"a-\udc00"}"#)[0].1, text("a-\u{FFFD}", false));
         assert_eq!(
             obj(br#"{"r":"\ud83d\ude00\ud800\u0041"}"#)[0].1,
-            Go::Str("\u{1F600}\u{FFFD}A".into())
+            text("\u{1F600}\u{FFFD}A", false)
         );
+        assert_eq!(
+            obj("{\"r\":\"a-\u{e9}\"}".as_bytes())[0].1,
+            text("a-\u{e9}", true)
+        );
+        assert_eq!(obj(br#"{"r":"\u0061"}"#)[0].1, text("a", false));
+    }
+
+    /// Each checked against Go 1.26's `time.Time` `UnmarshalJSON`.
+    #[test]
+    fn times_as_go_reads_them() {
+        for ok in [
+            "2024-01-01T00:00:00Z",
+            "2024-02-29T23:59:59.123456789Z",
+            "2024-01-01T00:00:00.1234567890123-05:30",
+            "0000-01-01T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "2024-01-01T1:00:00Z",
+            "2024-01-01T00:00:00,5Z",
+            "2024-01-01T00:00:00+24:60",
+        ] {
+            assert!(time_accepts(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2024-01-01",
+            "2024-01-01T00:00:00",
+            "2024-01-01t00:00:00Z",
+            "2024-01-01T00:00:00z",
+            "2024-01-01 00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-00-01T00:00:00Z",
+            "2024-01-00T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:60:00Z",
+            "2024-01-01T00:00:60Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+25:00",
+            "2024-01-01T00:00:00+01:61",
+            "2024-01-01T00:00:00+0100",
+            "2024-01-01T00:00:00+1:00",
+            "2024-01-01T00:00:00Z ",
+            "2024-01-01T00:00:00ZZ",
+            "+024-01-01T00:00:00Z",
+            "2024-1-01T00:00:00Z",
+            "2024-01-01T001:00:00Z",
+            "2024-01-01T00:0:00Z",
+        ] {
+            assert!(!time_accepts(bad), "{bad}");
+        }
     }
 
     #[test]

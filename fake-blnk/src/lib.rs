@@ -13,7 +13,10 @@
 //!   dropped, the `_q` child), `skip_queue` (409 on a used reference), split legs, `dry_run`;
 //! - inflight commit and void, partial commits among them, queued or not; refunds; bulk,
 //!   atomic or not; the body size limit;
-//! - request bodies bound as Go's `encoding/json` binds them ([`gojson`]).
+//! - request bodies bound as Go's `encoding/json` binds them into each route's own struct
+//!   ([`gojson`], [`bind`]): repeated arrays, type errors, `meta_data` numbers, `effective_date`;
+//! - the precise amount in exact decimals as Blnk computes it ([`mod@ledger::precise`]), and
+//!   Blnk's validation of a transaction (15 significant digits at most in `amount`).
 //!
 //! Layout: [`server`] (connections, recording, test behaviours) -> [`routes`] (router, secure
 //! mode, headers) -> [`bind`] (Blnk's request structs) over [`gojson`], and [`ledger`] (the

@@ -91,14 +91,15 @@ fn handle(ledger: &Arc<Ledger>, req: &Req) -> Reply {
             Ok(u) => inflight::update(ledger, id, u),
             Err(e) => malformed(e),
         },
-        ("POST", ["transactions", "inflight", "bulk", action @ ("commit" | "void")]) => {
-            let action = if *action == "commit" {
-                inflight::Action::Commit
-            } else {
-                inflight::Action::Void
-            };
-            match body().and_then(bind::bulk_inflight) {
-                Ok(b) => inflight::bulk(ledger, action, b),
+        ("POST", ["transactions", "inflight", "bulk", "commit"]) => {
+            match body().and_then(bind::bulk_commit) {
+                Ok(b) => inflight::bulk_commit(ledger, b),
+                Err(e) => malformed(e),
+            }
+        }
+        ("POST", ["transactions", "inflight", "bulk", "void"]) => {
+            match body().and_then(bind::bulk_void) {
+                Ok(b) => inflight::bulk_void(ledger, b),
                 Err(e) => malformed(e),
             }
         }

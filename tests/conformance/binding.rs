@@ -162,3 +162,182 @@ async fn a_body_go_cannot_bind_is_400_invalid_input() {
     }
     assert_eq!(b.balance(&dst).await, 0);
 }
+
+#[tokio::test]
+async fn a_repeated_array_key_decodes_into_the_earlier_array_s_elements() {
+    let b = blnk().await;
+    let (src, first, second) = (b.indicator("ras"), b.indicator("raa"), b.indicator("rab"));
+    // The second array names only the identifier: the share stays 100% (Go decodes it into the
+    // first array's element).
+    let r = b.name("rep-arr");
+    let body = format!(
+        r#"{{"reference":"{r}","amount":5,"precision":100,"currency":"USD","source":"{src}","allow_overdraft":true,"description":"d","skip_queue":true,"destinations":[{{"identifier":"{first}","distribution":"100%"}}],"destinations":[{{"identifier":"{second}"}}]}}"#
+    );
+    let res = post(&b, body.as_bytes()).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert!(found(&b, &format!("{r}-1")).await);
+    assert_eq!(b.balance(&second).await, 500);
+    assert_eq!(b.balance(&first).await, 0);
+    // A bulk item repeated with only a new reference keeps every other field.
+    let (one, two) = (b.name("rep-bulk-1"), b.name("rep-bulk-2"));
+    let item = crate::support::txn(&one, 5, &src, &first);
+    let body = format!(
+        r#"{{"skip_queue":true,"transactions":[{item}],"transactions":[{{"reference":"{two}"}}]}}"#
+    );
+    let res = b
+        .raw(Method::POST, "/transactions/bulk", body.as_bytes())
+        .await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert!(found(&b, &two).await);
+    assert!(!found(&b, &one).await);
+    assert_eq!(b.balance(&first).await, 500);
+    // An id written `null` keeps the earlier one; the length is the last array's.
+    let (x, y) = (b.name("txn_missing_x"), b.name("txn_missing_y"));
+    let body = format!(r#"{{"transaction_ids":["{x}","{y}"],"transaction_ids":[null]}}"#);
+    let res = b
+        .raw(
+            Method::POST,
+            "/transactions/inflight/bulk/void",
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    let results = res.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["transaction_id"], x.as_str());
+    assert_eq!(results[0]["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_wrong_type_in_an_array_a_later_key_replaces_still_fails_the_bind() {
+    let b = blnk().await;
+    let (src, dst) = (b.indicator("rts"), b.indicator("rtd"));
+    let r = b.name("rep-type");
+    let body = format!(
+        r#"{{"reference":"{r}","amount":5,"precision":100,"currency":"USD","source":"{src}","allow_overdraft":true,"description":"d","skip_queue":true,"destinations":[5],"destinations":[{{"identifier":"{dst}","distribution":"100%"}}]}}"#
+    );
+    let res = post(&b, body.as_bytes()).await;
+    assert_eq!(
+        res.refused(400, "GEN_MALFORMED_REQUEST").message(),
+        "Invalid input"
+    );
+    let item = crate::support::txn(&r, 5, &src, &dst);
+    let body = format!(
+        r#"{{"skip_queue":true,"transactions":[{{"amount":"5"}}],"transactions":[{item}]}}"#
+    );
+    b.raw(Method::POST, "/transactions/bulk", body.as_bytes())
+        .await
+        .refused(400, "GEN_MALFORMED_REQUEST");
+    b.raw(
+        Method::POST,
+        "/transactions/inflight/bulk/void",
+        br#"{"transaction_ids":[5],"transaction_ids":["x"]}"#,
+    )
+    .await
+    .refused(400, "GEN_MALFORMED_REQUEST");
+    b.settle().await;
+    assert!(!found(&b, &r).await);
+    assert!(!found(&b, &format!("{r}-1")).await);
+    assert_eq!(b.balance(&dst).await, 0);
+}
+
+/// A synchronous transfer to `dst` under `reference`, with `extra` JSON fields appended.
+fn with(b: &Blnk, reference: &str, dst: &str, extra: &str) -> String {
+    format!(r#"{{"reference":"{reference}"{},{extra}}}"#, rest(b, dst))
+}
+
+#[tokio::test]
+async fn a_meta_data_number_beyond_float64_fails_the_bind() {
+    let b = blnk().await;
+    let dst = b.indicator("bm");
+    for (tag, meta) in [
+        ("huge", r#"{"n":1e400}"#),
+        ("deep", r#"{"a":[{"b":-1e999}]}"#),
+    ] {
+        let r = b.name(tag);
+        let res = post(
+            &b,
+            with(&b, &r, &dst, &format!(r#""meta_data":{meta}"#)).as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            res.refused(400, "GEN_MALFORMED_REQUEST").message(),
+            "Invalid input"
+        );
+        assert!(!found(&b, &r).await);
+    }
+    // Within range, however small or large: read (the tiny one as 0).
+    let r = b.name("edge");
+    let meta = r#""meta_data":{"tiny":1e-400,"max":1.7976931348623157e308}"#;
+    let res = post(&b, with(&b, &r, &dst, meta).as_bytes()).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    let item = format!(
+        r#"{{"transactions":[{}],"skip_queue":true}}"#,
+        with(&b, &b.name("bulk"), &dst, r#""meta_data":{"n":[1e309]}"#)
+    );
+    b.raw(Method::POST, "/transactions/bulk", item.as_bytes())
+        .await
+        .refused(400, "GEN_MALFORMED_REQUEST");
+    // The refund's meta_data too: refused, and the transaction is still refundable.
+    let id = res.json()["transaction_id"].as_str().unwrap().to_string();
+    let path = format!("/refund-transaction/{id}");
+    b.raw(
+        Method::POST,
+        &path,
+        br#"{"skip_queue":true,"meta_data":{"n":1e400}}"#,
+    )
+    .await
+    .refused(400, "GEN_MALFORMED_REQUEST");
+    let refund = b.raw(Method::POST, &path, br#"{"skip_queue":true}"#).await;
+    assert_eq!(refund.status, 201, "{}", refund.json());
+    assert_eq!(b.balance(&dst).await, 0);
+}
+
+#[tokio::test]
+async fn an_effective_date_is_read_as_go_s_time_reads_it() {
+    let b = blnk().await;
+    let dst = b.indicator("be");
+    // RFC 3339, and what Go's time.Parse allows beyond it: a one-digit hour, a comma.
+    for (tag, date) in [
+        ("date-z", r#""2024-01-01T00:00:00Z""#),
+        ("date-loose", r#""2024-01-01T1:00:00,5+05:30""#),
+        ("date-null", "null"),
+    ] {
+        let r = b.name(tag);
+        let res = post(
+            &b,
+            with(&b, &r, &dst, &format!(r#""effective_date":{date}"#)).as_bytes(),
+        )
+        .await;
+        assert_eq!(res.status, 201, "{tag}: {}", res.json());
+    }
+    // Not a string, not a date, or written with an escape (Go parses the raw literal).
+    for (tag, date) in [
+        ("date-empty", r#""""#),
+        ("date-day", r#""2024-02-30T00:00:00Z""#),
+        ("date-plain", r#""2024-01-01""#),
+        ("date-escape", r#""\u0032024-01-01T00:00:00Z""#),
+        ("date-number", "5"),
+    ] {
+        let r = b.name(tag);
+        let res = post(
+            &b,
+            with(&b, &r, &dst, &format!(r#""effective_date":{date}"#)).as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            res.refused(400, "GEN_MALFORMED_REQUEST").message(),
+            "Invalid input",
+            "{tag}"
+        );
+        assert!(!found(&b, &r).await, "{tag}");
+    }
+    let item = format!(
+        r#"{{"transactions":[{}],"skip_queue":true}}"#,
+        with(&b, &b.name("date-bulk"), &dst, r#""effective_date":"""#)
+    );
+    b.raw(Method::POST, "/transactions/bulk", item.as_bytes())
+        .await
+        .refused(400, "GEN_MALFORMED_REQUEST");
+    assert_eq!(b.balance(&dst).await, 1500);
+}

@@ -222,3 +222,36 @@ async fn the_bulk_commit_has_no_key_either_and_unknown_ids_are_404() {
         .await
         .refused(400, "TXN_INVALID_STATUS_ACTION");
 }
+
+#[tokio::test]
+async fn each_inflight_route_ignores_the_other_routes_fields() {
+    let b = blnk().await;
+    let dst = b.indicator("xf");
+    let id = hold(&b, "xf", &dst).await;
+    // `transaction_id` is not a field of the single route's body: ignored, whatever it holds.
+    let res = act(
+        &b,
+        &id,
+        json!({"status": "commit", "amount": 10, "skip_queue": true, "transaction_id": 5}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(b.balance(&dst).await, 1000);
+    // A bulk commit item has only transaction_id, amount and precise_amount; the commit body
+    // has no transaction_ids.
+    let body = json!({
+        "transactions": [{"transaction_id": id, "amount": 10, "status": 0, "skip_queue": "x", "dry_run": []}],
+        "transaction_ids": 0,
+        "skip_queue": true,
+    });
+    let res = b.post("/transactions/inflight/bulk/commit", &body).await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(res.json()["succeeded"], 1, "{}", res.json());
+    assert_eq!(b.balance(&dst).await, 2000);
+    // The void body has no transactions.
+    let body = json!({"transaction_ids": [id], "transactions": 0, "skip_queue": true});
+    let res = b.post("/transactions/inflight/bulk/void", &body).await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(res.json()["succeeded"], 1, "{}", res.json());
+    assert_eq!(b.balance(&dst).await, 2000);
+}

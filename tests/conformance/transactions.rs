@@ -217,3 +217,84 @@ async fn a_refused_transaction_gets_the_legacy_validation_shape_and_stores_nothi
         json!({"errors": m, "error_detail": {"code": "TXN_VALIDATION_ERROR", "message": m}})
     );
 }
+
+#[tokio::test]
+async fn the_precise_amount_is_the_amount_s_shortest_decimal_times_the_precision() {
+    let b = blnk().await;
+    let src = b.indicator("pas");
+    // 1.005 is 1.00499999999999989... in binary: float arithmetic gives 100, Blnk's decimal
+    // arithmetic on "1.005" gives 100.5, rounded half away from zero: 101.
+    for (tag, amount, want) in [("pa-up", "1.005", 101i64), ("pa-down", "1.004", 100)] {
+        let (r, dst) = (b.name(tag), b.indicator(tag));
+        let body = format!(
+            r#"{{"amount":{amount},"precision":100,"reference":"{r}","currency":"USD","source":"{src}","destination":"{dst}","allow_overdraft":true,"description":"precise","skip_queue":true}}"#
+        );
+        let res = b.raw(Method::POST, "/transactions", body.as_bytes()).await;
+        assert_eq!(res.status, 201, "{tag}: {}", res.json());
+        assert_eq!(res.json()["precise_amount"], want, "{tag}");
+        let (stored, _) = b.until_found(&r).await;
+        assert_eq!(stored["precise_amount"], want, "{tag}");
+        assert_eq!(b.balance(&dst).await, i128::from(want), "{tag}");
+    }
+    // The queued path computes it the same way.
+    let (r, dst) = (b.name("pa-queued"), b.indicator("paq"));
+    let mut body = txn(&r, 0, &src, &dst);
+    body["amount"] = json!(1.005);
+    assert_eq!(b.post("/transactions", &body).await.status, 201);
+    let (child, _) = b.until_found(&format!("{r}_q")).await;
+    assert_eq!(child["precise_amount"], 101);
+    // So does an inflight commit's amount, at the hold's precision, with no limit on digits:
+    // the tie 98647591572463.625 is written ...463.62 by Go (the even one), so at precision
+    // 100 it is exactly a hold of 9864759157246362 (...6363 would be more than the hold).
+    for (tag, hold, amount, want) in [
+        ("pa-commit", json!({"amount": 10}), "1.005", 101i64),
+        (
+            "pa-tie",
+            json!({"precise_amount": 9_864_759_157_246_362i64}),
+            "98647591572463.625",
+            9_864_759_157_246_362,
+        ),
+    ] {
+        let (r, dst) = (b.name(tag), b.indicator(tag));
+        let mut body = txn(&r, 0, &src, &dst);
+        let obj = body.as_object_mut().unwrap();
+        obj.remove("amount");
+        obj.extend(hold.as_object().unwrap().clone());
+        body["inflight"] = json!(true);
+        body["skip_queue"] = json!(true);
+        let res = b.post("/transactions", &body).await;
+        assert_eq!(res.status, 201, "{tag}: {}", res.json());
+        let id = res.json()["transaction_id"].as_str().unwrap().to_string();
+        let commit = format!(r#"{{"status":"commit","amount":{amount},"skip_queue":true}}"#);
+        let path = format!("/transactions/inflight/{id}");
+        let res = b.raw(Method::PUT, &path, commit.as_bytes()).await;
+        assert_eq!(res.status, 200, "{tag}: {}", res.json());
+        assert_eq!(res.json()["precise_amount"], want, "{tag}");
+        assert_eq!(b.balance(&dst).await, i128::from(want), "{tag}");
+    }
+}
+
+#[tokio::test]
+async fn an_amount_of_more_than_15_significant_digits_is_refused() {
+    let b = blnk().await;
+    let (src, dst) = (b.indicator("sds"), b.indicator("sdd"));
+    let m = "amount: amount has more than 15 significant digits which may cause rounding errors; use precise_amount instead.";
+    // Counted on FormatFloat(amount, 'f', -1, 64): an integer's trailing zeros count.
+    for (tag, amount) in [("sd-tie", "98647591572463.625"), ("sd-zeros", "1e15")] {
+        let r = b.name(tag);
+        let body = format!(
+            r#"{{"amount":{amount},"precision":100,"reference":"{r}","currency":"USD","source":"{src}","destination":"{dst}","allow_overdraft":true,"description":"digits","skip_queue":true}}"#
+        );
+        let res = b.raw(Method::POST, "/transactions", body.as_bytes()).await;
+        assert_eq!(res.status, 400, "{tag}: {}", res.json());
+        assert_eq!(res.json()["errors"], m, "{tag}");
+        assert_eq!(res.json()["error_detail"]["code"], "TXN_VALIDATION_ERROR");
+    }
+    let r = b.name("sd-ok");
+    let body = format!(
+        r#"{{"amount":1e14,"precision":1,"reference":"{r}","currency":"USD","source":"{src}","destination":"{dst}","allow_overdraft":true,"description":"digits","skip_queue":true}}"#
+    );
+    let res = b.raw(Method::POST, "/transactions", body.as_bytes()).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert_eq!(b.balance(&dst).await, 100_000_000_000_000);
+}

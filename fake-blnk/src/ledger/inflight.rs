@@ -21,7 +21,7 @@ use super::book::Book;
 use super::post::Refusal;
 use super::record::{money, now, Status, Txn};
 use super::{precise, Ledger};
-use crate::bind::{BulkInflight, InflightUpdate};
+use crate::bind::{BulkCommit, BulkVoid, InflightUpdate};
 use crate::reply::Reply;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,20 +256,45 @@ fn enqueue(
     Ok(parent)
 }
 
-/// `POST /transactions/inflight/bulk/commit` and `/void`: each item on its own, 200 with a
-/// result per item.
-pub fn bulk(ledger: &Arc<Ledger>, action: Action, b: BulkInflight) -> Reply {
-    let items: Vec<InflightUpdate> = match action {
-        Action::Commit => b.transactions,
-        Action::Void => b
-            .transaction_ids
-            .into_iter()
-            .map(|id| InflightUpdate {
-                transaction_id: id,
-                ..InflightUpdate::default()
-            })
-            .collect(),
-    };
+/// `POST /transactions/inflight/bulk/commit`: each item on its own, 200 with a result per item.
+pub fn bulk_commit(ledger: &Arc<Ledger>, b: BulkCommit) -> Reply {
+    let items = b.transactions.into_vec().into_iter().map(|c| {
+        let u = InflightUpdate {
+            amount: c.amount,
+            precise_amount: c.precise_amount,
+            ..InflightUpdate::default()
+        };
+        (c.transaction_id, u)
+    });
+    bulk(
+        ledger,
+        Action::Commit,
+        items.collect(),
+        b.skip_queue,
+        b.dry_run,
+    )
+}
+
+/// `POST /transactions/inflight/bulk/void`: each item on its own, 200 with a result per item.
+pub fn bulk_void(ledger: &Arc<Ledger>, b: BulkVoid) -> Reply {
+    let items = b.transaction_ids.into_vec().into_iter();
+    let items = items.map(|id| (id, InflightUpdate::default()));
+    bulk(
+        ledger,
+        Action::Void,
+        items.collect(),
+        b.skip_queue,
+        b.dry_run,
+    )
+}
+
+fn bulk(
+    ledger: &Arc<Ledger>,
+    action: Action,
+    items: Vec<(String, InflightUpdate)>,
+    skip_queue: bool,
+    dry_run: bool,
+) -> Reply {
     let what = if action == Action::Commit {
         "transactions"
     } else {
@@ -286,12 +311,11 @@ pub fn bulk(ledger: &Arc<Ledger>, action: Action, b: BulkInflight) -> Reply {
         );
     }
     let (mut results, mut succeeded, mut failed) = (Vec::new(), 0, 0);
-    for item in items {
-        let id = item.transaction_id.clone();
-        let outcome = if b.dry_run {
+    for (id, item) in items {
+        let outcome = if dry_run {
             check(&ledger.book(), &id, action, &item, false)
                 .map(|_| json!({"transaction_id": id, "status": "would_apply"}))
-        } else if b.skip_queue {
+        } else if skip_queue {
             now_or_refuse(&mut ledger.book(), &id, action, &item)
                 .map(|_| json!({"transaction_id": id, "status": "succeeded"}))
         } else {

@@ -6,13 +6,14 @@
 //! - [`queue`]: Blnk's default queued path, which answers 201 before anything is stored, then
 //!   inserts behind a 20-slot semaphore with no deadline, then applies.
 //! - [`post`] (with [`legs`] and [`queued`]), [`inflight`], [`refund`], [`bulk`]: the
-//!   money-moving routes.
+//!   money-moving routes; [`mod@precise`]: Blnk's amount in minor units, in exact decimals.
 
 pub mod book;
 pub mod bulk;
 pub mod inflight;
 pub mod legs;
 pub mod post;
+pub mod precise;
 pub mod queue;
 pub mod queued;
 pub mod record;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use self::book::Book;
+pub use self::precise::precise;
 pub use self::queue::Queue;
 pub use self::record::{Status, Txn};
 
@@ -78,13 +80,4 @@ impl Ledger {
             .indicator(indicator, currency)
             .map(|b| b.balance)
     }
-}
-
-/// Blnk's `ApplyPrecision`: the precise amount (integer minor units) of an amount.
-pub fn precise(amount: f64, precision: f64, precise: Option<i128>) -> i128 {
-    if let Some(p) = precise.filter(|p| *p > 0) {
-        return p;
-    }
-    let precision = if precision == 0.0 { 1.0 } else { precision };
-    (amount * precision).round() as i128
 }

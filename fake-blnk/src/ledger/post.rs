@@ -58,6 +58,9 @@ pub fn validation_errors(t: &RecordTransaction) -> Option<String> {
     let amount = match (t.amount != 0.0, t.precise_amount.is_some()) {
         (true, true) => Some("either amount or precise_amount should be provided, not both"),
         (false, false) => Some("either amount or precise_amount is required"),
+        _ if t.amount != 0.0 && significant_digits(t.amount) > 15 => Some(
+            "amount has more than 15 significant digits which may cause rounding errors; use precise_amount instead",
+        ),
         _ if t.amount < 0.0 => Some("amount cannot be negative"),
         _ if t.precise_amount.is_some_and(|p| p < 0) => Some("precise_amount cannot be negative"),
         _ => None,
@@ -171,6 +174,14 @@ pub fn record_now(
     Ok(split_answer(t, id, status, &legs))
 }
 
+/// Blnk's count of an amount's significant digits: `FormatFloat(amount, 'f', -1, 64)` without
+/// its point and leading zeros. So an integer's trailing zeros count (1e20 has 21), and so does
+/// a negative amount's sign (a leading `-` stops the trimming: -0.5 has 3).
+fn significant_digits(amount: f64) -> usize {
+    let text = super::precise::go_format(amount).replacen('.', "", 1);
+    text.trim_start_matches('0').len()
+}
+
 pub fn duplicate(reference: &str) -> Refusal {
     (
         409,
@@ -210,4 +221,46 @@ fn dry_run(ledger: &Ledger, t: &RecordTransaction) -> Reply {
     preview.insert("precision".into(), super::record::go_float(t.precision));
     preview.insert("balances".into(), Value::Array(balances));
     Reply::ok(Value::Object(preview))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amount_error(amount: f64) -> Option<String> {
+        let t = RecordTransaction {
+            amount,
+            currency: "USD".into(),
+            reference: "r".into(),
+            description: "d".into(),
+            source: "@a".into(),
+            destination: "@b".into(),
+            ..RecordTransaction::default()
+        };
+        validation_errors(&t)
+    }
+
+    /// Blnk's rule, counted as Blnk counts (checked with Go 1.26's FormatFloat).
+    #[test]
+    fn an_amount_of_more_than_15_significant_digits_is_refused() {
+        let refused = Some(
+            "amount: amount has more than 15 significant digits which may cause rounding errors; use precise_amount instead.".to_string(),
+        );
+        for amount in [
+            98647591572463.62,
+            1e20,
+            1e15,
+            0.1234567890123456,
+            -123456789012345.0,
+        ] {
+            assert_eq!(amount_error(amount), refused, "{amount}");
+        }
+        for amount in [123456789012345.0, 1e14, 0.000000000000001, 1.005] {
+            assert_eq!(amount_error(amount), None, "{amount}");
+        }
+        assert_eq!(
+            amount_error(-12345678901234.0).as_deref(),
+            Some("amount: amount cannot be negative.")
+        );
+    }
 }
