@@ -180,7 +180,9 @@ fn spawn_sweeper(ops: mpsc::WeakSender<Op>, clock: Clock) {
         return;
     };
     rt.spawn(async move {
-        let mut tick = tokio::time::interval(IDEMPOTENCY_SWEEP_INTERVAL);
+        // The first a full interval after opening (opening did its own pass).
+        let first = tokio::time::Instant::now() + IDEMPOTENCY_SWEEP_INTERVAL;
+        let mut tick = tokio::time::interval_at(first, IDEMPOTENCY_SWEEP_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

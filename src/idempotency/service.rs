@@ -88,6 +88,8 @@ pub struct Idempotency {
     /// How the last claim went: `OK`, `FULL` or `UNAVAILABLE`, and when (for `/readyz`).
     last_claim: AtomicU8,
     last_claim_ms: AtomicU64,
+    /// The store is this gateway's alone (`new`), not shared (`shared`).
+    own_store: bool,
 }
 
 const OK: u8 = 0;
@@ -105,7 +107,9 @@ impl std::fmt::Debug for Idempotency {
 impl Idempotency {
     /// Alone on its store: every entry in flight is this process's own.
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Self::shared(store, clock, random_u64(), Box::new(|_| true))
+        let mut idem = Self::shared(store, clock, random_u64(), Box::new(|_| true));
+        idem.own_store = true;
+        idem
     }
 
     /// On a store several gateways share: `owner` names this one, `alive` tells the others.
@@ -122,6 +126,7 @@ impl Idempotency {
             alive,
             last_claim: AtomicU8::new(OK),
             last_claim_ms: AtomicU64::new(0),
+            own_store: false,
         }
     }
 
@@ -135,10 +140,15 @@ impl Idempotency {
     }
 
     /// Why new keys cannot be taken, as the last claim found within `IDEMPOTENCY_REFUSAL_SHOWN`:
-    /// the store is full of requests in flight or of unknown outcome, or cannot be used. `None`
-    /// while claims succeed, and once the last refusal is older (a gateway taken out of a load
-    /// balancer's rotation gets no claims that could show it recovered).
+    /// this gateway's own store is full of requests in flight or of unknown outcome, or cannot
+    /// be used. `None` while claims succeed, once the last refusal is older (a gateway taken out
+    /// of a load balancer's rotation gets no claims that could show it recovered), and for a
+    /// store the gateways share: every one of them refuses alike, and taking them all out of
+    /// rotation would stop the reads too (the cluster's metrics and alerts tell it).
     pub fn refusing(&self) -> Option<&'static str> {
+        if !self.own_store {
+            return None;
+        }
         let at = self.last_claim_ms.load(Ordering::Relaxed);
         if self.clock.now_ms().saturating_sub(at) > ms(IDEMPOTENCY_REFUSAL_SHOWN) {
             return None;

@@ -106,6 +106,25 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Whether the last process closed the store (its `seen` filters are all written), and
+    /// forgets it: a process that stops without closing leaves the mark unset.
+    pub fn take_clean(&mut self) -> Db<bool> {
+        Ok(self.meta.remove("clean")?.is_some())
+    }
+
+    pub fn set_clean(&mut self) -> Db<()> {
+        self.meta.insert("clean", [1, 0, 0])?;
+        Ok(())
+    }
+
+    /// Calls `f` with every key kept.
+    pub fn each_key(&self, mut f: impl FnMut(&StoreKey)) -> Db<()> {
+        for r in self.entries.iter()? {
+            f(r?.0.value());
+        }
+        Ok(())
+    }
+
     pub fn get(&self, key: &StoreKey) -> Db<Option<Entry>> {
         Ok(self
             .entries

@@ -85,9 +85,11 @@ impl Worker {
                 },
                 None => t.measure()?,
             };
-            let (orphans, keys) = t.orphans_to_unknown()?;
-            for key in &keys {
-                seen.insert(key, now_ms);
+            let (orphans, _) = t.orphans_to_unknown()?;
+            // The filters are written once a second and at close: after a stop without a close,
+            // the keys kept (every key settled since the last write among them) go back in.
+            if !t.take_clean()? {
+                t.each_key(|key| seen.insert(key, now_ms))?;
             }
             for r in t.seen.iter()? {
                 let (k, v) = r?;
@@ -149,18 +151,24 @@ impl Worker {
                 Some(_) => IDEMPOTENCY_SWEEP_BATCH,
                 None => 2 * batch.len() + 16,
             };
-            self.apply_batch(batch, sweep);
+            // A claim is on disk before its request is forwarded. Settles and sweeps need no
+            // sync of their own (the next one carries them): a settle lost to a crash leaves
+            // the key in flight, and in flight at open is unknown, which is safe. The `seen`
+            // filters are written with the sweep, once a second.
+            let sync = batch.iter().any(|op| matches!(op, Op::Claim { .. })) || sweeps.is_some();
+            self.apply_batch(batch, sweep, sync, sweeps.is_some());
             if let Some(reply) = closing {
+                let closed = self.close();
                 drop(self);
-                let _ = reply.send(Ok(()));
+                let _ = reply.send(closed);
                 return;
             }
         }
     }
 
     /// Applies a batch and a sweep of up to `sweep` entries, and answers every operation.
-    fn apply_batch(&mut self, batch: Vec<Op>, sweep: usize) {
-        match self.apply(batch, sweep) {
+    fn apply_batch(&mut self, batch: Vec<Op>, sweep: usize, sync: bool, seen: bool) {
+        match self.apply(batch, sweep, sync, seen) {
             Ok((replies, delta)) => {
                 self.apply_delta(delta);
                 replies.into_iter().for_each(Reply::send);
@@ -187,18 +195,25 @@ impl Worker {
             .fetch_add(d.evicted, Ordering::Relaxed);
     }
 
-    /// Applies a batch in one transaction and commits it (fsync) before any answer goes out.
+    /// Applies a batch in one transaction and commits it (with an fsync when `sync`) before any
+    /// answer goes out; writes the `seen` filters' changed chunks when `seen`.
     #[allow(clippy::type_complexity)]
     fn apply(
         &mut self,
         batch: Vec<Op>,
         sweep: usize,
+        sync: bool,
+        seen: bool,
     ) -> Result<(Vec<Reply>, Delta), (Vec<Reply>, DbError)> {
         let mut replies = Vec::with_capacity(batch.len());
         let mut delta = Delta::default();
         let result = (|| -> Result<(), DbError> {
             let mut txn = self.db.begin_write()?;
-            txn.set_durability(Durability::Immediate);
+            txn.set_durability(if sync {
+                Durability::Immediate
+            } else {
+                Durability::None
+            });
             {
                 let mut t = Tables::open(&txn)?;
                 for op in batch {
@@ -208,16 +223,8 @@ impl Worker {
                 }
                 let (swept, _) = t.sweep(self.now_ms, sweep)?;
                 delta.add(swept);
-                for ((generation, chunk), bytes) in self.seen.take_dirty() {
-                    t.seen
-                        .insert(&seen_key(generation, chunk), bytes.as_slice())?;
-                }
-                for generation in self.seen.expire(self.now_ms) {
-                    for chunk in 0..u32::MAX {
-                        if t.seen.remove(&seen_key(generation, chunk))?.is_none() {
-                            break;
-                        }
-                    }
+                if seen {
+                    self.write_seen(&mut t)?;
                 }
                 let c = |v: &std::sync::atomic::AtomicU64, d: i64| {
                     (v.load(Ordering::Relaxed) as i64 + d).max(0) as u64
@@ -236,6 +243,34 @@ impl Worker {
             Ok(()) => Ok((replies, delta)),
             Err(e) => Err((replies, e)),
         }
+    }
+
+    /// Writes the `seen` chunks changed since the last write, and drops expired generations.
+    fn write_seen(&mut self, t: &mut Tables) -> Result<(), DbError> {
+        for ((generation, chunk), bytes) in self.seen.take_dirty() {
+            t.seen
+                .insert(&seen_key(generation, chunk), bytes.as_slice())?;
+        }
+        for generation in self.seen.expire(self.now_ms) {
+            for chunk in 0..u32::MAX {
+                if t.seen.remove(&seen_key(generation, chunk))?.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// At close: the `seen` filters written, the store marked closed, synced.
+    fn close(&mut self) -> Result<(), StoreError> {
+        let unavailable = |e: DbError| StoreError::Unavailable(e.to_string());
+        let txn = self.db.begin_write().map_err(|e| unavailable(e.into()))?;
+        {
+            let mut t = Tables::open(&txn).map_err(unavailable)?;
+            self.write_seen(&mut t).map_err(unavailable)?;
+            t.set_clean().map_err(unavailable)?;
+        }
+        txn.commit().map_err(|e| unavailable(e.into()))
     }
 
     /// One operation inside the batch's transaction; `so_far` is the batch's change until now.

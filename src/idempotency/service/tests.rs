@@ -85,11 +85,15 @@ fn answer(status: u16, body: &str) -> Stored {
     }
 }
 
-async fn claimed(f: &Fixture, k: &RequestKeys) -> Claims {
-    match f.idem.gate(k, DAY).await.unwrap() {
+async fn claimed_by(idem: &Idempotency, k: &RequestKeys) -> Claims {
+    match idem.gate(k, DAY).await.unwrap() {
         Gate::Claimed(c) => c,
         other => panic!("not claimed: {other:?}"),
     }
+}
+
+async fn claimed(f: &Fixture, k: &RequestKeys) -> Claims {
+    claimed_by(&f.idem, k).await
 }
 
 #[tokio::test]
@@ -331,4 +335,36 @@ async fn expiry_keeps_pace_and_the_counts_follow() {
     }
     assert_eq!(f.idem.stats().entries, 0, "{:?}", f.idem.stats());
     assert_eq!(f.idem.stats().bytes, 0);
+}
+
+/// The `seen` filters are written once a second and at close; a process that stopped without
+/// closing (killed) loses what it had not written, and the next one puts every key it finds
+/// back in: a key settled just before the kill is still suspect once its entry has expired.
+#[tokio::test]
+async fn what_was_seen_survives_a_stop_with_or_without_a_close() {
+    for close in [false, true] {
+        let f = fixture();
+        let k = request(&transfer("r-seen", 1));
+        let mut c = claimed(&f, &k).await;
+        f.idem
+            .settle(&mut c, Settle::Keep(answer(201, "{}")))
+            .await
+            .unwrap();
+        let (path, now, dir) = (f.path.clone(), f.now.clone(), f._dir);
+        if close {
+            f.idem.close().await.unwrap();
+        }
+        drop(f.idem);
+        let idem = reopen(&path, &now, 1000);
+        now.fetch_add(ms(DAY) + 1, Ordering::Relaxed);
+        // Another key's claim sweeps the expired entry: only the filters know `r-seen` now.
+        claimed_by(&idem, &request(&transfer("r-other", 1))).await;
+        assert_eq!(idem.stats().entries, 1);
+        let again = match idem.gate(&k, DAY).await.unwrap() {
+            Gate::Claimed(c) => c,
+            other => panic!("{other:?}"),
+        };
+        assert!(again.suspect, "close: {close}");
+        drop(dir);
+    }
 }
