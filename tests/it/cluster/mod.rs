@@ -249,3 +249,75 @@ async fn each_gateway_counts_the_others() {
     assert!(!keys.contains(&gws[0].key), "{keys}");
     assert!(!keys.contains("127.0.0.1"), "{keys}");
 }
+
+/// The Redis user docs/cluster.md tells operators to make is enough: with exactly its commands,
+/// transfers are kept and replayed, quotas and the heartbeat run, and nothing falls back.
+#[tokio::test]
+async fn the_documented_redis_acl_is_enough() {
+    let redis = Redis::start();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cluster.md")).unwrap();
+    let start = doc
+        .find("redis-cli ACL SETUSER")
+        .expect("the ACL in docs/cluster.md");
+    let end = start + doc[start..].find("\n```").unwrap();
+    let line = doc[start..end].replace("\\\n", " ").replace('\'', "");
+    let args: Vec<&str> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|a| {
+            if a == ">PASSWORD" {
+                ">pw-for-the-test"
+            } else {
+                a
+            }
+        })
+        .collect();
+    let reply = redis.command(&args).unwrap();
+    assert!(reply.starts_with("+OK"), "{args:?}: {reply}");
+    let url = format!(
+        "redis://blnk-gateway:pw-for-the-test@127.0.0.1:{}/0",
+        redis.port
+    );
+    let gws = trio(
+        None,
+        json!({"cluster": {"enabled": true, "redis": url},
+               "rate_limit": {"per_client": {"per_second": 1000, "burst": 100}}}),
+    )
+    .await;
+    wait_until("every gateway reaches Redis as blnk-gateway", || {
+        gws.iter().all(|g| {
+            let c = g.state.cluster.as_ref().unwrap();
+            c.is_up() && !c.peers.epoch().is_empty()
+        })
+    })
+    .await;
+    // Fallbacks before the connection was up do not count: only those of the operations below.
+    let fallbacks = |gws: &[TestGateway]| -> Vec<String> {
+        gws.iter()
+            .flat_map(|g| {
+                let c = g.state.cluster.as_ref().unwrap();
+                let text = blnk_gateway::metrics::render(vec![Box::new(c.metrics())]);
+                text.lines()
+                    .filter(|l| l.starts_with("blnk_gateway_cluster_fallbacks_total"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let before = fallbacks(&gws);
+    let mut c = gws[0].h1().await;
+    let first = send1(&mut c, keyed(&gws[0], "r-acl")).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let mut c = gws[1].h1().await;
+    let again = send1(&mut c, keyed(&gws[1], "r-acl")).await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    spread(&gws, 6, &gws[0].key.clone()).await;
+    // Two heartbeats more on every gateway.
+    tokio::time::sleep(blnk_gateway::limits::CLUSTER_HEARTBEAT_INTERVAL * 2).await;
+    assert_eq!(
+        fallbacks(&gws),
+        before,
+        "an operation the ACL refused fell back"
+    );
+}
