@@ -7,9 +7,12 @@
 //! read.
 
 mod audit;
+mod describe;
 mod docs;
 mod idempotency;
 mod keys;
+
+use self::describe::{describe, idempotency_capacity, log_start};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,7 +23,7 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 
 use crate::app::{self, Listeners, Options, StartError};
-use crate::config::{Env, Process, Purpose, SecretSource};
+use crate::config::{Env, Process, Purpose};
 use crate::server::Drain;
 use crate::state::{self, Loaded};
 use crate::systemd::Notifier;
@@ -200,77 +203,6 @@ fn load(path: &Path, env: &Env, purpose: Purpose) -> Result<Loaded, ExitCode> {
     }
 }
 
-fn describe(loaded: &Loaded) -> String {
-    let s = &loaded.settings;
-    let fingerprint = match loaded.key_source {
-        SecretSource::Pending(_) => "none-yet".to_string(),
-        _ => loaded.key.fingerprint().to_string(),
-    };
-    format!(
-        "mode={} listen={} tls={} upstream={}://{} key_source=\"{}\" key_fingerprint={} audit={} idempotency={} cluster={}",
-        s.mode,
-        s.process.listen,
-        if s.tls.is_some() { "on" } else { "off" },
-        s.upstream.scheme,
-        s.upstream.authority,
-        loaded.key_source,
-        fingerprint,
-        audit_target(loaded),
-        idempotency_store(loaded),
-        cluster_target(loaded)
-    )
-}
-
-/// Where idempotency keys are kept: the file `check` looked at, Redis, or off.
-fn idempotency_store(loaded: &Loaded) -> String {
-    let p = &loaded.settings.process;
-    match (p.idempotency.enabled, &p.cluster) {
-        (false, _) => "off".into(),
-        (true, Some(_)) => "redis".into(),
-        (true, None) => p.idempotency.path.display().to_string(),
-    }
-}
-
-/// The start line: each fact a field of its own, so `--log-format json` has them as JSON fields.
-fn log_start(loaded: &Loaded, runtime: &str) {
-    let s = &loaded.settings;
-    let (audit, cluster) = (audit_target(loaded), cluster_target(loaded));
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        mode = %s.mode,
-        listen = %s.process.listen,
-        tls = s.tls.is_some(),
-        upstream = %format_args!("{}://{}", s.upstream.scheme, s.upstream.authority),
-        key_source = %loaded.key_source,
-        key_fingerprint = %loaded.key.fingerprint(),
-        audit = %audit,
-        cluster = %cluster,
-        cert_sha256 = %loaded.cert.as_ref().map_or("none".into(), |c| c.sha256.clone()),
-        cert_not_after = %loaded.cert.as_ref().map_or("none".into(), |c| c.not_after_text()),
-        runtime = %runtime,
-        "blnk-gateway starting"
-    );
-}
-
-fn audit_target(loaded: &Loaded) -> String {
-    let a = &loaded.settings.process.audit;
-    if a.enabled {
-        format!(
-            "{} on_failure={}",
-            a.target, loaded.settings.audit.on_failure
-        )
-    } else {
-        "off".to_string()
-    }
-}
-
-fn cluster_target(loaded: &Loaded) -> String {
-    match &loaded.settings.process.cluster {
-        Some(c) => c.redis.to_string(),
-        None => "off".to_string(),
-    }
-}
-
 /// The runtime, shaped by the cores this process may run on (affinity and cgroup quota, as
 /// `available_parallelism` sees them). On one core, a current-thread runtime: with nothing to
 /// steal work from, the multi-thread scheduler's queues, atomics and cross-thread wake-ups are
@@ -298,6 +230,9 @@ fn check(path: &Path) -> ExitCode {
     match load(path, &Env::from_process(), Purpose::Check) {
         Ok(loaded) => {
             println!("{}: OK ({})", path.display(), describe(&loaded));
+            if let Some(line) = idempotency_capacity(&loaded) {
+                println!("idempotency store: {line}");
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,

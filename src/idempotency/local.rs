@@ -20,12 +20,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::entry::Entry;
 use super::seen::{Seen, Shape};
+use super::sizing::Sizing;
 use super::store::{
     Claimed, Clock, Counters, Store, StoreError, StoreFuture, StoreKey, StoreStats,
 };
@@ -41,16 +41,6 @@ pub struct LocalStore {
     ops: mpsc::Sender<Op>,
     path: PathBuf,
     counters: Arc<Counters>,
-}
-
-/// What a store needs to know at open.
-#[derive(Debug, Clone)]
-pub struct Sizing {
-    pub max_entries: u64,
-    pub remember: Duration,
-    /// The keys' time to live at start: how long claims stay suspect after a shared store lost
-    /// writes (what it lost lived at most that long).
-    pub ttl: Duration,
 }
 
 impl LocalStore {

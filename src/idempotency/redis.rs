@@ -24,9 +24,9 @@ use std::sync::Arc;
 use redis::Script;
 
 use super::entry::{Entry, State};
-use super::local::Sizing;
 use super::seen::{Shape, GENERATIONS};
 use super::service::{ms, Idempotency};
+use super::sizing::{Sizing, REDIS_BYTES_PER_KEY};
 use super::store::{
     Claimed, Clock, Counters, Store, StoreError, StoreFuture, StoreKey, StoreStats,
 };
@@ -259,7 +259,7 @@ impl Store for RedisStore {
     fn stats(&self) -> StoreStats {
         let mut s = self.counters.snapshot();
         // Redis's own accounting is not per prefix: bytes are estimated from the entry count.
-        s.bytes = s.entries.saturating_mul(scripts::BYTES_PER_ENTRY_ESTIMATE);
+        s.bytes = s.entries.saturating_mul(REDIS_BYTES_PER_KEY);
         s
     }
 

@@ -628,3 +628,42 @@ fn the_install_steps_check_as_the_service_user_before_enabling() {
         "/etc/blnk-gateway/tls/privkey.pem"
     );
 }
+
+/// `check` says what the configured idempotency store holds: keys, the sustained rate over the
+/// ttl, and the disk (embedded) or Redis memory (cluster) at capacity.
+#[test]
+fn check_prints_what_the_idempotency_store_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "master.key",
+        "a-master-key-long-enough-for-the-check-0123456789\n",
+    );
+    let embedded = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"gateway": {"listen": "127.0.0.1:0", "allow_plaintext": true, "secret_key_file": "master.key",
+            "idempotency": {"path": "idem.redb", "max_entries": 864000, "ttl": "24h", "unknown_settle": "1m"}}}"#,
+    );
+    let out = run(&["check", "--config", &embedded], &[]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("idempotency store: 864000 keys for ttl 1d: 10.0 new keys a second sustained"),
+        "{t}"
+    );
+    assert!(t.contains("2.2 GB on disk"), "{t}");
+    let cluster = write(
+        dir.path(),
+        "blnk.json",
+        r#"{"gateway": {"listen": "127.0.0.1:0", "allow_plaintext": true, "secret_key_file": "master.key",
+            "cluster": {"enabled": true, "redis": "redis://127.0.0.1:6379/0"},
+            "idempotency": {"max_entries": 3600, "ttl": "1h", "unknown_settle": "1m"}}}"#,
+    );
+    let t = text(&run(&["check", "--config", &cluster], &[]));
+    assert!(
+        t.contains("3600 keys for ttl 1h: 1.0 new keys a second"),
+        "{t}"
+    );
+    assert!(t.contains("of Redis memory"), "{t}");
+}

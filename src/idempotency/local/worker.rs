@@ -12,7 +12,7 @@ use super::tables::{seen_key, DbError, Delta, Tables};
 use crate::idempotency::entry::{Entry, State};
 use crate::idempotency::seen::Seen;
 use crate::idempotency::store::{Claimed, Counters, StoreError, StoreKey};
-use crate::limits::{IDEMPOTENCY_QUEUE, IDEMPOTENCY_SWEEP_BATCH};
+use crate::limits::{IDEMPOTENCY_QUEUE, IDEMPOTENCY_SWEEP_BATCH, IDEMPOTENCY_SWEEP_ROUNDS};
 
 /// What the store's thread is asked to do.
 pub(super) enum Op {
@@ -48,6 +48,8 @@ pub(super) struct Worker {
     counters: Arc<Counters>,
     /// The latest time an operation carried: what the batch's sweep expires against.
     now_ms: u64,
+    /// How many entries the last transaction's sweep removed.
+    swept: usize,
 }
 
 /// What one operation answers, held until its transaction commits.
@@ -111,6 +113,7 @@ impl Worker {
             seen,
             counters,
             now_ms,
+            swept: 0,
         };
         let mut total = counts;
         total.add(orphans);
@@ -157,6 +160,16 @@ impl Worker {
             // filters are written with the sweep, once a second.
             let sync = batch.iter().any(|op| matches!(op, Op::Claim { .. })) || sweeps.is_some();
             self.apply_batch(batch, sweep, sync, sweeps.is_some());
+            // More expired than one sweep removes: go on while nothing else waits.
+            let mut rounds = 1;
+            while sweeps.is_some()
+                && self.swept == IDEMPOTENCY_SWEEP_BATCH
+                && rounds < IDEMPOTENCY_SWEEP_ROUNDS
+                && rx.is_empty()
+            {
+                self.apply_batch(Vec::new(), IDEMPOTENCY_SWEEP_BATCH, true, false);
+                rounds += 1;
+            }
             if let Some(reply) = closing {
                 let closed = self.close();
                 drop(self);
@@ -221,8 +234,9 @@ impl Worker {
                     delta.add(d);
                     replies.extend(reply);
                 }
-                let (swept, _) = t.sweep(self.now_ms, sweep)?;
+                let (swept, n) = t.sweep(self.now_ms, sweep)?;
                 delta.add(swept);
+                self.swept = n;
                 if seen {
                     self.write_seen(&mut t)?;
                 }

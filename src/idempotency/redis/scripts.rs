@@ -5,10 +5,6 @@
 //! `idem:unknown` (the unknown ones), `idem:seen:<generation>` (bitmaps), `idem:suspect`
 //! (until when claims are suspect); and the cluster's `epoch` and `seq` (`cluster::Peers`).
 
-/// Bytes one entry takes in Redis, about: the value (an answer of about 1 KiB), its key, its
-/// members in two sorted sets. For the `bytes` gauge, which Redis cannot give per prefix.
-pub const BYTES_PER_ENTRY_ESTIMATE: u64 = 1500;
-
 /// KEYS: entry, expiry, pending, epoch, seq, suspect, seen generations (newest first).
 /// ARGV: entry, ttl ms, hex key, expires at, since (now by the gateway's clock: Redis's),
 /// max entries, known epoch, fresh epoch, suspect window ms, a loss the gateway saw ("1" or
