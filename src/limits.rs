@@ -160,7 +160,7 @@ pub const IDEMPOTENCY_LOOKUP_MAX_BYTES: usize = 256 * 1024;
 pub const IDEMPOTENCY_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDEMPOTENCY_VERIFY_POLL: Duration = Duration::from_millis(25);
 /// How many times a settle that failed is tried again in the background (100 ms, doubling to
-/// 5 s between tries: about 25 s in all, well under `IDEMPOTENCY_IN_FLIGHT_MAX`).
+/// 5 s between tries: about 16 s in all, well under `IDEMPOTENCY_IN_FLIGHT_MAX`).
 pub const IDEMPOTENCY_SETTLE_RETRIES: usize = 8;
 /// Deepest nesting of arrays and objects read in a body that must be read as Blnk reads it
 /// (`gojson`). Go's decoder allows 10,000 levels; Blnk's own fields nest at most 4 deep (a bulk

@@ -1,9 +1,10 @@
 //! [`Seen`]: the keys a store has held within `gateway.idempotency.remember`, long after their
 //! entries expired or were evicted, in fixed memory: Bloom filters, one per generation of
-//! `remember / 7`, eight kept. A key is added when it is claimed; a claim that finds no entry
-//! asks whether the key was seen, and a "maybe" makes the caller ask Blnk before it trusts that
-//! the request is new (a reference reused after its entry expired would otherwise get a 201 from
-//! Blnk's queue for a transaction Blnk then drops). A false "maybe" costs one lookup; the filters
+//! `remember / 7`, eight kept. A key is added when it may have taken effect (settled answered,
+//! or of unknown outcome); a claim that finds no entry asks whether the key was seen, and a
+//! "maybe" makes the caller ask Blnk before it trusts that the request is new (a reference
+//! reused after its entry expired would otherwise get a 201 from Blnk's queue for a transaction
+//! Blnk then drops). A false "maybe" costs one lookup; the filters
 //! are sized for `max_entries` keys per generation at about 1% false positives.
 //!
 //! The positions of a key's bits are computed here; the embedded store keeps the bits in its
