@@ -56,6 +56,9 @@ impl Process {
             }
             None => Command::new(BIN),
         };
+        // A process group of its own, so a kill reaches the gateway behind a wrapper (faketime
+        // forks it) too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.args(["serve", "--config"])
             .arg(&cfg)
             .current_dir(dir)
@@ -95,8 +98,12 @@ impl Process {
         super::client::h1(tcp).await
     }
 
-    /// SIGKILL: nothing of the gateway runs after it. Returns once the process is gone.
+    /// SIGKILL to the process group: nothing of the gateway (or its wrapper) runs after it.
+    /// Returns once the process is gone.
     pub fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
