@@ -38,10 +38,16 @@ pub async fn get(gw: &Gateway, snap: &Snapshot, path: &str) -> Found {
     req.headers_mut()
         .insert(http::header::HOST, upstream.host.clone());
     req.headers_mut().insert(X_BLNK_KEY, key);
+    // A lookup has its own deadline: a short upstream_response_timeout (which lost the first
+    // answer, perhaps) must not keep the gateway from learning what Blnk holds.
+    let deadlines = crate::limits::UpstreamDeadlines {
+        connect: snap.settings.limits.upstream_connect_timeout,
+        response: IDEMPOTENCY_LOOKUP_TIMEOUT,
+    };
     let asked = async {
         let res = gw
             .upstream
-            .send(req, snap.settings.limits.upstream())
+            .send(req, deadlines)
             .await
             .ok()?;
         let status = res.status();
