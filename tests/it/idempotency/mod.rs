@@ -8,6 +8,7 @@
 //!   dropped connection), and the retry asks Blnk.
 //! - `sdk`: Blnk's Python SDK, unchanged, retrying `transactions.create`.
 
+mod pending;
 mod safety;
 mod sdk;
 mod unknown;
