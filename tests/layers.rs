@@ -1,7 +1,9 @@
 //! The module layers drawn in `src/lib.rs` hold in the code: every `crate::`, `super::` and
 //! `self::` path in `src/` is read, and the test fails when a module uses one from a higher layer,
 //! when two top-level modules use each other, or when files form an import cycle. The table of
-//! layers is read from `src/lib.rs` itself, so the docs and the check cannot drift apart.
+//! layers is read from `src/lib.rs` itself, so the docs and the check cannot drift apart. So is
+//! lib.rs's rule for `mod.rs` (declarations and re-exports, or a named entry point; children never
+//! use their parent).
 //! Test code (`tests.rs` files and the `#[cfg(test)]` module at the end of a file) is not read.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -431,4 +433,149 @@ fn functions(lines: &[&str]) -> Vec<(usize, usize, String)> {
         }
     }
     out
+}
+
+/// The modules whose `mod.rs` holds an entry point, as `src/lib.rs` names them: the backticked
+/// `module::function` paths after "entry point in `mod.rs`:" up to the closing parenthesis.
+fn entry_points(lib: &str) -> Vec<(String, String)> {
+    let doc: String = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let marker = "entry point in `mod.rs`:";
+    let at = doc
+        .find(marker)
+        .expect("src/lib.rs names the modules with an entry point in `mod.rs`");
+    let list = &doc[at + marker.len()..];
+    let list = &list[..list.find(')').unwrap_or(list.len())];
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|p| p.split_once("::"))
+        .map(|(m, f)| (m.to_string(), f.to_string()))
+        .collect()
+}
+
+/// The lines of a `mod.rs` that are more than declarations and re-exports (`mod a;`,
+/// `pub use self::a::B;`, their attributes), test code and comments left out.
+fn beyond_declarations(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_use = false;
+    for line in code.lines() {
+        let t = line.trim();
+        if in_use {
+            in_use = !t.ends_with(';');
+            continue;
+        }
+        let item = t
+            .strip_prefix("pub(crate) ")
+            .or_else(|| t.strip_prefix("pub(super) "))
+            .or_else(|| t.strip_prefix("pub "))
+            .unwrap_or(t);
+        if t.is_empty() || t.starts_with("#[") || (item.starts_with("mod ") && t.ends_with(';')) {
+            continue;
+        }
+        if item.starts_with("use ") {
+            in_use = !t.ends_with(';');
+            continue;
+        }
+        out.push(t.to_string());
+    }
+    out
+}
+
+/// The `mod.rs` rule of `src/lib.rs`: a `mod.rs` declares its children and re-exports, except in
+/// the modules lib.rs names as having their entry point there (each really defines it); and a
+/// module never uses a module that contains it.
+#[test]
+fn a_mod_rs_declares_unless_lib_rs_names_its_entry_point_and_children_never_use_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mods = modules(&src);
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let named = entry_points(&lib);
+    assert!(
+        !named.is_empty(),
+        "src/lib.rs's list of entry points is empty: the reader is broken"
+    );
+    let mut problems = Vec::new();
+
+    let mut with_code = BTreeSet::new();
+    for (m, file) in &mods {
+        if file.file_name().is_none_or(|n| n != "mod.rs") {
+            continue;
+        }
+        let extra = beyond_declarations(&code(file));
+        let name = m.join("::");
+        let entry = named.iter().find(|(module, _)| *module == name);
+        match (extra.first(), entry) {
+            (Some(first), None) => problems.push(format!(
+                "src/{name}/mod.rs holds more than declarations and re-exports (`{first}`): move \
+                 it into a child, or name the module's entry point in src/lib.rs"
+            )),
+            (None, Some((_, f))) => problems.push(format!(
+                "src/{name}/mod.rs only declares and re-exports now: take `{name}::{f}` out of \
+                 src/lib.rs's list of entry points"
+            )),
+            (Some(_), Some((_, f))) => {
+                let defined = [format!("pub fn {f}("), format!("pub async fn {f}(")];
+                if !defined.iter().any(|d| code(file).contains(d.as_str())) {
+                    problems.push(format!(
+                        "src/lib.rs names `{name}::{f}`, which src/{name}/mod.rs does not define"
+                    ));
+                }
+            }
+            (None, None) => {}
+        }
+        if !extra.is_empty() {
+            with_code.insert(name);
+        }
+    }
+    for (module, f) in &named {
+        if !mods.contains_key(&vec![module.clone()]) {
+            problems.push(format!(
+                "src/lib.rs names `{module}::{f}`, but there is no module `{module}`"
+            ));
+        }
+    }
+    // The check can fail: most directory modules only declare, and the ones named do not.
+    assert!(
+        with_code.len() == named.len()
+            && mods.keys().filter(|m| m.len() > 1).count() > with_code.len(),
+        "mod.rs files with code: {with_code:?}; named in src/lib.rs: {named:?}"
+    );
+
+    for (m, file) in &mods {
+        for p in paths(&code(file)) {
+            if let Some(target) = resolve(m, &p, &mods) {
+                if target.len() < m.len() && m.starts_with(&target) {
+                    let rel = file.strip_prefix(&src).unwrap().display();
+                    problems.push(format!(
+                        "src/{rel} ({}) uses `{}`, its own parent: a child uses its siblings, never the module that declares it",
+                        m.join("::"),
+                        p.join("::")
+                    ));
+                }
+            }
+        }
+    }
+    problems.dedup();
+    assert!(
+        problems.is_empty(),
+        "the mod.rs rule of src/lib.rs does not hold:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn a_mod_rs_with_only_declarations_is_told_from_one_with_code() {
+    let declares = "mod a;\npub mod b;\n#[cfg(unix)]\npub(crate) mod c;\n\npub use self::a::{\n    X,\n    Y,\n};\nuse crate::d::E;";
+    assert_eq!(beyond_declarations(declares), Vec::<String>::new());
+    let code = "mod a;\n\npub fn run() {}\n";
+    assert_eq!(beyond_declarations(code), ["pub fn run() {}"]);
+    let lib = "//! may hold it (the modules with an entry point in `mod.rs`: `a::run`,\n//! `b::main`). Next `c::d`.";
+    assert_eq!(
+        entry_points(lib),
+        [("a".into(), "run".into()), ("b".into(), "main".into())]
+    );
 }
