@@ -579,3 +579,72 @@ fn a_mod_rs_with_only_declarations_is_told_from_one_with_code() {
         [("a".into(), "run".into()), ("b".into(), "main".into())]
     );
 }
+
+/// The docs point at the table in `src/lib.rs` instead of copying it: a Markdown file that gives
+/// the number of layers gives lib.rs's, and none lists three or more layers by name (a copy of
+/// the table, which would drift the first time a layer or module moves).
+#[test]
+fn the_docs_point_at_lib_rs_for_the_layers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let layer_of = layers(&lib);
+    let names: BTreeSet<&str> = layer_of.values().map(|(_, l)| l.as_str()).collect();
+    let count = names.len();
+    assert!(
+        count >= 5,
+        "only {count} layers read from src/lib.rs: the reader is broken"
+    );
+    let words = [
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve",
+    ];
+    let mut docs = vec![root.join("README.md"), root.join("CHANGELOG.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        docs.push(entry.unwrap().path());
+    }
+    let mut problems = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        let name = doc.strip_prefix(root).unwrap().display();
+        for (n, line) in text.lines().enumerate() {
+            let lower = line.to_lowercase();
+            let tokens: Vec<&str> = lower
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|t| !t.is_empty())
+                .collect();
+            for pair in tokens.windows(2) {
+                let said = words
+                    .iter()
+                    .position(|w| *w == pair[0])
+                    .map(|i| i + 1)
+                    .or_else(|| pair[0].parse().ok());
+                if let (Some(said), "layers") = (said, pair[1]) {
+                    if said != count {
+                        problems.push(format!(
+                            "{name}:{}: says {said} layers; src/lib.rs draws {count}",
+                            n + 1
+                        ));
+                    }
+                }
+            }
+        }
+        for paragraph in text.split("\n\n") {
+            let flat = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+            let listed: Vec<&&str> = names
+                .iter()
+                .filter(|l| flat.contains(&format!("{l} (`")))
+                .collect();
+            if listed.len() >= 3 {
+                let at = flat.chars().take(60).collect::<String>();
+                problems.push(format!(
+                    "{name}: \"{at}...\" lists the layers {listed:?}: point at src/lib.rs instead"
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs that restate src/lib.rs's layers:\n  {}",
+        problems.join("\n  ")
+    );
+}
