@@ -1,6 +1,7 @@
 //! The Markdown documents hold what they point at: every relative link in the repository's `.md`
 //! files (README.md, CHANGELOG.md, docs/) names a file that exists, and its `#anchor` a heading
-//! of that file as GitHub renders it.
+//! of that file as GitHub renders it; and CHANGELOG.md keeps the Keep a Changelog shape, so an
+//! entry added later has one obvious place.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -300,4 +301,118 @@ fn links_and_anchors_are_read_as_github_reads_them() {
     assert!(check(&here, "docs/development.md#no-such-heading").is_some());
     assert!(check(&here, "#install").is_none());
     assert!(check(&here, "https://example.com/nope").is_none());
+}
+
+/// The kinds of change Keep a Changelog names, in the order a version lists them.
+const KINDS: [&str; 6] = [
+    "Added",
+    "Changed",
+    "Deprecated",
+    "Removed",
+    "Fixed",
+    "Security",
+];
+
+/// CHANGELOG.md: `# Changelog`, then versions newest first (`## [Unreleased]`, then
+/// `## [1.2.3] - 2026-12-31`), each with `### Added`, `### Changed`, ... in Keep a Changelog's
+/// order, each kind at most once, nothing deeper, and each kind holding a list.
+#[test]
+fn the_changelog_keeps_the_keep_a_changelog_shape() {
+    let text = std::fs::read_to_string(root().join("CHANGELOG.md")).unwrap();
+    let mut problems = Vec::new();
+    let lines = prose_lines(&text);
+    if lines.first().map(|l| l.1) != Some("# Changelog") {
+        problems.push("the first line is not `# Changelog`".to_string());
+    }
+    let mut versions = Vec::new();
+    let mut kind_rank: Option<usize> = None;
+    let mut items_in_kind = 0;
+    let mut open_kind: Option<(usize, &str)> = None;
+    let close = |open: Option<(usize, &str)>, items: usize, problems: &mut Vec<String>| {
+        if let Some((n, kind)) = open {
+            if items == 0 {
+                problems.push(format!("{n}: `### {kind}` holds no entry"));
+            }
+        }
+    };
+    for (n, line) in &lines {
+        if let Some(version) = line.strip_prefix("## ") {
+            close(open_kind.take(), items_in_kind, &mut problems);
+            let ok = version == "[Unreleased]" || is_release(version);
+            if !ok {
+                problems.push(format!(
+                    "{n}: `## {version}` is neither `## [Unreleased]` nor `## [1.2.3] - YYYY-MM-DD`"
+                ));
+            }
+            if version == "[Unreleased]" && !versions.is_empty() {
+                problems.push(format!("{n}: `## [Unreleased]` comes first"));
+            }
+            versions.push(version.to_string());
+            kind_rank = None;
+        } else if let Some(kind) = line.strip_prefix("### ") {
+            close(open_kind.take(), items_in_kind, &mut problems);
+            match KINDS.iter().position(|k| *k == kind) {
+                None => problems.push(format!("{n}: `### {kind}` is not one of {KINDS:?}")),
+                Some(rank) if kind_rank.is_some_and(|r| rank <= r) => problems.push(format!(
+                    "{n}: `### {kind}` is out of order or repeated (the order is {KINDS:?})"
+                )),
+                Some(rank) => kind_rank = Some(rank),
+            }
+            if versions.is_empty() {
+                problems.push(format!("{n}: `### {kind}` before any version"));
+            }
+            open_kind = Some((*n, kind));
+            items_in_kind = 0;
+        } else if line.starts_with("####") {
+            problems.push(format!("{n}: headings go no deeper than `### Kind`"));
+        } else if line.starts_with("- ") {
+            if open_kind.is_none() {
+                problems.push(format!("{n}: an entry outside a `### Kind` section"));
+            }
+            items_in_kind += 1;
+        }
+    }
+    close(open_kind, items_in_kind, &mut problems);
+    if versions.is_empty() {
+        problems.push("no `## [Unreleased]` or version section".to_string());
+    }
+    assert!(
+        problems.is_empty(),
+        "CHANGELOG.md is not in the Keep a Changelog shape:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// `[1.2.3] - 2026-12-31`.
+fn is_release(heading: &str) -> bool {
+    let Some((version, date)) = heading.split_once(" - ") else {
+        return false;
+    };
+    let version = version.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    let semver = version.is_some_and(|v| {
+        let parts: Vec<&str> = v.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    });
+    let date_ok = date.len() == 10
+        && date.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    semver && date_ok
+}
+
+#[test]
+fn release_headings_are_read() {
+    assert!(is_release("[0.1.0] - 2026-12-31"));
+    assert!(is_release("[12.0.3] - 2027-01-02"));
+    assert!(!is_release("[0.1] - 2026-12-31"));
+    assert!(!is_release("[0.1.0] 2026-12-31"));
+    assert!(!is_release("0.1.0 - 2026-12-31"));
+    assert!(!is_release("[0.1.0] - 2026-12"));
 }
