@@ -519,7 +519,7 @@ fn a_mod_rs_declares_unless_lib_rs_names_its_entry_point_and_children_never_use_
                  src/lib.rs's list of entry points"
             )),
             (Some(_), Some((_, f))) => {
-                let defined = [format!("pub fn {f}("), format!("pub async fn {f}(")];
+                let defined = [format!("fn {f}("), format!("fn {f}<")];
                 if !defined.iter().any(|d| code(file).contains(d.as_str())) {
                     problems.push(format!(
                         "src/lib.rs names `{name}::{f}`, which src/{name}/mod.rs does not define"
