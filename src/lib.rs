@@ -8,9 +8,10 @@
 //! never one above; no two modules use each other, and no files form an import cycle. A module
 //! directory's children never use their parent (they use their siblings), and its `mod.rs`
 //! declares them and re-exports what the crate uses, nothing more, unless the module is one entry
-//! point driving its children: then `mod.rs` holds that entry point and what only it uses (the
-//! modules with an entry point in `mod.rs`: `cli::main`, `server::run`, `proxy::handle`).
-//! `tests/layers.rs` reads this table and that list and checks the code against both.
+//! point driving its children: then `mod.rs` also holds that entry point with its own types and
+//! the functions only it calls (the modules with an entry point in `mod.rs`: `cli::main`,
+//! `server::run`, `proxy::handle`). `tests/layers.rs` reads this table and that list and checks
+//! the code against both.
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
