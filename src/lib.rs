@@ -5,9 +5,13 @@
 //! # Layout
 //!
 //! The modules form layers. A module may use any module of its own layer or of a layer below,
-//! never one above; no two modules use each other, and no files form an import cycle (a module
-//! directory's children never use their parent: `mod.rs` only declares and re-exports).
-//! `tests/layers.rs` reads this table and checks the code against it.
+//! never one above; no two modules use each other, and no files form an import cycle. A module
+//! directory's children never use their parent (they use their siblings), and its `mod.rs`
+//! declares them and re-exports what the crate uses, nothing more, unless the module is one entry
+//! point driving its children: then `mod.rs` also holds that entry point with its own types and
+//! the functions only it calls (the modules with an entry point in `mod.rs`: `cli::main`,
+//! `server::run`, `proxy::handle`). `tests/layers.rs` reads this table and that list and checks
+//! the code against both.
 //!
 //! | layer | modules | owns |
 //! |---|---|---|

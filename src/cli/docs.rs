@@ -7,10 +7,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-
-use super::Cli;
-
 /// What the top page adds to what `--help` says: where things are, what the exit codes and the
 /// environment mean. Written for the package's layout.
 const MAIN_PAGE_SECTIONS: &str = r#".SH "EXIT STATUS"
@@ -62,13 +58,13 @@ the hardened systemd unit (\fBsystemctl enable \-\-now blnk-gateway\fR once \fBc
 /usr/share/doc/blnk-gateway/README.md
 "#;
 
-/// The help of the command `path` names, exactly as its `--help` prints it (clap renders it, and
-/// names an unknown command with the nearest known one).
-pub(super) fn help(path: &[String]) -> ExitCode {
+/// The help of the command `path` names in `cli`, exactly as its `--help` prints it (clap renders
+/// it, and names an unknown command with the nearest known one).
+pub(super) fn help(cli: clap::Command, path: &[String]) -> ExitCode {
     let argv = std::iter::once("blnk-gateway")
         .chain(path.iter().map(String::as_str))
         .chain(std::iter::once("--help"));
-    match <Cli as clap::CommandFactory>::command().try_get_matches_from(argv) {
+    match cli.try_get_matches_from(argv) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = e.print();
@@ -77,17 +73,16 @@ pub(super) fn help(path: &[String]) -> ExitCode {
     }
 }
 
-pub(super) fn completions(shell: clap_complete::Shell) -> ExitCode {
-    let mut cmd = Cli::command();
+pub(super) fn completions(mut cli: clap::Command, shell: clap_complete::Shell) -> ExitCode {
     let mut out = Vec::with_capacity(64 * 1024);
-    clap_complete::generate(shell, &mut cmd, "blnk-gateway", &mut out);
+    clap_complete::generate(shell, &mut cli, "blnk-gateway", &mut out);
     write_stdout(&out)
 }
 
-/// Writes `blnk-gateway.1` (with the sections above) and a page per command
+/// Writes `blnk-gateway.1` (with the sections above) and a page per command of `cli`
 /// (`blnk-gateway-keys-new.1`, ...) into `dir`.
-pub(super) fn manpages(dir: &Path) -> ExitCode {
-    match write_manpages(dir) {
+pub(super) fn manpages(cli: clap::Command, dir: &Path) -> ExitCode {
+    match write_manpages(cli, dir) {
         Ok(n) => {
             eprintln!("wrote {n} man pages to {}", dir.display());
             ExitCode::SUCCESS
@@ -99,9 +94,9 @@ pub(super) fn manpages(dir: &Path) -> ExitCode {
     }
 }
 
-fn write_manpages(dir: &Path) -> std::io::Result<usize> {
+fn write_manpages(cli: clap::Command, dir: &Path) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = cli.disable_help_subcommand(true);
     cmd.build();
     let mut written = 0;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {

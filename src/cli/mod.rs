@@ -17,7 +17,7 @@ use self::describe::{describe, idempotency_capacity, log_start};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use std::sync::Arc;
@@ -140,9 +140,9 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Audit { command } => audit::run(command),
         Command::Idempotency { command } => idempotency::run(command),
-        Command::Completions { shell } => docs::completions(shell),
-        Command::Help { command } => docs::help(&command),
-        Command::Manpages { dir } => docs::manpages(&dir),
+        Command::Completions { shell } => docs::completions(Cli::command(), shell),
+        Command::Help { command } => docs::help(Cli::command(), &command),
+        Command::Manpages { dir } => docs::manpages(Cli::command(), &dir),
     }
 }
 

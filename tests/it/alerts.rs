@@ -1,7 +1,7 @@
 //! The alerting rules that ship in deploy/prometheus: `promtool check rules` accepts them, their
 //! unit tests (`promtool test rules`) pass, and every metric they use is one a real gateway
 //! exposes on `/metrics` (cluster mode's from a gateway in cluster mode) and docs/metrics.md
-//! documents. promtool is required: ci/test.sh installs it (Debian package `prometheus`).
+//! documents. promtool is required: .ci/test.sh installs it (Debian package `prometheus`).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -24,7 +24,7 @@ fn promtool(args: &[&str]) -> String {
         .unwrap_or_else(|e| {
             panic!(
                 "promtool is needed to check the alerting rules ({e}): install the Debian package \
-                 `prometheus` (sudo apt-get install prometheus), or run ci/test.sh, which installs it"
+                 `prometheus` (sudo apt-get install prometheus), or run .ci/test.sh, which installs it"
             )
         });
     let text =

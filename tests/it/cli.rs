@@ -588,7 +588,7 @@ fn keys_new_names_both_forms_of_expiry() {
 
 /// The README's install steps work in the order written: the package, then Blnk's key and the
 /// certificate where the package's example configuration looks for them, `check` as the service
-/// user, and only then `systemctl enable --now`. (ci/package.sh runs the same steps on the
+/// user, and only then `systemctl enable --now`. (.ci/package.sh runs the same steps on the
 /// installed package.)
 #[test]
 fn the_install_steps_check_as_the_service_user_before_enabling() {

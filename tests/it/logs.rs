@@ -152,7 +152,7 @@ fn handshake_with_ip_sni(port: u16) {
         .stdin(Stdio::null())
         .output()
         .expect(
-            "openssl is needed for this test: apt-get install openssl (ci/test.sh installs it)",
+            "openssl is needed for this test: apt-get install openssl (.ci/test.sh installs it)",
         );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

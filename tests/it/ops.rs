@@ -50,7 +50,7 @@ fn the_unit_verifies_and_rates_ok() {
     };
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_copy(dir.path());
-    // The man page Documentation= names is installed by the package, not here (ci/package.sh
+    // The man page Documentation= names is installed by the package, not here (.ci/package.sh
     // verifies the installed unit with it).
     let out = Command::new(tool)
         .args(["verify", "--man=no"])
@@ -570,7 +570,7 @@ async fn metrics_are_classic_text_unless_openmetrics_is_asked_for() {
 }
 
 /// `promtool check metrics` on `text`: whether it passed, and what it said. promtool is
-/// required: ci/test.sh installs it (Debian package `prometheus`).
+/// required: .ci/test.sh installs it (Debian package `prometheus`).
 fn promtool_check_metrics(text: &str) -> (bool, String) {
     use std::io::Write;
     let mut child = Command::new("promtool")
@@ -582,7 +582,7 @@ fn promtool_check_metrics(text: &str) -> (bool, String) {
         .unwrap_or_else(|e| {
             panic!(
                 "promtool is needed to check the metrics format ({e}): install the Debian package \
-                 `prometheus` (sudo apt-get install prometheus), or run ci/test.sh, which installs it"
+                 `prometheus` (sudo apt-get install prometheus), or run .ci/test.sh, which installs it"
             )
         });
     child

@@ -1,7 +1,7 @@
 //! The Debian package's sources agree with what they package: its version is the crate's, it
 //! installs the unit in systemd/ as it is, and the example configuration it installs as
 //! /etc/blnk-gateway/blnk.json names the directories the package creates and the unit keeps.
-//! Building, installing and purging the package is ci/package.sh's (it needs root and apt).
+//! Building, installing and purging the package is .ci/package.sh's (it needs root and apt).
 
 use serde_json::Value;
 

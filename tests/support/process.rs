@@ -65,7 +65,7 @@ impl Process {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot run {:?}: {e} (faketime is the Debian package faketime; ci/test.sh installs it)", cmd.get_program())
+            panic!("cannot run {:?}: {e} (faketime is the Debian package faketime; .ci/test.sh installs it)", cmd.get_program())
         });
         let mut p = Process {
             child,

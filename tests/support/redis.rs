@@ -1,5 +1,5 @@
 //! A real `redis-server` for one test, on a free port of 127.0.0.1, with no persistence, killed
-//! when the test ends. Needs the Debian package `redis-server` (ci/test.sh installs it); without
+//! when the test ends. Needs the Debian package `redis-server` (.ci/test.sh installs it); without
 //! it the test fails and says so.
 
 #![allow(dead_code)]
@@ -43,7 +43,7 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot run redis-server: {e} (install the Debian package redis-server; ci/test.sh does)")
+                panic!("cannot run redis-server: {e} (install the Debian package redis-server; .ci/test.sh does)")
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);

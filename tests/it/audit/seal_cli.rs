@@ -280,7 +280,7 @@ async fn a_killed_gateway_leaves_a_sealed_log_and_cuts_are_proven_by_its_operati
         ])
         .current_dir(d)
         .output()
-        .expect("openssl (ci/test.sh installs it)");
+        .expect("openssl (.ci/test.sh installs it)");
     assert!(
         out.status.success(),
         "{}",

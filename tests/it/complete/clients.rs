@@ -1,6 +1,6 @@
 //! Early answers as real clients see them: curl over HTTP/1.1 and HTTP/2, and Python's
 //! `requests` (what the Python SDK uses), each uploading a body the gateway answers before
-//! reading. They need `curl` and `python3` with `requests` on the path (ci/test.sh installs them).
+//! reading. They need `curl` and `python3` with `requests` on the path (.ci/test.sh installs them).
 
 use std::path::Path;
 use std::process::Command;
@@ -17,7 +17,7 @@ async fn run(mut cmd: Command) -> (String, String) {
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e} (ci/test.sh installs it)"));
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e} (.ci/test.sh installs it)"));
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

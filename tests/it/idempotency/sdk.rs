@@ -1,7 +1,7 @@
 //! Blnk's Python SDK (`blnk-python`, unchanged) creating a transaction through the gateway, and
 //! the application retrying it as a careful one would: the same call, the same reference. The SDK
 //! never retries a POST itself; the gateway makes the application's retry safe. Needs `python3`
-//! with `blnk_sdk` (ci/test.sh installs it).
+//! with `blnk_sdk` (.ci/test.sh installs it).
 
 use std::process::Command;
 
@@ -36,11 +36,11 @@ async fn create(gw: &TestGateway, reference: &str) -> Value {
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e} (ci/test.sh installs it)"));
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e} (.ci/test.sh installs it)"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
-            "{e}: {stdout}\n{} (ci/test.sh installs blnk-python)",
+            "{e}: {stdout}\n{} (.ci/test.sh installs blnk-python)",
             String::from_utf8_lossy(&out.stderr)
         )
     })

@@ -2,8 +2,8 @@
 # The whole test suite, as CI runs it: installs what the tests need when it is missing, then
 # checks formatting and lints and runs every test. The README's test command.
 #
-#   ci/test.sh                  # everything
-#   ci/test.sh -- complete      # extra arguments go to `cargo test`
+#   .ci/test.sh                 # everything
+#   .ci/test.sh -- complete     # extra arguments go to `cargo test`
 #
 # What the tests need besides Rust: curl and python3 with `requests` and the Blnk Python SDK
 # (real clients against the gateway), openssl (the development certificate script), systemd's

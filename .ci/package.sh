@@ -8,7 +8,7 @@
 # upgrade that keeps the operator's configuration, a remove, and a purge, each checked for what
 # it leaves.
 #
-#   ci/package.sh              # as root, on a machine where blnk-gateway is not installed
+#   .ci/package.sh             # as root, on a machine where blnk-gateway is not installed
 #
 # It installs, upgrades and purges the package, and purge deletes /etc/blnk-gateway and the audit
 # log: it refuses to run where blnk-gateway is installed already, so it never touches a real
@@ -35,9 +35,9 @@ die() {
   exit 2
 }
 
-[ "$(id -u)" = 0 ] || die "ci/package.sh installs and purges a package: run it as root (CI does)"
+[ "$(id -u)" = 0 ] || die ".ci/package.sh installs and purges a package: run it as root (CI does)"
 if dpkg-query -W -f='${Status}' blnk-gateway 2>/dev/null | grep -q 'installed'; then
-  die "blnk-gateway is installed on this machine; ci/package.sh would purge it (and its /etc/blnk-gateway and audit log): run it on a machine without it"
+  die "blnk-gateway is installed on this machine; .ci/package.sh would purge it (and its /etc/blnk-gateway and audit log): run it on a machine without it"
 fi
 
 need=()

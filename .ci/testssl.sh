@@ -3,9 +3,9 @@
 # verdict. Offline: everything stays on 127.0.0.1, no DNS (-n none, --ip), no revocation or
 # other "phone out" checks (testssl only does those with --phone-out), bounded by timeouts.
 #
-#   ci/testssl.sh                 # the README's release build (a no-op once made), RSA and ECDSA scans
-#   KEY_TYPES=ec ci/testssl.sh    # one key type
-#   BLNK_GATEWAY_BIN=path/to/blnk-gateway FAKE_BLNK_BIN=path/to/fake-blnk ci/testssl.sh
+#   .ci/testssl.sh                # the README's release build (a no-op once made), RSA and ECDSA scans
+#   KEY_TYPES=ec .ci/testssl.sh   # one key type
+#   BLNK_GATEWAY_BIN=path/to/blnk-gateway FAKE_BLNK_BIN=path/to/fake-blnk .ci/testssl.sh
 #
 # Verdict: any finding of severity MEDIUM, HIGH or CRITICAL, or a scan error (FATAL, or a
 # protocol/cipher check that could not run), fails. LOW and INFO findings are printed.
