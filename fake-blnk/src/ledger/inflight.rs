@@ -25,6 +25,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::book::Book;
+use super::precise::to_decimal;
 use super::record::{money, now, Status, Txn};
 use super::{precise, Ledger};
 use crate::bind::{BulkCommit, BulkVoid, InflightUpdate};
@@ -309,12 +310,15 @@ fn apply(
     child.parent = hold_id.to_string();
     child.reference = reference;
     child.precise = amount;
-    child.amount = amount as f64
-        / if child.precision > 0.0 {
-            child.precision
-        } else {
-            1.0
-        };
+    // `convertPreciseToDecimal` of the amount settled; the record Blnk read back has no
+    // overdraft or queue flags, and the child is not inflight.
+    let (text, decimal) = to_decimal(amount, child.precision);
+    child.amount = decimal;
+    child.answered_amount = decimal;
+    child.amount_string = Some(text);
+    child.allow_overdraft = false;
+    child.skip_queue = false;
+    child.inflight = false;
     child.status = match action {
         Action::Commit => Status::Applied,
         Action::Void => Status::Void,
@@ -344,8 +348,8 @@ fn enqueue(ledger: &Arc<Ledger>, id: &str, action: Action, ask: Ask) -> Result<V
         if !book.queued_actions.insert(hold_id.clone()) {
             return Err(Refused::AlreadyQueued);
         }
-        let mut parent = book.get(id).map(Txn::stored).unwrap_or(Value::Null);
-        parent["precision"] = super::record::go_float(book.get(id).map_or(0.0, |t| t.precision));
+        // The record as `GetTransaction` reads it, marked queued.
+        let mut parent = book.get(id).map(Txn::by_id).unwrap_or(Value::Null);
         parent["queued"] = json!(true);
         (hold_id, parent)
     };

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::book::Book;
 use super::post::Refusal;
 use super::precise;
+use super::precise::to_decimal;
 use super::record::{now, Status, Txn};
 use crate::bind::RecordTransaction;
 
@@ -98,13 +99,20 @@ pub fn base(t: &RecordTransaction, leg: &Leg, parent: &str, status: Status) -> T
     if t.allow_overdraft {
         meta.insert("allow_overdraft".into(), json!(true));
     }
+    // `ApplyPrecision`: a precision of 0 is 1; a positive `precise_amount` makes the amount
+    // its decimal (and `AmountString`), otherwise the request's amount stays as it was sent.
+    let precision = if t.precision == 0.0 { 1.0 } else { t.precision };
+    let (text, amount) = to_decimal(leg.precise, precision);
+    let given = t.precise_amount.is_some_and(|p| p > 0);
     Txn {
         id: leg.id.clone(),
         parent: parent.to_string(),
         reference: leg.reference.clone(),
-        amount: leg.precise as f64 / if t.precision > 0.0 { t.precision } else { 1.0 },
+        amount,
+        answered_amount: if given { amount } else { t.amount },
+        amount_string: given.then_some(text),
         precise: leg.precise,
-        precision: t.precision,
+        precision,
         currency: t.currency.clone(),
         source: leg.source.clone(),
         destination: leg.destination.clone(),

@@ -231,6 +231,65 @@ impl Dec {
         }
         Some(v)
     }
+
+    /// `self / d` and the remainder, both integers (exponents of 0 or more), `d` not zero:
+    /// long division, one digit at a time.
+    fn div_rem(&self, d: &Dec) -> (Dec, Dec) {
+        let mut q = Vec::new();
+        let mut r = Dec::zero();
+        let width = self.lead().max(0);
+        for pos in (0..=width).rev() {
+            r.mul_small(10);
+            r.exp = if r.is_zero() { 0 } else { r.exp };
+            r = r.add(&Dec {
+                digits: vec![self.digit_at(pos)],
+                exp: 0,
+            });
+            let mut n = 0;
+            while r.compare(d) != Ordering::Less {
+                r = r.sub(d);
+                n += 1;
+            }
+            q.push(n);
+        }
+        q.reverse();
+        (Dec { digits: q, exp: 0 }.normalized(), r)
+    }
+
+    /// Shifted by a power of ten.
+    fn times_ten_to(&self, n: i32) -> Dec {
+        if self.is_zero() {
+            return Dec::zero();
+        }
+        Dec {
+            digits: self.digits.clone(),
+            exp: self.exp + n,
+        }
+    }
+
+    /// As shopspring's `String` writes it: every digit, no exponent, `0` for zero.
+    fn text(&self) -> String {
+        let digits: String = self
+            .digits
+            .iter()
+            .rev()
+            .map(|d| char::from(b'0' + d))
+            .collect();
+        let point = digits.len() as i32 + self.exp;
+        if self.is_zero() {
+            "0".to_string()
+        } else if self.exp >= 0 {
+            let mut out = digits;
+            out.extend(std::iter::repeat_n('0', self.exp as usize));
+            out
+        } else if point > 0 {
+            let (whole, fraction) = digits.split_at(point as usize);
+            format!("{whole}.{fraction}")
+        } else {
+            let zeros: String = std::iter::repeat_n('0', point.unsigned_abs() as usize).collect();
+            format!("0.{zeros}{digits}")
+        }
+    }
 }
 
 /// The binary mantissa and exponent of a finite, non-negative `x`: `x = m × 2^e`; and whether
@@ -293,29 +352,33 @@ fn shortest(x: f64) -> Dec {
 
 /// Go's `strconv.FormatFloat(x, 'f', -1, 64)`: the shortest decimal, without an exponent.
 pub fn go_format(x: f64) -> String {
-    let d = shortest(x);
-    let mut out = String::from(if x.is_sign_negative() { "-" } else { "" });
-    let digits: String = d
-        .digits
-        .iter()
-        .rev()
-        .map(|d| char::from(b'0' + d))
-        .collect();
-    let point = digits.len() as i32 + d.exp;
-    if d.is_zero() {
-        out.push('0');
-    } else if d.exp >= 0 {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', d.exp as usize));
-    } else if point > 0 {
-        let (whole, fraction) = digits.split_at(point as usize);
-        out.push_str(&format!("{whole}.{fraction}"));
-    } else {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
-        out.push_str(&digits);
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    format!("{sign}{}", shortest(x).text())
+}
+
+/// Blnk's `convertPreciseToDecimal`: the precise amount over the precision in decimals
+/// (shopspring/decimal: the precision as `NewFromFloat` reads it, its shortest decimal; `Div`
+/// to 16 decimal places, half away from zero), as its text (`AmountString`, which Blnk stores
+/// as the amount) and as the float64 nearest it (`Float64`, the answer's `amount`). A
+/// precision of 0 is 1, as `ApplyPrecision` sets it first.
+pub fn to_decimal(precise: i128, precision: f64) -> (String, f64) {
+    let precision = if precision == 0.0 { 1.0 } else { precision };
+    let divisor = shortest(precision);
+    // Both as integers: precise x 10^(16 - e) over the divisor's digits x 10^0, or precise
+    // over digits x 10^(e - 16).
+    let places = 16 - divisor.exp;
+    let mut numerator = Dec::from_u128(precise.unsigned_abs()).times_ten_to(places.max(0));
+    let divisor = divisor.times_ten_to(-divisor.exp + (-places).max(0));
+    let (mut q, r) = numerator.div_rem(&divisor);
+    numerator = r.add(&r);
+    if numerator.compare(&divisor) != Ordering::Less {
+        q = q.add(&Dec::unit(0));
     }
-    out
+    let q = q.times_ten_to(-16).normalized();
+    let negative = !q.is_zero() && ((precise < 0) != precision.is_sign_negative());
+    let text = format!("{}{}", if negative { "-" } else { "" }, q.text());
+    let value = text.parse().unwrap_or(0.0);
+    (text, value)
 }
 
 /// Blnk's `ApplyPrecision` for an amount, a precision and an optional `precise_amount`, exactly;
@@ -430,6 +493,38 @@ mod tests {
         ] {
             assert_eq!(go_format(x), want);
         }
+    }
+
+    /// Against shopspring/decimal v1.4.0's `Div`, `String` and `Float64` (run with go1.26).
+    #[test]
+    fn the_decimal_amount_is_the_precise_amount_over_the_precision_to_16_places() {
+        for (precise, precision, text, value) in [
+            (101, 100.0, "1.01", 1.01),
+            (100, 100.0, "1", 1.0),
+            (7, 0.0, "7", 7.0),
+            (50, 100.0, "0.5", 0.5),
+            // 16 places, the last rounded half away from zero: 2/3 is ...6667, whose float64
+            // (0.66666666666666674...) is not 2.0 / 3.0 (0.66666666666666663...).
+            (2, 3.0, "0.6666666666666667", 0.6666666666666667),
+            (1, 3.0, "0.3333333333333333", 0.3333333333333333),
+            (-2, 3.0, "-0.6666666666666667", -0.6666666666666667),
+            (1, 1e20, "0", 0.0),
+            (5, 1e17, "0.0000000000000001", 1e-16),
+            (
+                i128::MAX,
+                100.0,
+                "1701411834604692317316873037158841057.27",
+                1.7014118346046924e36,
+            ),
+            (123, 1e30, "0", 0.0),
+            (10i128.pow(30), 1e30, "1", 1.0),
+            (15, 1e17, "0.0000000000000002", 2e-16),
+            (7, 123456789.0, "0.0000000567000005", 5.67000005e-8),
+        ] {
+            let (t, v) = to_decimal(precise, precision);
+            assert_eq!((t.as_str(), v), (text, value), "{precise} / {precision}");
+        }
+        assert_ne!(0.6666666666666667, 2.0 / 3.0);
     }
 
     #[test]

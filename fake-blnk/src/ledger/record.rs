@@ -32,9 +32,17 @@ pub struct Txn {
     pub id: String,
     pub parent: String,
     pub reference: String,
+    /// As stored: the precise amount over the precision in decimals (Blnk stores its
+    /// `AmountString`), read back as a float64.
     pub amount: f64,
+    /// What the answer to the request that made it says: the request's own `amount` (1.005
+    /// for 1.005 at precision 100, whose precise amount is 101), or, when a `precise_amount`
+    /// was given, the decimal amount, with its text in `amount_string`.
+    pub answered_amount: f64,
+    pub amount_string: Option<String>,
     pub precise: i128,
-    /// As the request gave it: the create answer shows it, a stored record reads back as 0.
+    /// As applied (`ApplyPrecision` makes 0 into 1): the create answer and the record by id
+    /// show it; by reference it reads back as 0.
     pub precision: f64,
     pub currency: String,
     /// Balance ids once resolved; the queued answer shows the request's own (indicators).
@@ -52,7 +60,8 @@ pub struct Txn {
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 impl Txn {
-    /// As `GET /transactions/...` returns it: what the database kept.
+    /// As `GET /transactions/reference/{reference}` returns it: what the database kept, less
+    /// the columns that query does not read (`precision`, `hash`).
     pub fn stored(&self) -> Value {
         let mut v = self.common();
         v["precision"] = json!(0);
@@ -62,9 +71,28 @@ impl Txn {
         v
     }
 
+    /// As `GET /transactions/{id}` returns it: the record with its precision and hash.
+    pub fn by_id(&self) -> Value {
+        let mut v = self.stored();
+        v["precision"] = go_float(self.precision);
+        v["hash"] = json!(hash_of(self));
+        v
+    }
+
+    /// As `GET /transactions` lists it: the record by id, with its effective date.
+    pub fn listed(&self) -> Value {
+        let mut v = self.by_id();
+        v["effective_date"] = json!(self.created_at);
+        v
+    }
+
     /// As the request that made it is answered: what the request said, and a hash.
     pub fn answered(&self) -> Value {
         let mut v = self.common();
+        v["amount"] = go_float(self.answered_amount);
+        if let Some(text) = &self.amount_string {
+            v["amount_string"] = json!(text);
+        }
         v["hash"] = json!(hash_of(self));
         v["effective_date"] = json!(self.created_at);
         v

@@ -106,6 +106,8 @@ pub fn prepare(book: &mut Book, id: &str, r: &RefundRequest) -> Result<Txn, Refu
         created_at: now(),
         meta,
         allow_overdraft: true,
+        answered_amount: original.amount,
+        amount_string: None,
         ..original
     })
 }
