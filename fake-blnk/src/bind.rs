@@ -35,11 +35,15 @@ pub struct RecordTransaction {
     pub meta_data: Option<Map<String, Value>>,
 }
 
-/// A split's share: a percentage (`"60%"`), a fixed amount (`"20"`) or `"left"`.
+/// A split's share: a percentage (`"60%"`), a fixed amount (`"20"`), `"left"`, or a fixed
+/// amount in minor units (`precise_distribution`, which wins over a fixed `distribution`).
 #[derive(Debug, Clone, Default)]
 pub struct Distribution {
     pub identifier: String,
     pub distribution: String,
+    pub precise_distribution: String,
+    /// As the request gave it; the answer puts each leg's id here.
+    pub transaction_id: String,
 }
 
 /// `BulkTransactionRequest`; an item written `null` is `None` (Blnk: "is required").
@@ -401,8 +405,8 @@ fn distribution(item: &Go, d: &mut Distribution) -> Bound<()> {
     if let Some(fields) = Fields::of(item)? {
         fields.string("identifier", &mut d.identifier)?;
         fields.string("distribution", &mut d.distribution)?;
-        fields.string("precise_distribution", &mut String::new())?;
-        fields.string("transaction_id", &mut String::new())?;
+        fields.string("precise_distribution", &mut d.precise_distribution)?;
+        fields.string("transaction_id", &mut d.transaction_id)?;
     }
     Ok(())
 }

@@ -381,6 +381,134 @@ pub fn to_decimal(precise: i128, precision: f64) -> (String, f64) {
     (text, value)
 }
 
+/// A signed decimal with shopspring/decimal's arithmetic, for the split of a transaction
+/// (`CalculateDistributionsPrecise`): exact sums and products, division (by 100 only) to 16
+/// places half away from zero, and `BigInt`'s truncation toward zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal {
+    negative: bool,
+    magnitude: Dec,
+}
+
+impl Decimal {
+    pub fn zero() -> Decimal {
+        Decimal::from_i128(0)
+    }
+
+    pub fn from_i128(n: i128) -> Decimal {
+        Decimal {
+            negative: n < 0,
+            magnitude: Dec::from_u128(n.unsigned_abs()),
+        }
+        .tidy()
+    }
+
+    /// `NewFromFloat`: a finite float's shortest decimal.
+    pub fn from_f64(x: f64) -> Decimal {
+        Decimal {
+            negative: x < 0.0,
+            magnitude: shortest(x),
+        }
+        .tidy()
+    }
+
+    /// Zero has no sign.
+    fn tidy(mut self) -> Decimal {
+        self.magnitude = self.magnitude.normalized();
+        self.negative &= !self.magnitude.is_zero();
+        self
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.magnitude.is_zero()
+    }
+
+    pub fn is_positive(&self) -> bool {
+        !self.negative && !self.is_zero()
+    }
+
+    pub fn neg(&self) -> Decimal {
+        Decimal {
+            negative: !self.negative,
+            magnitude: self.magnitude.clone(),
+        }
+        .tidy()
+    }
+
+    pub fn add(&self, other: &Decimal) -> Decimal {
+        if self.negative == other.negative {
+            return Decimal {
+                negative: self.negative,
+                magnitude: self.magnitude.add(&other.magnitude),
+            }
+            .tidy();
+        }
+        match self.magnitude.compare(&other.magnitude) {
+            Ordering::Less => Decimal {
+                negative: other.negative,
+                magnitude: other.magnitude.sub(&self.magnitude),
+            },
+            _ => Decimal {
+                negative: self.negative,
+                magnitude: self.magnitude.sub(&other.magnitude),
+            },
+        }
+        .tidy()
+    }
+
+    pub fn sub(&self, other: &Decimal) -> Decimal {
+        self.add(&other.neg())
+    }
+
+    pub fn mul(&self, other: &Decimal) -> Decimal {
+        Decimal {
+            negative: self.negative != other.negative,
+            magnitude: self.magnitude.mul(&other.magnitude),
+        }
+        .tidy()
+    }
+
+    /// `Div(NewFromInt(100))`: shopspring's `DivRound` to 16 places, half away from zero.
+    pub fn div_100(&self) -> Decimal {
+        let exact = self.magnitude.times_ten_to(-2);
+        let kept = exact.truncated(-16);
+        let rest = exact.sub(&kept);
+        let magnitude = if rest.compare(&Dec::unit(-17).times_five()) == Ordering::Less {
+            kept
+        } else {
+            kept.add(&Dec::unit(-16))
+        };
+        Decimal {
+            negative: self.negative,
+            magnitude,
+        }
+        .tidy()
+    }
+
+    /// `BigInt`: the integer part, toward zero; `None` past `i128`.
+    pub fn big_int(&self) -> Option<i128> {
+        let whole = i128::try_from(self.magnitude.truncated(0).to_u128()?).ok()?;
+        Some(if self.negative { -whole } else { whole })
+    }
+
+    pub fn compare(&self, other: &Decimal) -> Ordering {
+        let d = self.sub(other);
+        match (d.is_zero(), d.negative) {
+            (true, _) => Ordering::Equal,
+            (false, true) => Ordering::Less,
+            (false, false) => Ordering::Greater,
+        }
+    }
+}
+
+impl Dec {
+    fn times_five(&self) -> Dec {
+        let mut d = self.clone();
+        d.mul_small(5);
+        d.normalized()
+    }
+}
+
 /// Blnk's `ApplyPrecision` for an amount, a precision and an optional `precise_amount`, exactly;
 /// `None` when the result does not fit in an `i128` (Blnk's has any size).
 pub fn apply_precision(amount: f64, precision: f64, precise: Option<i128>) -> Option<i128> {
