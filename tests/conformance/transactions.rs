@@ -298,3 +298,111 @@ async fn an_amount_of_more_than_15_significant_digits_is_refused() {
     assert_eq!(res.status, 201, "{}", res.json());
     assert_eq!(b.balance(&dst).await, 100_000_000_000_000);
 }
+
+/// A split's shares in exact decimals, truncated, the rest to the largest share
+/// (`CalculateDistributionsPrecise`), and its refusals, before anything is queued or stored.
+#[tokio::test]
+async fn a_split_s_shares_are_exact_decimals_truncated_with_the_rest_to_the_largest() {
+    let b = blnk().await;
+    let src = b.indicator("shs");
+    let split = |tag: &str, amount: u64, destinations: serde_json::Value, skip_queue: bool| {
+        let mut body = txn(&b.name(tag), amount, &src, "");
+        body.as_object_mut().unwrap().remove("destination");
+        body["destinations"] = destinations;
+        body["skip_queue"] = json!(skip_queue);
+        body
+    };
+    let d = |tag: &str| b.indicator(tag);
+    for (tag, amount, shares, skip_queue, want) in [
+        // 33.35% of 1000 is 333.5: 333; left 666.5 is 666; the 1 missing to the largest.
+        (
+            "sha",
+            10,
+            [("33.35%", None), ("left", None)],
+            true,
+            [333, 667],
+        ),
+        // Fixed 10.004 at precision 100 is 1000.4: 1000; left 999.6 is 999; the 1 to the
+        // fixed share, now the largest.
+        (
+            "shb",
+            20,
+            [("10.004", None), ("left", None)],
+            false,
+            [1001, 999],
+        ),
+        // precise_distribution, in minor units, wins over the distribution.
+        (
+            "shc",
+            20,
+            [("7", Some("1234")), ("left", None)],
+            true,
+            [1234, 766],
+        ),
+    ] {
+        let destinations: Vec<_> = shares
+            .iter()
+            .enumerate()
+            .map(|(n, (dist, precise))| {
+                let mut e = json!({"identifier": d(&format!("{tag}{n}")), "distribution": dist});
+                if let Some(p) = precise {
+                    e["precise_distribution"] = json!(p);
+                }
+                e
+            })
+            .collect();
+        let res = b
+            .post(
+                "/transactions",
+                &split(tag, amount, json!(destinations), skip_queue),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.json());
+        b.settle().await;
+        for (n, want) in want.iter().enumerate() {
+            assert_eq!(b.balance(&d(&format!("{tag}{n}"))).await, *want, "{tag}{n}");
+        }
+    }
+    let m = "failed to split transaction: total distributions exceed 100% or total amount";
+    for skip_queue in [true, false] {
+        let tag = if skip_queue { "sh-over-s" } else { "sh-over-q" };
+        let body = split(
+            tag,
+            20,
+            json!([{"identifier": d("shover"), "distribution": "150%"}]),
+            skip_queue,
+        );
+        let res = b.post("/transactions", &body).await;
+        assert_eq!(res.status, 400);
+        assert_eq!(
+            res.json(),
+            json!({"error": m, "error_detail": {"code": "TXN_VALIDATION_ERROR", "message": m}})
+        );
+    }
+    b.settle().await;
+    for leg in [
+        format!("{}-1", b.name("sh-over-s")),
+        format!("{}_1", b.name("sh-over-q")),
+    ] {
+        let res = b.get(&format!("/transactions/reference/{leg}")).await;
+        assert_eq!(res.status, 404, "{leg}");
+    }
+    assert_eq!(b.balance(&d("shover")).await, 0);
+    // Each leg is recorded in turn: a refusal names the leg, and a used reference is its
+    // own reference's (one share: one leg, `-1`).
+    let r = b.name("shdup");
+    let mut taken = txn(&format!("{r}-1"), 1, &src, &d("shx"));
+    taken["skip_queue"] = json!(true);
+    assert_eq!(b.post("/transactions", &taken).await.status, 201);
+    let body = split(
+        "shdup",
+        5,
+        json!([{"identifier": d("shdupd"), "distribution": "100%"}]),
+        true,
+    );
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(
+        res.refused(409, "TXN_DUPLICATE_REFERENCE").message(),
+        format!("failed to record split transaction 0: transaction validation failed: reference {r}-1 has already been used")
+    );
+}
