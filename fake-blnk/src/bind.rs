@@ -33,6 +33,10 @@ pub struct RecordTransaction {
     pub sources: Slice<Distribution>,
     pub destinations: Slice<Distribution>,
     pub meta_data: Option<Map<String, Value>>,
+    /// As sent: Blnk checks each against `time.Parse(time.RFC3339, ...)` when not empty.
+    pub scheduled_for: String,
+    pub inflight_expiry_date: String,
+    pub inflight_commit_date: String,
 }
 
 /// A split's share: a percentage (`"60%"`), a fixed amount (`"20"`), `"left"`, or a fixed
@@ -386,14 +390,10 @@ fn record(f: &Fields, t: &mut RecordTransaction) -> Bound<()> {
     f.string("currency", &mut t.currency)?;
     let mut ignored = 0.0;
     f.float("overdraft_limit", &mut ignored)?;
-    for name in [
-        "balance_id",
-        "scheduled_for",
-        "inflight_expiry_date",
-        "inflight_commit_date",
-    ] {
-        f.string(name, &mut String::new())?;
-    }
+    f.string("balance_id", &mut String::new())?;
+    f.string("scheduled_for", &mut t.scheduled_for)?;
+    f.string("inflight_expiry_date", &mut t.inflight_expiry_date)?;
+    f.string("inflight_commit_date", &mut t.inflight_commit_date)?;
     f.slice("sources", &mut t.sources, distribution)?;
     f.slice("destinations", &mut t.destinations, distribution)?;
     f.map("meta_data", &mut t.meta_data)?;

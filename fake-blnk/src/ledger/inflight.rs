@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use super::book::Book;
 use super::precise::to_decimal;
-use super::record::{money, now, Status, Txn};
+use super::record::{money, now, Dates, Status, Txn};
 use super::{precise, Ledger};
 use crate::bind::{BulkCommit, BulkVoid, InflightUpdate};
 use crate::reply::Reply;
@@ -319,6 +319,7 @@ fn apply(
     child.allow_overdraft = false;
     child.skip_queue = false;
     child.inflight = false;
+    child.dates = Dates::default();
     child.status = match action {
         Action::Commit => Status::Applied,
         Action::Void => Status::Void,

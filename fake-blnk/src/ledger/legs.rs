@@ -9,7 +9,7 @@ use super::book::Book;
 use super::post::Refusal;
 use super::precise;
 use super::precise::to_decimal;
-use super::record::{now, Status, Txn};
+use super::record::{now, Dates, Status, Txn};
 use super::split;
 use crate::bind::{Distribution, RecordTransaction};
 
@@ -119,6 +119,7 @@ pub fn base(t: &RecordTransaction, leg: &Leg, parent: &str, status: Status) -> T
         allow_overdraft: t.allow_overdraft,
         created_at: now(),
         meta,
+        dates: Dates::of(t),
     }
 }
 

@@ -75,6 +75,16 @@ pub fn validation_errors(t: &RecordTransaction) -> Option<String> {
     } else if t.precision < 0.0 {
         errors.push(("precision", "precision cannot be negative"));
     }
+    // `validateDateFormat`: the same message for all three.
+    for (name, value) in [
+        ("scheduled_for", &t.scheduled_for),
+        ("inflight_expiry_date", &t.inflight_expiry_date),
+        ("inflight_commit_date", &t.inflight_commit_date),
+    ] {
+        if !value.is_empty() && !crate::gojson::time_accepts(value) {
+            errors.push((name, DATE_FORMAT));
+        }
+    }
     for (name, value) in [
         ("currency", &t.currency),
         ("reference", &t.reference),
@@ -105,6 +115,10 @@ pub fn validation_errors(t: &RecordTransaction) -> Option<String> {
     let joined: Vec<String> = errors.iter().map(|(k, m)| format!("{k}: {m}")).collect();
     Some(format!("{}.", joined.join("; ")))
 }
+
+/// Blnk's refusal of a `scheduled_for`, `inflight_expiry_date` or `inflight_commit_date` that
+/// `time.Parse` does not read with the RFC 3339 layout.
+const DATE_FORMAT: &str = "please format the scheduled date as 'YYYY-MM-DDTHH:MM:SS+00:00' (e.g., 2024-04-22T15:28:03+00:00)";
 
 /// The synchronous path: the transaction checked, then stored and applied; or each leg of a
 /// split in turn, as Blnk records them one by one, so a leg refused leaves the legs before it

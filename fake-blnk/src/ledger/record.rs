@@ -12,6 +12,8 @@ pub enum Status {
     Inflight,
     Void,
     Rejected,
+    /// A queued transaction with a `scheduled_for`: stored so, applied at that time.
+    Scheduled,
 }
 
 impl Status {
@@ -22,6 +24,7 @@ impl Status {
             Status::Inflight => "INFLIGHT",
             Status::Void => "VOID",
             Status::Rejected => "REJECTED",
+            Status::Scheduled => "SCHEDULED",
         }
     }
 }
@@ -55,6 +58,31 @@ pub struct Txn {
     pub allow_overdraft: bool,
     pub created_at: String,
     pub meta: Map<String, Value>,
+    /// The request's dates, as its answer writes them (a stored record reads back none).
+    pub dates: Dates,
+}
+
+/// `scheduled_for`, `inflight_expiry_date`, `inflight_commit_date` as `ToTransaction` parses
+/// them and `MarshalJSON` writes them: in the zone they were written in, Go's zero time when
+/// not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dates(pub [String; 3]);
+
+impl Default for Dates {
+    fn default() -> Self {
+        Dates([ZERO_TIME; 3].map(String::from))
+    }
+}
+
+impl Dates {
+    pub fn of(t: &crate::bind::RecordTransaction) -> Dates {
+        let at = |s: &str| crate::gojson::parse_time(s).map_or(ZERO_TIME.to_string(), |t| t.json());
+        Dates([
+            at(&t.scheduled_for),
+            at(&t.inflight_expiry_date),
+            at(&t.inflight_commit_date),
+        ])
+    }
 }
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -95,6 +123,10 @@ impl Txn {
         }
         v["hash"] = json!(hash_of(self));
         v["effective_date"] = json!(self.created_at);
+        let [scheduled, expiry, commit] = &self.dates.0;
+        v["scheduled_for"] = json!(scheduled);
+        v["inflight_expiry_date"] = json!(expiry);
+        v["inflight_commit_date"] = json!(commit);
         v
     }
 

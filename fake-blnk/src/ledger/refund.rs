@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::book::Book;
 use super::post::Refusal;
-use super::record::{now, Status, Txn};
+use super::record::{now, Dates, Status, Txn};
 use super::Ledger;
 use crate::bind::RefundRequest;
 use crate::reply::Reply;
@@ -108,6 +108,7 @@ pub fn prepare(book: &mut Book, id: &str, r: &RefundRequest) -> Result<Txn, Refu
         allow_overdraft: true,
         answered_amount: original.amount,
         amount_string: None,
+        dates: Dates::default(),
         ..original
     })
 }
