@@ -406,3 +406,79 @@ async fn a_split_s_shares_are_exact_decimals_truncated_with_the_rest_to_the_larg
         format!("failed to record split transaction 0: transaction validation failed: reference {r}-1 has already been used")
     );
 }
+
+/// `scheduled_for`, `inflight_expiry_date` and `inflight_commit_date`: read with
+/// `time.Parse(time.RFC3339, ...)` (a one-digit hour and a comma before the fraction pass), a
+/// bad one refused at validation; echoed in the answer as Go writes the time, in its zone;
+/// and a queued transaction with a `scheduled_for` is `SCHEDULED`, applied at that time.
+#[tokio::test]
+async fn dates_are_read_with_go_s_rfc_3339_layout_and_a_scheduled_transaction_waits() {
+    let b = blnk().await;
+    let (src, dst) = (b.indicator("dts"), b.indicator("dtd"));
+    let mut body = txn(&b.name("dt-bad"), 1, &src, &dst);
+    body["scheduled_for"] = json!("2031-01-02 03:04:05Z");
+    body["inflight_expiry_date"] = json!("x");
+    body["inflight_commit_date"] = json!("2031-02-30T03:04:05Z");
+    let res = b.post("/transactions", &body).await;
+    let f = "please format the scheduled date as 'YYYY-MM-DDTHH:MM:SS+00:00' (e.g., 2024-04-22T15:28:03+00:00)";
+    let m = format!("inflight_commit_date: {f}; inflight_expiry_date: {f}; scheduled_for: {f}.");
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        res.json(),
+        json!({"errors": m, "error_detail": {"code": "TXN_VALIDATION_ERROR", "message": m}})
+    );
+    let dates = |v: &serde_json::Value| {
+        [
+            "scheduled_for",
+            "inflight_expiry_date",
+            "inflight_commit_date",
+        ]
+        .map(|k| v[k].as_str().unwrap_or_default().to_string())
+    };
+    let zero = "0001-01-01T00:00:00Z";
+    // Applied now with skip_queue, the dates echoed as Go writes them.
+    let mut body = txn(&b.name("dt-now"), 1, &src, &dst);
+    body["skip_queue"] = json!(true);
+    body["inflight_expiry_date"] = json!("2031-01-02T3:04:05,25+02:00");
+    body["inflight_commit_date"] = json!("2032-01-02T03:04:05+00:00");
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert_eq!(res.json()["status"], "APPLIED");
+    assert_eq!(
+        dates(&res.json()),
+        [zero, "2031-01-02T03:04:05.25+02:00", "2032-01-02T03:04:05Z"]
+    );
+    // Queued for a time to come: SCHEDULED, stored so (without the date), not applied.
+    let r = b.name("dt-later");
+    let mut body = txn(&r, 2, &src, &b.indicator("dtl"));
+    body["scheduled_for"] = json!("2031-01-02T03:04:05-01:30");
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert_eq!(res.json()["status"], "SCHEDULED");
+    assert_eq!(
+        dates(&res.json()),
+        ["2031-01-02T03:04:05-01:30", zero, zero]
+    );
+    let (stored, _) = b.until_found(&r).await;
+    assert_eq!(stored["status"], "SCHEDULED");
+    assert_eq!(dates(&stored), [zero, zero, zero]);
+    b.settle().await;
+    assert_eq!(
+        b.get(&format!("/transactions/reference/{r}_q"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(b.balance(&b.indicator("dtl")).await, 0);
+    // Queued for a time past: SCHEDULED too, and applied at once.
+    let r = b.name("dt-past");
+    let mut body = txn(&r, 3, &src, &b.indicator("dtp"));
+    body["scheduled_for"] = json!("2020-01-02T03:04:05Z");
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.json()["status"], "SCHEDULED", "{}", res.json());
+    let (child, _) = b.until_found(&format!("{r}_q")).await;
+    assert_eq!(child["status"], "APPLIED");
+    b.settle().await;
+    assert_eq!(b.balance(&b.indicator("dtp")).await, 300);
+    assert_eq!(b.until_found(&r).await.0["status"], "SCHEDULED");
+}
