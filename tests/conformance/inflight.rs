@@ -434,9 +434,11 @@ async fn bulk_results_carry_blnk_s_codes_and_go_s_messages() {
     assert_eq!(b.balance(&dst).await, before, "nothing moved");
     // The single route: a record that is not a hold, checked before queueing; with skip_queue
     // an id with no inflight record under it, whether it exists or not.
-    act(&b, &applied, json!({"status": "commit"}))
-        .await
-        .refused(400, "TXN_NOT_INFLIGHT");
+    let queued = act(&b, &applied, json!({"status": "commit"})).await;
+    assert_eq!(
+        queued.refused(400, "TXN_NOT_INFLIGHT").message(),
+        "transaction is not in inflight status"
+    );
     for id in [&applied, &missing] {
         let res = act(&b, id, json!({"status": "commit", "skip_queue": true})).await;
         assert_eq!(
