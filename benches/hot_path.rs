@@ -170,6 +170,14 @@ fn gojson_bind(c: &mut Criterion) {
     g.bench_function("transfer/typical_and_precise", |b| {
         b.iter(|| gojson::transfer(black_box(TRANSFER_BODY)).and_then(|t| t.precise()))
     });
+    // The precise amount alone: a typical amount, and one whose digits times the precision
+    // pass u128 though the result fits i128 (5001622.05 at precision 1e30).
+    g.bench_function("precise/typical", |b| {
+        b.iter(|| gojson::apply_precision(black_box(1250.75), black_box(100.0), None))
+    });
+    g.bench_function("precise/wide_product", |b| {
+        b.iter(|| gojson::apply_precision(black_box(5001622.05), black_box(1e30), None))
+    });
     g.bench_function("transfer/split", |b| {
         b.iter(|| gojson::transfer(black_box(&split[..])))
     });

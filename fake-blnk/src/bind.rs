@@ -33,13 +33,21 @@ pub struct RecordTransaction {
     pub sources: Slice<Distribution>,
     pub destinations: Slice<Distribution>,
     pub meta_data: Option<Map<String, Value>>,
+    /// As sent: Blnk checks each against `time.Parse(time.RFC3339, ...)` when not empty.
+    pub scheduled_for: String,
+    pub inflight_expiry_date: String,
+    pub inflight_commit_date: String,
 }
 
-/// A split's share: a percentage (`"60%"`), a fixed amount (`"20"`) or `"left"`.
+/// A split's share: a percentage (`"60%"`), a fixed amount (`"20"`), `"left"`, or a fixed
+/// amount in minor units (`precise_distribution`, which wins over a fixed `distribution`).
 #[derive(Debug, Clone, Default)]
 pub struct Distribution {
     pub identifier: String,
     pub distribution: String,
+    pub precise_distribution: String,
+    /// As the request gave it; the answer puts each leg's id here.
+    pub transaction_id: String,
 }
 
 /// `BulkTransactionRequest`; an item written `null` is `None` (Blnk: "is required").
@@ -382,14 +390,10 @@ fn record(f: &Fields, t: &mut RecordTransaction) -> Bound<()> {
     f.string("currency", &mut t.currency)?;
     let mut ignored = 0.0;
     f.float("overdraft_limit", &mut ignored)?;
-    for name in [
-        "balance_id",
-        "scheduled_for",
-        "inflight_expiry_date",
-        "inflight_commit_date",
-    ] {
-        f.string(name, &mut String::new())?;
-    }
+    f.string("balance_id", &mut String::new())?;
+    f.string("scheduled_for", &mut t.scheduled_for)?;
+    f.string("inflight_expiry_date", &mut t.inflight_expiry_date)?;
+    f.string("inflight_commit_date", &mut t.inflight_commit_date)?;
     f.slice("sources", &mut t.sources, distribution)?;
     f.slice("destinations", &mut t.destinations, distribution)?;
     f.map("meta_data", &mut t.meta_data)?;
@@ -401,8 +405,8 @@ fn distribution(item: &Go, d: &mut Distribution) -> Bound<()> {
     if let Some(fields) = Fields::of(item)? {
         fields.string("identifier", &mut d.identifier)?;
         fields.string("distribution", &mut d.distribution)?;
-        fields.string("precise_distribution", &mut String::new())?;
-        fields.string("transaction_id", &mut String::new())?;
+        fields.string("precise_distribution", &mut d.precise_distribution)?;
+        fields.string("transaction_id", &mut d.transaction_id)?;
     }
     Ok(())
 }

@@ -82,6 +82,75 @@ pub fn folds_to(key: &str, field: &str) -> bool {
 ///   (Parse's bounds are `>`, not `>=`);
 /// - nothing left over; the literal characters (`-`, `T`, `:`) exactly, case included.
 pub fn time_accepts(raw: &str) -> bool {
+    parse_time(raw).is_some()
+}
+
+/// A time as `time.Parse(time.RFC3339, ...)` reads it (see [`time_accepts`]): the wall clock
+/// as written, its zone's offset, and the nanoseconds (the first nine digits of a fraction,
+/// the rest dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoTime {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    nanos: u32,
+    /// East of UTC, in seconds.
+    offset: i64,
+}
+
+impl GoTime {
+    /// Nanoseconds since 1970-01-01T00:00:00Z.
+    pub fn unix_nanos(&self) -> i128 {
+        // Days from the civil date (Howard Hinnant's algorithm).
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = if m <= 2 { self.year - 1 } else { self.year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+            - self.offset;
+        i128::from(secs) * 1_000_000_000 + i128::from(self.nanos)
+    }
+
+    /// Go's zero `time.Time` (`IsZero`): 0001-01-01T00:00:00Z, whatever the zone it is
+    /// written in.
+    pub fn is_zero(&self) -> bool {
+        self.unix_nanos() == -62_135_596_800 * 1_000_000_000
+    }
+
+    /// As `MarshalJSON` writes it (RFC 3339 with nanoseconds, trailing zeros dropped), in the
+    /// zone it was parsed in: `Z` for an offset of 0.
+    pub fn json(&self) -> String {
+        let mut out = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        );
+        if self.nanos > 0 {
+            let fraction = format!("{:09}", self.nanos);
+            out.push('.');
+            out.push_str(fraction.trim_end_matches('0'));
+        }
+        if self.offset == 0 {
+            out.push('Z');
+        } else {
+            let sign = if self.offset < 0 { '-' } else { '+' };
+            let minutes = self.offset.abs() / 60;
+            out.push_str(&format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60));
+        }
+        out
+    }
+}
+
+/// `time.Parse(time.RFC3339, raw)`, as [`time_accepts`] describes it.
+pub fn parse_time(raw: &str) -> Option<GoTime> {
     fn digits(s: &[u8], n: usize) -> Option<(u32, &[u8])> {
         let head = s.get(..n)?;
         if !head.iter().all(u8::is_ascii_digit) {
@@ -93,48 +162,69 @@ pub fn time_accepts(raw: &str) -> bool {
     fn lit(s: &[u8], c: u8) -> Option<&[u8]> {
         s.strip_prefix(&[c])
     }
-    let parse = |s: &[u8]| -> Option<()> {
-        let (year, s) = digits(s, 4)?;
-        let (month, s) = digits(lit(s, b'-')?, 2)?;
-        let (day, s) = digits(lit(s, b'-')?, 2)?;
-        let s = lit(s, b'T')?;
-        let two = s.get(1).is_some_and(u8::is_ascii_digit);
-        let (hour, s) = digits(s, if two { 2 } else { 1 })?;
-        let (minute, s) = digits(lit(s, b':')?, 2)?;
-        let (second, mut s) = digits(lit(s, b':')?, 2)?;
-        if let [b'.' | b',', d, ..] = s {
-            if d.is_ascii_digit() {
-                s = &s[1..];
-                while s.first().is_some_and(u8::is_ascii_digit) {
-                    s = &s[1..];
+    let s = raw.as_bytes();
+    let (year, s) = digits(s, 4)?;
+    let (month, s) = digits(lit(s, b'-')?, 2)?;
+    let (day, s) = digits(lit(s, b'-')?, 2)?;
+    let s = lit(s, b'T')?;
+    let two = s.get(1).is_some_and(u8::is_ascii_digit);
+    let (hour, s) = digits(s, if two { 2 } else { 1 })?;
+    let (minute, s) = digits(lit(s, b':')?, 2)?;
+    let (second, mut s) = digits(lit(s, b':')?, 2)?;
+    let mut nanos = 0;
+    if let [b'.' | b',', d, ..] = s {
+        if d.is_ascii_digit() {
+            s = &s[1..];
+            let mut n = 0;
+            while let Some(d) = s.first().filter(|d| d.is_ascii_digit()) {
+                if n < 9 {
+                    nanos = nanos * 10 + u32::from(d - b'0');
+                    n += 1;
                 }
+                s = &s[1..];
+            }
+            nanos *= 10u32.pow(9 - n);
+        }
+    }
+    let offset = match s {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, _) = digits(&[*h1, *h2], 2)?;
+            let (m, _) = digits(&[*m1, *m2], 2)?;
+            if h > 24 || m > 60 {
+                return None;
+            }
+            let secs = i64::from(h * 3600 + m * 60);
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
             }
         }
-        let zone_ok = match s {
-            [b'Z'] => true,
-            [b'+' | b'-', h1, h2, b':', m1, m2] => {
-                let (h, _) = digits(&[*h1, *h2], 2)?;
-                let (m, _) = digits(&[*m1, *m2], 2)?;
-                h <= 24 && m <= 60
-            }
-            _ => false,
-        };
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let days = match month {
-            2 if leap => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        };
-        let ok = zone_ok
-            && (1..=12).contains(&month)
-            && (1..=days).contains(&day)
-            && hour < 24
-            && minute < 60
-            && second < 60;
-        ok.then_some(())
+        _ => return None,
     };
-    parse(raw.as_bytes()).is_some()
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let ok = (1..=12).contains(&month)
+        && (1..=days).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60;
+    ok.then_some(GoTime {
+        year: i64::from(year),
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset,
+    })
 }
 
 struct Parser<'a> {
@@ -465,6 +555,41 @@ mod tests {
         ] {
             assert!(!time_accepts(bad), "{bad}");
         }
+    }
+
+    /// As go1.26's `time.Parse(time.RFC3339, ...)` then `MarshalJSON` write them.
+    #[test]
+    fn times_are_written_back_in_their_zone() {
+        for (raw, json) in [
+            (
+                "2031-01-02T3:04:05,25+02:00",
+                "2031-01-02T03:04:05.25+02:00",
+            ),
+            ("2032-01-02T03:04:05+00:00", "2032-01-02T03:04:05Z"),
+            ("2032-01-02T03:04:05-00:00", "2032-01-02T03:04:05Z"),
+            ("2031-01-02T03:04:05-01:30", "2031-01-02T03:04:05-01:30"),
+            (
+                "2024-02-29T23:59:59.1234567891Z",
+                "2024-02-29T23:59:59.123456789Z",
+            ),
+            ("2024-02-29T23:59:59.000Z", "2024-02-29T23:59:59Z"),
+        ] {
+            assert_eq!(
+                parse_time(raw).map(|t| t.json()).as_deref(),
+                Some(json),
+                "{raw}"
+            );
+        }
+        let at = |raw| parse_time(raw).unwrap();
+        assert_eq!(at("1970-01-01T00:00:00Z").unix_nanos(), 0);
+        assert_eq!(at("1970-01-01T01:00:00.5+01:00").unix_nanos(), 500_000_000);
+        assert_eq!(
+            at("2020-01-02T03:04:05Z").unix_nanos(),
+            1_577_934_245_000_000_000
+        );
+        assert!(at("0001-01-01T00:00:00Z").is_zero());
+        assert!(at("0001-01-01T01:00:00+01:00").is_zero());
+        assert!(!at("0001-01-01T00:00:00.1Z").is_zero());
     }
 
     #[test]

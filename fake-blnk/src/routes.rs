@@ -117,7 +117,7 @@ fn handle(ledger: &Arc<Ledger>, req: &Req) -> Reply {
         }
         ("GET", ["transactions"]) => Reply::ok(list(ledger, req.query)),
         ("GET", ["transactions", id]) => match ledger.book().get(id) {
-            Some(t) => Reply::ok(t.stored()),
+            Some(t) => Reply::ok(t.by_id()),
             None => Reply::not_found(&format!("Transaction with ID '{id}' not found")),
         },
         ("GET", ["ledgers"]) => Reply::ok(json!(ledger.book().ledgers)),
@@ -193,7 +193,7 @@ fn list(ledger: &Arc<Ledger>, query: &str) -> serde_json::Value {
         .into_iter()
         .skip(offset)
         .take(limit)
-        .map(Txn::stored)
+        .map(Txn::listed)
         .collect::<Vec<_>>())
 }
 

@@ -255,3 +255,195 @@ async fn each_inflight_route_ignores_the_other_routes_fields() {
     assert_eq!(res.json()["succeeded"], 1, "{}", res.json());
     assert_eq!(b.balance(&dst).await, 2000);
 }
+
+/// Each failed result of a bulk commit or void, as (code, message), and that none succeeded.
+fn failures(res: &crate::support::Res, n: usize) -> Vec<(String, String)> {
+    assert_eq!(res.status, 200, "{}", res.json());
+    let v = res.json();
+    assert_eq!(
+        (v["succeeded"].clone(), v["failed"].clone()),
+        (json!(0), json!(n)),
+        "{v}"
+    );
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], "failed", "{r}");
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (s("code"), s("message"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_negative_commit_amount_is_refused_and_commits_nothing() {
+    let b = blnk().await;
+    let dst = b.indicator("ng");
+    let id = hold(&b, "ng", &dst).await;
+    let m = "commit amount cannot be negative";
+    let now = act(
+        &b,
+        &id,
+        json!({"status": "commit", "amount": -5, "skip_queue": true}),
+    )
+    .await;
+    let wrapped = format!("error occurred during processing: [{m}]");
+    assert_eq!(now.status, 400);
+    assert_eq!(
+        now.json(),
+        json!({"error": wrapped, "error_detail": {"code": "GEN_BAD_REQUEST", "message": wrapped}})
+    );
+    let queued = act(&b, &id, json!({"status": "commit", "amount": -5})).await;
+    assert_eq!(queued.status, 400);
+    assert_eq!(
+        queued.json(),
+        json!({"error": m, "error_detail": {"code": "GEN_BAD_REQUEST", "message": m}})
+    );
+    for skip_queue in [true, false] {
+        let body = json!({"transactions": [{"transaction_id": id, "amount": -5}], "skip_queue": skip_queue});
+        let res = b.post("/transactions/inflight/bulk/commit", &body).await;
+        assert_eq!(
+            failures(&res, 1),
+            [("INTERNAL_ERROR".to_string(), m.to_string())],
+            "skip_queue {skip_queue}"
+        );
+    }
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, 0);
+    let children = b
+        .get(&format!("/transactions?parent_transaction_eq={id}"))
+        .await
+        .json();
+    assert_eq!(children, json!([]), "nothing was committed");
+    // The whole hold is still there to commit.
+    let full = act(&b, &id, json!({"status": "commit", "skip_queue": true})).await;
+    assert_eq!(full.json()["precise_amount"], 10000, "{}", full.json());
+}
+
+#[tokio::test]
+async fn a_bulk_commit_item_takes_its_precise_amount_as_given() {
+    let b = blnk().await;
+    let commit = |id: &str, precise: i64, skip_queue: bool| json!({"transactions": [{"transaction_id": id, "amount": 30, "precise_amount": precise}], "skip_queue": skip_queue});
+    // 0 is "what is left", whatever the amount says; on the queued path too.
+    for (tag, skip_queue) in [("bz", true), ("bzq", false)] {
+        let dst = b.indicator(tag);
+        let id = hold(&b, tag, &dst).await;
+        let res = b
+            .post(
+                "/transactions/inflight/bulk/commit",
+                &commit(&id, 0, skip_queue),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.json());
+        assert_eq!(res.json()["failed"], 0, "{}", res.json());
+        b.settle().await;
+        assert_eq!(b.balance(&dst).await, 10000, "skip_queue {skip_queue}");
+    }
+    // Below 0 is refused as a negative commit amount; nothing moves.
+    let dst = b.indicator("bn");
+    let id = hold(&b, "bn", &dst).await;
+    let res = b
+        .post("/transactions/inflight/bulk/commit", &commit(&id, -5, true))
+        .await;
+    assert_eq!(
+        failures(&res, 1),
+        [(
+            "INTERNAL_ERROR".to_string(),
+            "commit amount cannot be negative".to_string()
+        )]
+    );
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, 0);
+}
+
+#[tokio::test]
+async fn bulk_results_carry_blnk_s_codes_and_go_s_messages() {
+    let b = blnk().await;
+    let dst = b.indicator("bf");
+    let committed = hold(&b, "bfc", &dst).await;
+    let voided = hold(&b, "bfv", &dst).await;
+    let partly = hold(&b, "bfp", &dst).await;
+    for (id, body) in [
+        (&committed, json!({"status": "commit", "skip_queue": true})),
+        (&voided, json!({"status": "void", "skip_queue": true})),
+        (
+            &partly,
+            json!({"status": "commit", "amount": 70, "skip_queue": true}),
+        ),
+    ] {
+        assert_eq!(act(&b, id, body).await.status, 200);
+    }
+    let mut plain = txn(&b.name("bfa"), 5, &b.indicator("bfas"), &dst);
+    plain["skip_queue"] = json!(true);
+    let applied = b.post("/transactions", &plain).await.json()["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let missing = b.name("txn_missing");
+    let before = b.balance(&dst).await;
+    let f = |code: &str, message: &str| (code.to_string(), message.to_string());
+    let not_found = f(
+        "NOT_FOUND",
+        &format!("NOT_FOUND: Transaction with ID '{missing}' not found"),
+    );
+    let voided_f = f("ALREADY_VOIDED", "transaction has already been voided");
+    let not_inflight = f("NOT_INFLIGHT", "transaction is not in inflight status");
+    // One item per id in a call: Blnk settles a skip_queue bulk's items concurrently, and two
+    // on one id race for its lock (LOCKED).
+    for (skip_queue, amount, exceeded) in [
+        (true, 50, "cannot commit more than the remaining amount. Available: USD30.00, Requested: USD50.00"),
+        (false, 500, "cannot commit more than the original transaction amount. Original: USD100.00, Requested: USD500.00"),
+    ] {
+        let body = json!({"skip_queue": skip_queue, "transactions": [
+            {"transaction_id": missing}, {"transaction_id": committed}, {"transaction_id": voided},
+            {"transaction_id": partly, "amount": amount}, {"transaction_id": applied},
+        ]});
+        let res = b.post("/transactions/inflight/bulk/commit", &body).await;
+        assert_eq!(
+            failures(&res, 5),
+            [
+                not_found.clone(),
+                f("ALREADY_COMMITTED", "cannot commit. Transaction already committed"),
+                voided_f.clone(),
+                f("INVALID_AMOUNT", exceeded),
+                not_inflight.clone(),
+            ],
+            "commit, skip_queue {skip_queue}"
+        );
+        let body = json!({"skip_queue": skip_queue, "transaction_ids": [missing, committed, voided, applied]});
+        let res = b.post("/transactions/inflight/bulk/void", &body).await;
+        // Checked before queueing, an exhausted hold "cannot commit" whatever the action.
+        let word = if skip_queue { "void" } else { "commit" };
+        assert_eq!(
+            failures(&res, 4),
+            [
+                not_found.clone(),
+                f(
+                    "ALREADY_COMMITTED",
+                    &format!("cannot {word}. Transaction already committed")
+                ),
+                voided_f.clone(),
+                not_inflight.clone(),
+            ],
+            "void, skip_queue {skip_queue}"
+        );
+    }
+    b.settle().await;
+    assert_eq!(b.balance(&dst).await, before, "nothing moved");
+    // The single route: a record that is not a hold, checked before queueing; with skip_queue
+    // an id with no inflight record under it, whether it exists or not.
+    let queued = act(&b, &applied, json!({"status": "commit"})).await;
+    assert_eq!(
+        queued.refused(400, "TXN_NOT_INFLIGHT").message(),
+        "transaction is not in inflight status"
+    );
+    for id in [&applied, &missing] {
+        let res = act(&b, id, json!({"status": "commit", "skip_queue": true})).await;
+        assert_eq!(
+            res.refused(400, "TXN_NOT_INFLIGHT").message(),
+            "no transaction to commit"
+        );
+    }
+}

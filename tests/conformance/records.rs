@@ -147,3 +147,103 @@ async fn a_refund_of_a_queued_transaction_refunds_its_q_child_under_the_childs_i
     );
     assert_eq!(again.refused(409, "GEN_CONFLICT").message(), m);
 }
+
+/// The amount, precise amount and precision of a create answer, and of the record read back
+/// by id, by reference and in a list.
+#[tokio::test]
+async fn the_answer_echoes_the_amount_sent_and_the_record_keeps_its_decimal() {
+    let b = blnk().await;
+    let (src, dst) = (b.indicator("ams"), b.indicator("amd"));
+    let fields = |v: &serde_json::Value| {
+        (
+            v["amount"].as_f64().unwrap(),
+            v["precise_amount"].as_i64().unwrap(),
+            v["precision"].as_f64().unwrap(),
+            v.get("amount_string").cloned(),
+        )
+    };
+    let record = |r: String| {
+        let b = &b;
+        async move {
+            let by_ref = b.get(&format!("/transactions/reference/{r}")).await.json();
+            let id = by_ref["transaction_id"].as_str().unwrap().to_string();
+            let by_id = b.get(&format!("/transactions/{id}")).await.json();
+            let listed = b
+                .get(&format!("/transactions?reference_eq={r}"))
+                .await
+                .json();
+            (fields(&by_ref), fields(&by_id), fields(&listed[0]))
+        }
+    };
+    // 1.005 at precision 100: the answer says 1.005, the record the 101 minor units' 1.01.
+    let r = b.name("am-echo");
+    let mut body = txn(&r, 0, &src, &dst);
+    body["amount"] = json!(1.005);
+    body["skip_queue"] = json!(true);
+    let answer = b.post("/transactions", &body).await.json();
+    assert_eq!(fields(&answer), (1.005, 101, 100.0, None), "{answer}");
+    let (by_ref, by_id, listed) = record(r).await;
+    assert_eq!(by_ref, (1.01, 101, 0.0, None));
+    assert_eq!(by_id, (1.01, 101, 100.0, None));
+    assert_eq!(listed, (1.01, 101, 100.0, None));
+    // A precise amount: the amount is its decimal to 16 places (2/3 is ...6667, not the
+    // float quotient ...6666), with its text; no precision is 1.
+    let r = b.name("am-precise");
+    let mut body = txn(&r, 0, &src, &dst);
+    body["precise_amount"] = json!(2);
+    body["precision"] = json!(3);
+    body.as_object_mut().unwrap().remove("amount");
+    body["skip_queue"] = json!(true);
+    let answer = b.post("/transactions", &body).await.json();
+    let third = json!("0.6666666666666667");
+    assert_eq!(
+        fields(&answer),
+        (0.6666666666666667, 2, 3.0, Some(third)),
+        "{answer}"
+    );
+    assert_ne!(answer["amount"].as_f64(), Some(2.0 / 3.0));
+    let (by_ref, by_id, _) = record(r).await;
+    assert_eq!(by_ref, (0.6666666666666667, 2, 0.0, None));
+    assert_eq!(by_id, (0.6666666666666667, 2, 3.0, None));
+    let r = b.name("am-one");
+    let mut body = txn(&r, 7, &src, &dst);
+    body.as_object_mut().unwrap().remove("precision");
+    body["skip_queue"] = json!(true);
+    let answer = b.post("/transactions", &body).await.json();
+    assert_eq!(fields(&answer), (7.0, 7, 1.0, None), "{answer}");
+    assert_eq!(record(r).await.1, (7.0, 7, 1.0, None));
+    // The queued path answers the same, and its record and `_q` child keep the decimal.
+    let r = b.name("am-queued");
+    let mut body = txn(&r, 0, &src, &dst);
+    body["amount"] = json!(1.005);
+    let answer = b.post("/transactions", &body).await.json();
+    assert_eq!(fields(&answer), (1.005, 101, 100.0, None), "{answer}");
+    b.until_found(&format!("{r}_q")).await;
+    assert_eq!(record(r.clone()).await.1, (1.01, 101, 100.0, None));
+    assert_eq!(record(format!("{r}_q")).await.1, (1.01, 101, 100.0, None));
+    // A commit's answer is the decimal of what it settled, with its text.
+    let r = b.name("am-hold");
+    let mut body = txn(&r, 0, &src, &dst);
+    body["precise_amount"] = json!(2);
+    body["precision"] = json!(3);
+    body.as_object_mut().unwrap().remove("amount");
+    body["skip_queue"] = json!(true);
+    body["inflight"] = json!(true);
+    let id = b.post("/transactions", &body).await.json()["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let commit = b
+        .put(
+            &format!("/transactions/inflight/{id}"),
+            &json!({"status": "commit", "precise_amount": 1, "skip_queue": true}),
+        )
+        .await
+        .json();
+    let third = json!("0.3333333333333333");
+    assert_eq!(
+        fields(&commit),
+        (0.3333333333333333, 1, 3.0, Some(third)),
+        "{commit}"
+    );
+}

@@ -298,3 +298,187 @@ async fn an_amount_of_more_than_15_significant_digits_is_refused() {
     assert_eq!(res.status, 201, "{}", res.json());
     assert_eq!(b.balance(&dst).await, 100_000_000_000_000);
 }
+
+/// A split's shares in exact decimals, truncated, the rest to the largest share
+/// (`CalculateDistributionsPrecise`), and its refusals, before anything is queued or stored.
+#[tokio::test]
+async fn a_split_s_shares_are_exact_decimals_truncated_with_the_rest_to_the_largest() {
+    let b = blnk().await;
+    let src = b.indicator("shs");
+    let split = |tag: &str, amount: u64, destinations: serde_json::Value, skip_queue: bool| {
+        let mut body = txn(&b.name(tag), amount, &src, "");
+        body.as_object_mut().unwrap().remove("destination");
+        body["destinations"] = destinations;
+        body["skip_queue"] = json!(skip_queue);
+        body
+    };
+    let d = |tag: &str| b.indicator(tag);
+    for (tag, amount, shares, skip_queue, want) in [
+        // 33.35% of 1000 is 333.5: 333; left 666.5 is 666; the 1 missing to the largest.
+        (
+            "sha",
+            10,
+            [("33.35%", None), ("left", None)],
+            true,
+            [333, 667],
+        ),
+        // Fixed 10.004 at precision 100 is 1000.4: 1000; left 999.6 is 999; the 1 to the
+        // fixed share, now the largest.
+        (
+            "shb",
+            20,
+            [("10.004", None), ("left", None)],
+            false,
+            [1001, 999],
+        ),
+        // precise_distribution, in minor units, wins over the distribution.
+        (
+            "shc",
+            20,
+            [("7", Some("1234")), ("left", None)],
+            true,
+            [1234, 766],
+        ),
+    ] {
+        let destinations: Vec<_> = shares
+            .iter()
+            .enumerate()
+            .map(|(n, (dist, precise))| {
+                let mut e = json!({"identifier": d(&format!("{tag}{n}")), "distribution": dist});
+                if let Some(p) = precise {
+                    e["precise_distribution"] = json!(p);
+                }
+                e
+            })
+            .collect();
+        let res = b
+            .post(
+                "/transactions",
+                &split(tag, amount, json!(destinations), skip_queue),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.json());
+        b.settle().await;
+        for (n, want) in want.iter().enumerate() {
+            assert_eq!(b.balance(&d(&format!("{tag}{n}"))).await, *want, "{tag}{n}");
+        }
+    }
+    let m = "failed to split transaction: total distributions exceed 100% or total amount";
+    for skip_queue in [true, false] {
+        let tag = if skip_queue { "sh-over-s" } else { "sh-over-q" };
+        let body = split(
+            tag,
+            20,
+            json!([{"identifier": d("shover"), "distribution": "150%"}]),
+            skip_queue,
+        );
+        let res = b.post("/transactions", &body).await;
+        assert_eq!(res.status, 400);
+        assert_eq!(
+            res.json(),
+            json!({"error": m, "error_detail": {"code": "TXN_VALIDATION_ERROR", "message": m}})
+        );
+    }
+    b.settle().await;
+    for leg in [
+        format!("{}-1", b.name("sh-over-s")),
+        format!("{}_1", b.name("sh-over-q")),
+    ] {
+        let res = b.get(&format!("/transactions/reference/{leg}")).await;
+        assert_eq!(res.status, 404, "{leg}");
+    }
+    assert_eq!(b.balance(&d("shover")).await, 0);
+    // Each leg is recorded in turn: a refusal names the leg, and a used reference is its
+    // own reference's (one share: one leg, `-1`).
+    let r = b.name("shdup");
+    let mut taken = txn(&format!("{r}-1"), 1, &src, &d("shx"));
+    taken["skip_queue"] = json!(true);
+    assert_eq!(b.post("/transactions", &taken).await.status, 201);
+    let body = split(
+        "shdup",
+        5,
+        json!([{"identifier": d("shdupd"), "distribution": "100%"}]),
+        true,
+    );
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(
+        res.refused(409, "TXN_DUPLICATE_REFERENCE").message(),
+        format!("failed to record split transaction 0: transaction validation failed: reference {r}-1 has already been used")
+    );
+}
+
+/// `scheduled_for`, `inflight_expiry_date` and `inflight_commit_date`: read with
+/// `time.Parse(time.RFC3339, ...)` (a one-digit hour and a comma before the fraction pass), a
+/// bad one refused at validation; echoed in the answer as Go writes the time, in its zone;
+/// and a queued transaction with a `scheduled_for` is `SCHEDULED`, applied at that time.
+#[tokio::test]
+async fn dates_are_read_with_go_s_rfc_3339_layout_and_a_scheduled_transaction_waits() {
+    let b = blnk().await;
+    let (src, dst) = (b.indicator("dts"), b.indicator("dtd"));
+    let mut body = txn(&b.name("dt-bad"), 1, &src, &dst);
+    body["scheduled_for"] = json!("2031-01-02 03:04:05Z");
+    body["inflight_expiry_date"] = json!("x");
+    body["inflight_commit_date"] = json!("2031-02-30T03:04:05Z");
+    let res = b.post("/transactions", &body).await;
+    let f = "please format the scheduled date as 'YYYY-MM-DDTHH:MM:SS+00:00' (e.g., 2024-04-22T15:28:03+00:00)";
+    let m = format!("inflight_commit_date: {f}; inflight_expiry_date: {f}; scheduled_for: {f}.");
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        res.json(),
+        json!({"errors": m, "error_detail": {"code": "TXN_VALIDATION_ERROR", "message": m}})
+    );
+    let dates = |v: &serde_json::Value| {
+        [
+            "scheduled_for",
+            "inflight_expiry_date",
+            "inflight_commit_date",
+        ]
+        .map(|k| v[k].as_str().unwrap_or_default().to_string())
+    };
+    let zero = "0001-01-01T00:00:00Z";
+    // Applied now with skip_queue, the dates echoed as Go writes them.
+    let mut body = txn(&b.name("dt-now"), 1, &src, &dst);
+    body["skip_queue"] = json!(true);
+    body["inflight_expiry_date"] = json!("2031-01-02T3:04:05,25+02:00");
+    body["inflight_commit_date"] = json!("2032-01-02T03:04:05+00:00");
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert_eq!(res.json()["status"], "APPLIED");
+    assert_eq!(
+        dates(&res.json()),
+        [zero, "2031-01-02T03:04:05.25+02:00", "2032-01-02T03:04:05Z"]
+    );
+    // Queued for a time to come: SCHEDULED, stored so (without the date), not applied.
+    let r = b.name("dt-later");
+    let mut body = txn(&r, 2, &src, &b.indicator("dtl"));
+    body["scheduled_for"] = json!("2031-01-02T03:04:05-01:30");
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.status, 201, "{}", res.json());
+    assert_eq!(res.json()["status"], "SCHEDULED");
+    assert_eq!(
+        dates(&res.json()),
+        ["2031-01-02T03:04:05-01:30", zero, zero]
+    );
+    let (stored, _) = b.until_found(&r).await;
+    assert_eq!(stored["status"], "SCHEDULED");
+    assert_eq!(dates(&stored), [zero, zero, zero]);
+    b.settle().await;
+    assert_eq!(
+        b.get(&format!("/transactions/reference/{r}_q"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(b.balance(&b.indicator("dtl")).await, 0);
+    // Queued for a time past: SCHEDULED too, and applied at once.
+    let r = b.name("dt-past");
+    let mut body = txn(&r, 3, &src, &b.indicator("dtp"));
+    body["scheduled_for"] = json!("2020-01-02T03:04:05Z");
+    let res = b.post("/transactions", &body).await;
+    assert_eq!(res.json()["status"], "SCHEDULED", "{}", res.json());
+    let (child, _) = b.until_found(&format!("{r}_q")).await;
+    assert_eq!(child["status"], "APPLIED");
+    b.settle().await;
+    assert_eq!(b.balance(&b.indicator("dtp")).await, 300);
+    assert_eq!(b.until_found(&r).await.0["status"], "SCHEDULED");
+}

@@ -1,14 +1,17 @@
-//! The legs of a transaction: itself, or one per destination (or source) of a split, with
-//! the share each gets (`"60%"`, a fixed amount, `"left"`), numbered `<reference>_<n>` on the
-//! queued path and `<reference>-<n>` with `skip_queue`; and the record each leg becomes.
+//! The legs of a transaction: itself, or one per identifier of a split's destinations (or
+//! sources), with the share Blnk computes for it ([`split`]: `"60%"`, a fixed amount,
+//! `"left"`), numbered `<reference>_<n>` on the queued path and `<reference>-<n>` with
+//! `skip_queue`; and the record each leg becomes.
 
 use serde_json::{json, Value};
 
 use super::book::Book;
 use super::post::Refusal;
 use super::precise;
-use super::record::{now, Status, Txn};
-use crate::bind::RecordTransaction;
+use super::precise::to_decimal;
+use super::record::{now, Dates, Status, Txn};
+use super::split;
+use crate::bind::{Distribution, RecordTransaction};
 
 /// One leg of a transaction: who pays whom how much, under which reference.
 pub struct Leg {
@@ -40,25 +43,11 @@ pub fn legs(
         true => (&t.destinations, &t.source, false),
         false => (&t.sources, &t.destination, true),
     };
-    let mut left = total;
-    let mut shares = Vec::new();
-    for d in split {
-        let share = match d.distribution.trim() {
-            "left" => None,
-            p if p.ends_with('%') => Some(percent(p, total)?),
-            n => Some(precise(parse(n)?, t.precision, None)),
-        };
-        if let Some(s) = share {
-            left -= s;
-        }
-        shares.push(share);
-    }
     let mut out = Vec::new();
-    for (n, (d, share)) in split.iter().zip(shares).enumerate() {
-        let amount = share.unwrap_or(left);
+    for (n, (identifier, amount)) in shares(t, total, split)?.into_iter().enumerate() {
         let (source, destination) = match from_source {
-            true => (d.identifier.clone(), fixed.clone()),
-            false => (fixed.clone(), d.identifier.clone()),
+            true => (identifier, fixed.clone()),
+            false => (fixed.clone(), identifier),
         };
         out.push(Leg {
             id: book.ids.with_prefix("txn"),
@@ -68,29 +57,37 @@ pub fn legs(
             precise: amount,
         });
     }
-    if left < 0 || out.iter().any(|l| l.precise < 0) {
-        return Err((
-            400,
-            "TXN_VALIDATION_ERROR",
-            "distribution exceeds the transaction amount".into(),
-        ));
-    }
     Ok(out)
 }
 
-fn percent(p: &str, total: i128) -> Result<i128, Refusal> {
-    let v = parse(p.trim_end_matches('%'))?;
-    Ok((total as f64 * v / 100.0).round() as i128)
-}
-
-fn parse(n: &str) -> Result<f64, Refusal> {
-    n.parse::<f64>().map_err(|_| {
+/// Blnk's split of `total` among `split` (see [`split::shares`]), refused as Blnk refuses it,
+/// before anything is queued or stored.
+fn shares(
+    t: &RecordTransaction,
+    total: i128,
+    split: &[Distribution],
+) -> Result<Vec<(String, i128)>, Refusal> {
+    let precision = if t.precision == 0.0 { 1.0 } else { t.precision };
+    split::shares(total, precision as i64, split).map_err(|m| {
         (
             400,
             "TXN_VALIDATION_ERROR",
-            format!("invalid distribution {n:?}"),
+            format!("failed to split transaction: {m}"),
         )
     })
+}
+
+/// Whether `t` splits as Blnk would split it: `Err` with Blnk's refusal when not.
+pub fn check_split(t: &RecordTransaction) -> Result<(), Refusal> {
+    let split = if t.sources.is_empty() {
+        &t.destinations
+    } else {
+        &t.sources
+    };
+    if split.is_empty() {
+        return Ok(());
+    }
+    shares(t, precise(t.amount, t.precision, t.precise_amount), split).map(|_| ())
 }
 
 pub fn base(t: &RecordTransaction, leg: &Leg, parent: &str, status: Status) -> Txn {
@@ -98,13 +95,20 @@ pub fn base(t: &RecordTransaction, leg: &Leg, parent: &str, status: Status) -> T
     if t.allow_overdraft {
         meta.insert("allow_overdraft".into(), json!(true));
     }
+    // `ApplyPrecision`: a precision of 0 is 1; a positive `precise_amount` makes the amount
+    // its decimal (and `AmountString`), otherwise the request's amount stays as it was sent.
+    let precision = if t.precision == 0.0 { 1.0 } else { t.precision };
+    let (text, amount) = to_decimal(leg.precise, precision);
+    let given = t.precise_amount.is_some_and(|p| p > 0);
     Txn {
         id: leg.id.clone(),
         parent: parent.to_string(),
         reference: leg.reference.clone(),
-        amount: leg.precise as f64 / if t.precision > 0.0 { t.precision } else { 1.0 },
+        amount,
+        answered_amount: if given { amount } else { t.amount },
+        amount_string: given.then_some(text),
         precise: leg.precise,
-        precision: t.precision,
+        precision,
         currency: t.currency.clone(),
         source: leg.source.clone(),
         destination: leg.destination.clone(),
@@ -115,6 +119,7 @@ pub fn base(t: &RecordTransaction, leg: &Leg, parent: &str, status: Status) -> T
         allow_overdraft: t.allow_overdraft,
         created_at: now(),
         meta,
+        dates: Dates::of(t),
     }
 }
 
@@ -128,10 +133,24 @@ pub fn split_answer(t: &RecordTransaction, id: &str, status: Status, legs: &[Leg
         precise: precise(t.amount, t.precision, t.precise_amount),
     };
     let mut v = base(t, &parent, "", status).answered();
-    let parts: Vec<Value> = legs
+    // Blnk writes the n-th leg's id into the n-th entry, whichever identifier that leg is
+    // for; entries past the last leg keep what the request said.
+    let entries = if t.sources.is_empty() {
+        &t.destinations
+    } else {
+        &t.sources
+    };
+    let parts: Vec<Value> = entries
         .iter()
-        .zip(if t.sources.is_empty() { &t.destinations } else { &t.sources })
-        .map(|(leg, d)| json!({"identifier": d.identifier, "distribution": d.distribution, "transaction_id": leg.id}))
+        .enumerate()
+        .map(|(n, d)| {
+            let id = legs.get(n).map_or(&d.transaction_id, |l| &l.id);
+            let mut e = json!({"identifier": d.identifier, "distribution": d.distribution, "transaction_id": id});
+            if !d.precise_distribution.is_empty() {
+                e["precise_distribution"] = json!(d.precise_distribution);
+            }
+            e
+        })
         .collect();
     let key = if t.sources.is_empty() {
         "destinations"

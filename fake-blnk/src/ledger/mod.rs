@@ -18,6 +18,7 @@ pub mod queue;
 pub mod queued;
 pub mod record;
 pub mod refund;
+pub mod split;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -33,6 +33,10 @@ pub fn post(ledger: &Arc<Ledger>, t: RecordTransaction) -> Reply {
     if t.dry_run {
         return dry_run(ledger, &t);
     }
+    // Blnk splits before either path: a split it cannot make is refused, queued or not.
+    if let Err((status, code, message)) = super::legs::check_split(&t) {
+        return Reply::error(status, code, &message);
+    }
     let id = ledger.book().ids.with_prefix("txn");
     if t.skip_queue {
         let mut book = ledger.book();
@@ -71,6 +75,16 @@ pub fn validation_errors(t: &RecordTransaction) -> Option<String> {
     } else if t.precision < 0.0 {
         errors.push(("precision", "precision cannot be negative"));
     }
+    // `validateDateFormat`: the same message for all three.
+    for (name, value) in [
+        ("scheduled_for", &t.scheduled_for),
+        ("inflight_expiry_date", &t.inflight_expiry_date),
+        ("inflight_commit_date", &t.inflight_commit_date),
+    ] {
+        if !value.is_empty() && !crate::gojson::time_accepts(value) {
+            errors.push((name, DATE_FORMAT));
+        }
+    }
     for (name, value) in [
         ("currency", &t.currency),
         ("reference", &t.reference),
@@ -102,7 +116,13 @@ pub fn validation_errors(t: &RecordTransaction) -> Option<String> {
     Some(format!("{}.", joined.join("; ")))
 }
 
-/// The synchronous path: every leg checked, then stored and applied together, or nothing.
+/// Blnk's refusal of a `scheduled_for`, `inflight_expiry_date` or `inflight_commit_date` that
+/// `time.Parse` does not read with the RFC 3339 layout.
+const DATE_FORMAT: &str = "please format the scheduled date as 'YYYY-MM-DDTHH:MM:SS+00:00' (e.g., 2024-04-22T15:28:03+00:00)";
+
+/// The synchronous path: the transaction checked, then stored and applied; or each leg of a
+/// split in turn, as Blnk records them one by one, so a leg refused leaves the legs before it
+/// applied.
 pub fn record_now(
     book: &mut Book,
     t: &RecordTransaction,
@@ -111,67 +131,110 @@ pub fn record_now(
 ) -> Result<Value, Refusal> {
     let split = !t.sources.is_empty() || !t.destinations.is_empty();
     let mut legs = legs(book, t, id, '-')?;
-    for leg in &legs {
-        if book.reference_used(&leg.reference) {
-            return Err(duplicate(&leg.reference));
+    if split {
+        for (n, leg) in legs.iter_mut().enumerate() {
+            record_leg(book, t, leg, id).map_err(|(status, code, m)| match status {
+                404 => (status, code, m),
+                _ => (
+                    status,
+                    code,
+                    format!("failed to record split transaction {n}: {m}"),
+                ),
+            })?;
         }
+        let status = if t.inflight {
+            Status::Inflight
+        } else {
+            Status::Applied
+        };
+        return Ok(split_answer(t, id, status, &legs));
     }
-    for leg in &mut legs {
-        leg.source = book
-            .resolve(&leg.source, &t.currency)
-            .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
-        leg.destination = book
-            .resolve(&leg.destination, &t.currency)
-            .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    let leg = &mut legs[0];
+    if book.reference_used(&leg.reference) {
+        return Err(duplicate(&leg.reference));
     }
-    let mut need: std::collections::HashMap<&str, i128> = std::collections::HashMap::new();
-    for leg in &legs {
-        *need.entry(leg.source.as_str()).or_default() += leg.precise;
+    leg.source = book
+        .resolve(&leg.source, &t.currency)
+        .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    leg.destination = book
+        .resolve(&leg.destination, &t.currency)
+        .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    if !t.allow_overdraft && !book.can_pay(&leg.source, leg.precise) {
+        return Err(insufficient());
     }
-    if !t.allow_overdraft && need.iter().any(|(src, amount)| !book.can_pay(src, *amount)) {
-        let m = super::book::INSUFFICIENT;
+    apply_leg(book, t, leg, parent);
+    Ok(book
+        .by_ref(&t.reference)
+        .map(Txn::answered)
+        .unwrap_or(Value::Null))
+}
+
+/// One leg of a split: checked as `RecordTransaction` checks it (the reference, the balances,
+/// a positive amount, the funds), then stored and applied.
+fn record_leg(
+    book: &mut Book,
+    t: &RecordTransaction,
+    leg: &mut super::legs::Leg,
+    parent: &str,
+) -> Result<(), Refusal> {
+    if book.reference_used(&leg.reference) {
+        return Err(duplicate(&leg.reference));
+    }
+    leg.source = book
+        .resolve(&leg.source, &t.currency)
+        .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    leg.destination = book
+        .resolve(&leg.destination, &t.currency)
+        .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    if leg.precise <= 0 {
         return Err((
             400,
-            "TXN_INSUFFICIENT_FUNDS",
-            format!("failed to apply transaction to balances: {m}"),
+            "TXN_VALIDATION_ERROR",
+            "failed to apply transaction to balances: transaction precise amount must be positive"
+                .into(),
         ));
     }
-    for leg in &legs {
-        let _ = book.transfer(
-            (&leg.source, &leg.destination),
-            leg.precise,
-            true,
-            t.inflight,
-        );
+    if !t.allow_overdraft && !book.can_pay(&leg.source, leg.precise) {
+        return Err(insufficient());
     }
+    apply_leg(book, t, leg, parent);
+    Ok(())
+}
+
+fn insufficient() -> Refusal {
+    let m = super::book::INSUFFICIENT;
+    (
+        400,
+        "TXN_INSUFFICIENT_FUNDS",
+        format!("failed to apply transaction to balances: {m}"),
+    )
+}
+
+/// Moves (or holds) a checked leg's amount and stores its record.
+fn apply_leg(book: &mut Book, t: &RecordTransaction, leg: &super::legs::Leg, parent: &str) {
+    let _ = book.transfer(
+        (&leg.source, &leg.destination),
+        leg.precise,
+        true,
+        t.inflight,
+    );
     let status = if t.inflight {
         Status::Inflight
     } else {
         Status::Applied
     };
-    let leg_parent = if split { id } else { parent };
-    for leg in &legs {
-        let txn = base(t, leg, leg_parent, status);
-        if t.inflight {
-            book.holds.insert(
-                txn.id.clone(),
-                super::book::Hold {
-                    held: leg.precise,
-                    committed: 0,
-                    voided: false,
-                },
-            );
-        }
-        book.insert(txn);
+    let txn = base(t, leg, parent, status);
+    if t.inflight {
+        book.holds.insert(
+            txn.id.clone(),
+            super::book::Hold {
+                held: leg.precise,
+                committed: 0,
+                voided: false,
+            },
+        );
     }
-    if !split {
-        let stored = book
-            .by_ref(&t.reference)
-            .map(Txn::answered)
-            .unwrap_or(Value::Null);
-        return Ok(stored);
-    }
-    Ok(split_answer(t, id, status, &legs))
+    book.insert(txn);
 }
 
 /// Blnk's count of an amount's significant digits: `FormatFloat(amount, 'f', -1, 64)` without

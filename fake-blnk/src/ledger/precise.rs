@@ -231,6 +231,65 @@ impl Dec {
         }
         Some(v)
     }
+
+    /// `self / d` and the remainder, both integers (exponents of 0 or more), `d` not zero:
+    /// long division, one digit at a time.
+    fn div_rem(&self, d: &Dec) -> (Dec, Dec) {
+        let mut q = Vec::new();
+        let mut r = Dec::zero();
+        let width = self.lead().max(0);
+        for pos in (0..=width).rev() {
+            r.mul_small(10);
+            r.exp = if r.is_zero() { 0 } else { r.exp };
+            r = r.add(&Dec {
+                digits: vec![self.digit_at(pos)],
+                exp: 0,
+            });
+            let mut n = 0;
+            while r.compare(d) != Ordering::Less {
+                r = r.sub(d);
+                n += 1;
+            }
+            q.push(n);
+        }
+        q.reverse();
+        (Dec { digits: q, exp: 0 }.normalized(), r)
+    }
+
+    /// Shifted by a power of ten.
+    fn times_ten_to(&self, n: i32) -> Dec {
+        if self.is_zero() {
+            return Dec::zero();
+        }
+        Dec {
+            digits: self.digits.clone(),
+            exp: self.exp + n,
+        }
+    }
+
+    /// As shopspring's `String` writes it: every digit, no exponent, `0` for zero.
+    fn text(&self) -> String {
+        let digits: String = self
+            .digits
+            .iter()
+            .rev()
+            .map(|d| char::from(b'0' + d))
+            .collect();
+        let point = digits.len() as i32 + self.exp;
+        if self.is_zero() {
+            "0".to_string()
+        } else if self.exp >= 0 {
+            let mut out = digits;
+            out.extend(std::iter::repeat_n('0', self.exp as usize));
+            out
+        } else if point > 0 {
+            let (whole, fraction) = digits.split_at(point as usize);
+            format!("{whole}.{fraction}")
+        } else {
+            let zeros: String = std::iter::repeat_n('0', point.unsigned_abs() as usize).collect();
+            format!("0.{zeros}{digits}")
+        }
+    }
 }
 
 /// The binary mantissa and exponent of a finite, non-negative `x`: `x = m × 2^e`; and whether
@@ -293,29 +352,161 @@ fn shortest(x: f64) -> Dec {
 
 /// Go's `strconv.FormatFloat(x, 'f', -1, 64)`: the shortest decimal, without an exponent.
 pub fn go_format(x: f64) -> String {
-    let d = shortest(x);
-    let mut out = String::from(if x.is_sign_negative() { "-" } else { "" });
-    let digits: String = d
-        .digits
-        .iter()
-        .rev()
-        .map(|d| char::from(b'0' + d))
-        .collect();
-    let point = digits.len() as i32 + d.exp;
-    if d.is_zero() {
-        out.push('0');
-    } else if d.exp >= 0 {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', d.exp as usize));
-    } else if point > 0 {
-        let (whole, fraction) = digits.split_at(point as usize);
-        out.push_str(&format!("{whole}.{fraction}"));
-    } else {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
-        out.push_str(&digits);
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    format!("{sign}{}", shortest(x).text())
+}
+
+/// Blnk's `convertPreciseToDecimal`: the precise amount over the precision in decimals
+/// (shopspring/decimal: the precision as `NewFromFloat` reads it, its shortest decimal; `Div`
+/// to 16 decimal places, half away from zero), as its text (`AmountString`, which Blnk stores
+/// as the amount) and as the float64 nearest it (`Float64`, the answer's `amount`). A
+/// precision of 0 is 1, as `ApplyPrecision` sets it first.
+pub fn to_decimal(precise: i128, precision: f64) -> (String, f64) {
+    let precision = if precision == 0.0 { 1.0 } else { precision };
+    let divisor = shortest(precision);
+    // Both as integers: precise x 10^(16 - e) over the divisor's digits x 10^0, or precise
+    // over digits x 10^(e - 16).
+    let places = 16 - divisor.exp;
+    let mut numerator = Dec::from_u128(precise.unsigned_abs()).times_ten_to(places.max(0));
+    let divisor = divisor.times_ten_to(-divisor.exp + (-places).max(0));
+    let (mut q, r) = numerator.div_rem(&divisor);
+    numerator = r.add(&r);
+    if numerator.compare(&divisor) != Ordering::Less {
+        q = q.add(&Dec::unit(0));
     }
-    out
+    let q = q.times_ten_to(-16).normalized();
+    let negative = !q.is_zero() && ((precise < 0) != precision.is_sign_negative());
+    let text = format!("{}{}", if negative { "-" } else { "" }, q.text());
+    let value = text.parse().unwrap_or(0.0);
+    (text, value)
+}
+
+/// A signed decimal with shopspring/decimal's arithmetic, for the split of a transaction
+/// (`CalculateDistributionsPrecise`): exact sums and products, division (by 100 only) to 16
+/// places half away from zero, and `BigInt`'s truncation toward zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal {
+    negative: bool,
+    magnitude: Dec,
+}
+
+impl Decimal {
+    pub fn zero() -> Decimal {
+        Decimal::from_i128(0)
+    }
+
+    pub fn from_i128(n: i128) -> Decimal {
+        Decimal {
+            negative: n < 0,
+            magnitude: Dec::from_u128(n.unsigned_abs()),
+        }
+        .tidy()
+    }
+
+    /// `NewFromFloat`: a finite float's shortest decimal.
+    pub fn from_f64(x: f64) -> Decimal {
+        Decimal {
+            negative: x < 0.0,
+            magnitude: shortest(x),
+        }
+        .tidy()
+    }
+
+    /// Zero has no sign.
+    fn tidy(mut self) -> Decimal {
+        self.magnitude = self.magnitude.normalized();
+        self.negative &= !self.magnitude.is_zero();
+        self
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.magnitude.is_zero()
+    }
+
+    pub fn is_positive(&self) -> bool {
+        !self.negative && !self.is_zero()
+    }
+
+    pub fn neg(&self) -> Decimal {
+        Decimal {
+            negative: !self.negative,
+            magnitude: self.magnitude.clone(),
+        }
+        .tidy()
+    }
+
+    pub fn add(&self, other: &Decimal) -> Decimal {
+        if self.negative == other.negative {
+            return Decimal {
+                negative: self.negative,
+                magnitude: self.magnitude.add(&other.magnitude),
+            }
+            .tidy();
+        }
+        match self.magnitude.compare(&other.magnitude) {
+            Ordering::Less => Decimal {
+                negative: other.negative,
+                magnitude: other.magnitude.sub(&self.magnitude),
+            },
+            _ => Decimal {
+                negative: self.negative,
+                magnitude: self.magnitude.sub(&other.magnitude),
+            },
+        }
+        .tidy()
+    }
+
+    pub fn sub(&self, other: &Decimal) -> Decimal {
+        self.add(&other.neg())
+    }
+
+    pub fn mul(&self, other: &Decimal) -> Decimal {
+        Decimal {
+            negative: self.negative != other.negative,
+            magnitude: self.magnitude.mul(&other.magnitude),
+        }
+        .tidy()
+    }
+
+    /// `Div(NewFromInt(100))`: shopspring's `DivRound` to 16 places, half away from zero.
+    pub fn div_100(&self) -> Decimal {
+        let exact = self.magnitude.times_ten_to(-2);
+        let kept = exact.truncated(-16);
+        let rest = exact.sub(&kept);
+        let magnitude = if rest.compare(&Dec::unit(-17).times_five()) == Ordering::Less {
+            kept
+        } else {
+            kept.add(&Dec::unit(-16))
+        };
+        Decimal {
+            negative: self.negative,
+            magnitude,
+        }
+        .tidy()
+    }
+
+    /// `BigInt`: the integer part, toward zero; `None` past `i128`.
+    pub fn big_int(&self) -> Option<i128> {
+        let whole = i128::try_from(self.magnitude.truncated(0).to_u128()?).ok()?;
+        Some(if self.negative { -whole } else { whole })
+    }
+
+    pub fn compare(&self, other: &Decimal) -> Ordering {
+        let d = self.sub(other);
+        match (d.is_zero(), d.negative) {
+            (true, _) => Ordering::Equal,
+            (false, true) => Ordering::Less,
+            (false, false) => Ordering::Greater,
+        }
+    }
+}
+
+impl Dec {
+    fn times_five(&self) -> Dec {
+        let mut d = self.clone();
+        d.mul_small(5);
+        d.normalized()
+    }
 }
 
 /// Blnk's `ApplyPrecision` for an amount, a precision and an optional `precise_amount`, exactly;
@@ -430,6 +621,38 @@ mod tests {
         ] {
             assert_eq!(go_format(x), want);
         }
+    }
+
+    /// Against shopspring/decimal v1.4.0's `Div`, `String` and `Float64` (run with go1.26).
+    #[test]
+    fn the_decimal_amount_is_the_precise_amount_over_the_precision_to_16_places() {
+        for (precise, precision, text, value) in [
+            (101, 100.0, "1.01", 1.01),
+            (100, 100.0, "1", 1.0),
+            (7, 0.0, "7", 7.0),
+            (50, 100.0, "0.5", 0.5),
+            // 16 places, the last rounded half away from zero: 2/3 is ...6667, whose float64
+            // (0.66666666666666674...) is not 2.0 / 3.0 (0.66666666666666663...).
+            (2, 3.0, "0.6666666666666667", 0.6666666666666667),
+            (1, 3.0, "0.3333333333333333", 0.3333333333333333),
+            (-2, 3.0, "-0.6666666666666667", -0.6666666666666667),
+            (1, 1e20, "0", 0.0),
+            (5, 1e17, "0.0000000000000001", 1e-16),
+            (
+                i128::MAX,
+                100.0,
+                "1701411834604692317316873037158841057.27",
+                1.7014118346046924e36,
+            ),
+            (123, 1e30, "0", 0.0),
+            (10i128.pow(30), 1e30, "1", 1.0),
+            (15, 1e17, "0.0000000000000002", 2e-16),
+            (7, 123456789.0, "0.0000000567000005", 5.67000005e-8),
+        ] {
+            let (t, v) = to_decimal(precise, precision);
+            assert_eq!((t.as_str(), v), (text, value), "{precise} / {precision}");
+        }
+        assert_ne!(0.6666666666666667, 2.0 / 3.0);
     }
 
     #[test]

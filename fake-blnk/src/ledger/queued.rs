@@ -11,9 +11,21 @@ use super::precise;
 use super::record::{now, Status};
 use super::Ledger;
 use crate::bind::RecordTransaction;
+use crate::gojson::{parse_time, GoTime};
+
+/// When a queued transaction is to be applied, if it has a `scheduled_for` (Go's zero time
+/// counts as none): it is answered and stored `SCHEDULED`, and applied then (asynq's
+/// `ProcessIn`; at once for a time past).
+fn scheduled(t: &RecordTransaction) -> Option<GoTime> {
+    parse_time(&t.scheduled_for).filter(|at| !at.is_zero())
+}
 
 /// The queued path: answered now, stored and applied later by the queue.
 pub fn queue(ledger: &Arc<Ledger>, t: &RecordTransaction, id: &str, parent: &str) -> Value {
+    let status = match scheduled(t) {
+        Some(_) => Status::Scheduled,
+        None => Status::Queued,
+    };
     let mut answer = {
         let mut book = ledger.book();
         let leg = Leg {
@@ -26,10 +38,10 @@ pub fn queue(ledger: &Arc<Ledger>, t: &RecordTransaction, id: &str, parent: &str
         let split = !t.sources.is_empty() || !t.destinations.is_empty();
         match split {
             true => match legs(&mut book, t, id, '_') {
-                Ok(legs) => split_answer(t, id, Status::Queued, &legs),
-                Err(_) => base(t, &leg, parent, Status::Queued).answered(),
+                Ok(legs) => split_answer(t, id, status, &legs),
+                Err(_) => base(t, &leg, parent, status).answered(),
             },
-            false => base(t, &leg, parent, Status::Queued).answered(),
+            false => base(t, &leg, parent, status).answered(),
         }
     };
     answer["meta_data"]["QUEUED_PARENT_TRANSACTION"] = json!(id);
@@ -63,7 +75,11 @@ fn insert_queued(
             continue;
         };
         (leg.source, leg.destination) = (src, dst);
-        let mut txn = base(t, leg, if split { id } else { parent }, Status::Queued);
+        let status = match scheduled(t) {
+            Some(_) => Status::Scheduled,
+            None => Status::Queued,
+        };
+        let mut txn = base(t, leg, if split { id } else { parent }, status);
         txn.meta
             .insert("QUEUED_PARENT_TRANSACTION".into(), json!(id));
         txn.meta.insert("queue_lane".into(), json!("normal"));
@@ -80,8 +96,15 @@ fn insert_queued(
     (!stored.is_empty()).then(|| (ledger.clone(), t.clone(), stored))
 }
 
-/// The worker: each stored record applied as its `_q` child.
+/// The worker: each stored record applied as its `_q` child. One scheduled for later is not
+/// applied: the fake keeps no timer that long (Blnk applies it at its time).
 fn apply_queued(ledger: &Ledger, t: &RecordTransaction, stored: &[String]) {
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    if scheduled(t).is_some_and(|at| at.unix_nanos() > today) {
+        return;
+    }
     let mut book = ledger.book();
     for id in stored {
         let Some(q) = book.get(id).cloned() else {

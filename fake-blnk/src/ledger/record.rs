@@ -12,6 +12,8 @@ pub enum Status {
     Inflight,
     Void,
     Rejected,
+    /// A queued transaction with a `scheduled_for`: stored so, applied at that time.
+    Scheduled,
 }
 
 impl Status {
@@ -22,6 +24,7 @@ impl Status {
             Status::Inflight => "INFLIGHT",
             Status::Void => "VOID",
             Status::Rejected => "REJECTED",
+            Status::Scheduled => "SCHEDULED",
         }
     }
 }
@@ -32,9 +35,17 @@ pub struct Txn {
     pub id: String,
     pub parent: String,
     pub reference: String,
+    /// As stored: the precise amount over the precision in decimals (Blnk stores its
+    /// `AmountString`), read back as a float64.
     pub amount: f64,
+    /// What the answer to the request that made it says: the request's own `amount` (1.005
+    /// for 1.005 at precision 100, whose precise amount is 101), or, when a `precise_amount`
+    /// was given, the decimal amount, with its text in `amount_string`.
+    pub answered_amount: f64,
+    pub amount_string: Option<String>,
     pub precise: i128,
-    /// As the request gave it: the create answer shows it, a stored record reads back as 0.
+    /// As applied (`ApplyPrecision` makes 0 into 1): the create answer and the record by id
+    /// show it; by reference it reads back as 0.
     pub precision: f64,
     pub currency: String,
     /// Balance ids once resolved; the queued answer shows the request's own (indicators).
@@ -47,12 +58,38 @@ pub struct Txn {
     pub allow_overdraft: bool,
     pub created_at: String,
     pub meta: Map<String, Value>,
+    /// The request's dates, as its answer writes them (a stored record reads back none).
+    pub dates: Dates,
+}
+
+/// `scheduled_for`, `inflight_expiry_date`, `inflight_commit_date` as `ToTransaction` parses
+/// them and `MarshalJSON` writes them: in the zone they were written in, Go's zero time when
+/// not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dates(pub [String; 3]);
+
+impl Default for Dates {
+    fn default() -> Self {
+        Dates([ZERO_TIME; 3].map(String::from))
+    }
+}
+
+impl Dates {
+    pub fn of(t: &crate::bind::RecordTransaction) -> Dates {
+        let at = |s: &str| crate::gojson::parse_time(s).map_or(ZERO_TIME.to_string(), |t| t.json());
+        Dates([
+            at(&t.scheduled_for),
+            at(&t.inflight_expiry_date),
+            at(&t.inflight_commit_date),
+        ])
+    }
 }
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 impl Txn {
-    /// As `GET /transactions/...` returns it: what the database kept.
+    /// As `GET /transactions/reference/{reference}` returns it: what the database kept, less
+    /// the columns that query does not read (`precision`, `hash`).
     pub fn stored(&self) -> Value {
         let mut v = self.common();
         v["precision"] = json!(0);
@@ -62,11 +99,34 @@ impl Txn {
         v
     }
 
+    /// As `GET /transactions/{id}` returns it: the record with its precision and hash.
+    pub fn by_id(&self) -> Value {
+        let mut v = self.stored();
+        v["precision"] = go_float(self.precision);
+        v["hash"] = json!(hash_of(self));
+        v
+    }
+
+    /// As `GET /transactions` lists it: the record by id, with its effective date.
+    pub fn listed(&self) -> Value {
+        let mut v = self.by_id();
+        v["effective_date"] = json!(self.created_at);
+        v
+    }
+
     /// As the request that made it is answered: what the request said, and a hash.
     pub fn answered(&self) -> Value {
         let mut v = self.common();
+        v["amount"] = go_float(self.answered_amount);
+        if let Some(text) = &self.amount_string {
+            v["amount_string"] = json!(text);
+        }
         v["hash"] = json!(hash_of(self));
         v["effective_date"] = json!(self.created_at);
+        let [scheduled, expiry, commit] = &self.dates.0;
+        v["scheduled_for"] = json!(scheduled);
+        v["inflight_expiry_date"] = json!(expiry);
+        v["inflight_commit_date"] = json!(commit);
         v
     }
 

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::book::Book;
 use super::post::Refusal;
-use super::record::{now, Status, Txn};
+use super::record::{now, Dates, Status, Txn};
 use super::Ledger;
 use crate::bind::RefundRequest;
 use crate::reply::Reply;
@@ -106,6 +106,9 @@ pub fn prepare(book: &mut Book, id: &str, r: &RefundRequest) -> Result<Txn, Refu
         created_at: now(),
         meta,
         allow_overdraft: true,
+        answered_amount: original.amount,
+        amount_string: None,
+        dates: Dates::default(),
         ..original
     })
 }

@@ -66,8 +66,56 @@ fn large_values_are_exact_up_to_i128() {
     let too_large = Err(Unreadable::TooLarge { field: "amount" });
     assert_eq!(apply_precision(1e30, 1e10, None), too_large);
     assert_eq!(apply_precision(1e300, 1.0, None), too_large);
-    // A precision past i128 is refused even where Blnk's product is small (0 here).
+    assert_eq!(apply_precision(1.0, 1e300, None), too_large);
+    assert_eq!(apply_precision(-1.0, f64::MAX, None), too_large);
+    assert_eq!(apply_precision(2.0, 1e38, None), too_large);
+}
+
+/// Where the amount's digits times the precision pass u128 but the result fits: exact, as
+/// Blnk (and the fake's decimal arithmetic) computes it. The precision enters as its exact
+/// binary value: 1e30 is 1000000000000000019884624838656.
+#[test]
+fn every_result_that_fits_i128_is_exact_whatever_the_intermediate() {
+    assert_eq!(
+        p(5001622.05, 1e30),
+        5_001_622_050_000_000_099_455_378_048_999_541_965
+    );
+    assert_eq!(
+        p(-5001622.05, 1e30),
+        -5_001_622_050_000_000_099_455_378_048_999_541_965
+    );
+    assert_eq!(
+        p(1.0, 1.7e38),
+        169_999_999_999_999_998_061_923_293_023_115_935_744
+    );
+    // 1e300's exact binary value is not a power of ten: 1e-300 of it is 1.0000...0525, so 1.
+    assert_eq!(p(1e-300, 1e300), 1);
+    assert_eq!(p(5e-324, 1e300), 0);
+    assert_eq!(
+        p(2.9e-270, 1e300),
+        2_900_000_000_000_000_152_263_804_740_093
+    );
+    // Rounded to the nearest on the wide path too (it can meet no exact half: that needs
+    // more factors of 5 than 17 digits hold).
+    assert_eq!(p(2.5e-39, 2f64.powi(130)), 3);
+    assert_eq!(p(1.5e-39, 2f64.powi(130)), 2);
+    assert_eq!(
+        p(7.3e-5, 2f64.powi(140)),
+        101_747_149_968_295_968_083_256_714_618_958_149_371
+    );
+    assert_eq!(
+        p(-7.7e-5, 2f64.powi(140)),
+        -107_322_336_267_928_623_868_640_644_187_120_239_748
+    );
+    assert_eq!(
+        p(1.23456789123456e-12, 2f64.powi(150)),
+        1_762_034_174_253_388_192_289_848_907_079_185
+    );
+}
+
+#[test]
+fn a_precision_that_is_not_a_number_is_refused() {
     let precision = Err(Unreadable::TooLarge { field: "precision" });
-    assert_eq!(apply_precision(1.0, 1e300, None), precision);
-    assert_eq!(apply_precision(5e-324, 1e300, None), precision);
+    assert_eq!(apply_precision(1.0, f64::INFINITY, None), precision);
+    assert_eq!(apply_precision(1.0, f64::NAN, None), precision);
 }
