@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{bare, get_ledgers, keyed_empty, send1};
+use blnk_gateway::app;
+use blnk_gateway::config::{Env, Purpose};
+use blnk_gateway::state;
+
+use crate::support::client::{bare, get_ledgers, keyed_empty, keyed_with_id, send1};
 use crate::support::fake_blnk::FakeBlnk;
 use crate::support::gateway::{new_key, Setup, TestGateway};
 use crate::support::upstream::gateway_without_blnk;
@@ -595,4 +599,72 @@ fn promtool_check_metrics(text: &str) -> (bool, String) {
     let said =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), said)
+}
+
+/// A gateway serving plain HTTP on 127.0.0.1:0 through `app::start`, as `serve` starts it, whose
+/// serve task panics with `message` when `crash` fires: the shutdown future runs inside the
+/// serve task, so a panic there is a panic of the serve task.
+async fn crashing_gateway(
+    blnk: &FakeBlnk,
+    key: &str,
+    dir: &Path,
+    message: &'static str,
+) -> (app::Running, tokio::sync::oneshot::Sender<()>) {
+    let cfg = dir.join("blnk.json");
+    let config = json!({"gateway": {
+        "listen": "127.0.0.1:0", "upstream": blnk.url(), "allow_plaintext": true,
+        "admin_listen": "off", "secret_key_file": "master.key", "audit": {"path": "audit.log"}}});
+    std::fs::write(&cfg, config.to_string()).unwrap();
+    std::fs::write(dir.join("master.key"), format!("{key}\n")).unwrap();
+    let loaded = state::load(&cfg, &Env::default(), Purpose::Serve).unwrap();
+    let listeners = app::Listeners {
+        client: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: None,
+    };
+    let options = app::Options {
+        config_path: cfg,
+        env: Env::default(),
+        systemd: std::sync::Arc::new(blnk_gateway::systemd::Notifier::disabled()),
+        watch_files: false,
+    };
+    let (crash, crashed) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = crashed.await;
+        panic!("{message}");
+    };
+    (
+        app::start(loaded, listeners, options, shutdown).unwrap(),
+        crash,
+    )
+}
+
+/// A serve task that panics is a crash, not a drain: `finished` says so, with the panic's
+/// message (which `serve` logs before exiting 1, so systemd's `Restart=on-failure` restarts it),
+/// and the records already handed to the audit log are still written.
+#[tokio::test]
+async fn a_panicked_serve_task_is_a_crash_with_its_message_not_a_drain() {
+    let key = new_key("crash");
+    let blnk = FakeBlnk::start(&key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, crash) =
+        crashing_gateway(&blnk, &key, dir.path(), "injected: accept broke").await;
+    let tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let mut c = crate::support::client::h1(tcp).await;
+    let a = send1(
+        &mut c,
+        keyed_with_id("GET", "/ledgers", &key, "before-crash"),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    drop(c);
+    crash.send(()).unwrap();
+    let outcome = running.finished().await.unwrap_err().to_string();
+    assert_eq!(outcome, "the serve task panicked: injected: accept broke");
+    let audit = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains(r#""request_id":"before-crash""#)),
+        "the record handed over before the crash was lost:\n{audit}"
+    );
 }
