@@ -14,7 +14,7 @@ use governor::Quota;
 use http::Method;
 use sha2::{Digest, Sha256};
 
-use super::limiter::{allowance, is_write, RateLimits, Tracked};
+use super::limiter::{allowance, RateLimits, Tracked};
 use super::lockout::{Counted, SharedLockouts};
 use super::shared::{SharedBuckets, Taken};
 use super::source::source;
@@ -23,6 +23,7 @@ use crate::config::{ClientQuota, Identity, RateLimitSettings};
 use crate::error::Reject;
 use crate::limits;
 use crate::quota::{Allowance, Limited, Scope};
+use crate::route::is_write;
 
 /// The rate limits of one gateway process, alone or in a cluster.
 pub struct Limiter {

@@ -22,6 +22,7 @@ use crate::config::{ClientQuota, Identity, RateLimitSettings};
 use crate::error::Reject;
 use crate::limits;
 use crate::quota::{ceil_secs, Allowance, Limited, Scope};
+use crate::route::is_write;
 
 type Keyed<K, C> = RateLimiter<K, Table<K>, C, StateInformationMiddleware>;
 type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, StateInformationMiddleware>;
@@ -338,14 +339,6 @@ impl<C: Clock + Clone> Own<C> {
 
 fn direct<C: Clock + Clone>(quota: Quota, clock: &C) -> Direct<C> {
     RateLimiter::new(quota, InMemoryState::default(), clock.clone())
-}
-
-/// Methods that change the ledger (Blnk's `write` and `delete` actions).
-pub(super) fn is_write(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    )
 }
 
 /// What `quota` leaves a request that found `remaining` cells: the `RateLimit-*` numbers, for a
