@@ -6,13 +6,15 @@
 #   .ci/test.sh -- complete     # extra arguments go to `cargo test`
 #
 # What the tests need besides Rust: curl and python3 with `requests` and the Blnk Python SDK
-# (real clients against the gateway), openssl (the development certificate script), systemd's
+# (real clients against the gateway), openssl (the development certificate script, `s_client`
+# for renegotiation and early data, signatures checked by another implementation), systemd's
 # systemd-analyze and systemd-socket-activate (the unit and socket activation), redis-server
 # (cluster mode: the tests start their own on a free port of 127.0.0.1), promtool from the
 # package prometheus (the alerting rules and their unit tests), faketime (a cluster gateway whose
-# clock is wrong). Debian packages
-# are installed with apt-get as root, or through sudo; Python packages with pip. Nothing is
-# skipped when missing: the tests that need it fail and say how to install it.
+# clock is wrong), taskset and setpriv from util-linux (one core; an unprivileged user), kill
+# from procps (signals to the real binary). Debian packages are installed with apt-get as root,
+# or through sudo; Python packages with pip. Nothing is skipped when missing: the tests that need
+# it fail and say how to install it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,10 @@ command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# `kill` is also a shell builtin; the tests run the program.
+type -P kill >/dev/null 2>&1 || need+=(procps)
 if ((${#need[@]})); then
   echo "== installing Debian packages: ${need[*]}"
   sudo=""

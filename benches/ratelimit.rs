@@ -16,7 +16,7 @@ use blnk_gateway::limits::{
     RATE_LIMIT_MAX_BURST, RATE_LIMIT_MAX_PER_SECOND, RATE_LIMIT_MAX_TRACKED,
 };
 use blnk_gateway::quota::Allowance;
-use blnk_gateway::ratelimit::RateLimits;
+use blnk_gateway::ratelimit::LocalLimits;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, Method};
 
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
 
-    let no_global = RateLimits::new(&RateLimitSettings {
+    let no_global = LocalLimits::new(&RateLimitSettings {
         global: None,
         ..RateLimitSettings::default()
     });
@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let defaults = RateLimits::new(&RateLimitSettings::default());
+    let defaults = LocalLimits::new(&RateLimitSettings::default());
     let mut i = 0;
     g.bench_function("check: client bucket + saturated global ceiling", |b| {
         b.iter(|| {
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
 
     // The common case in verify mode: few identities (every caller of the master key is one),
     // hot in the caches. 64 of them at the highest quota, so none is ever refused.
-    let fast = RateLimits::new(&RateLimitSettings {
+    let fast = LocalLimits::new(&RateLimitSettings {
         per_client: ClientQuota {
             requests: quota(RATE_LIMIT_MAX_PER_SECOND, RATE_LIMIT_MAX_BURST).unwrap(),
             writes: None,

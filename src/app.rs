@@ -1,5 +1,6 @@
 //! The one serve path: from a loaded configuration and bound listeners to a running gateway, and
-//! from a shutdown signal to a drained, recorded exit. `serve` and the integration tests both
+//! from a shutdown signal to a drained, recorded exit, or from a crashed serve task to a
+//! recorded [`Crashed`] that `serve` exits non-zero on. `serve` and the integration tests both
 //! start the gateway through [`start`] (as mini-redis's `server::run`), so the tests exercise the
 //! wiring that ships: the reloader, SIGHUP, file watching, the admin listener, systemd, and the
 //! audit log closed at the end.
@@ -109,12 +110,7 @@ pub fn start(
             stopping.stopping();
         };
         let drain = server::run(gw.clone(), listeners.client, shutdown).await;
-        close_audit(&gw).await;
-        if let Some(idem) = &gw.idempotency {
-            if let Err(e) = idem.close().await {
-                tracing::error!(error = %e, "idempotency store not closed cleanly");
-            }
-        }
+        close_stores(&gw).await;
         drain
     });
     Ok(Running {
@@ -127,10 +123,60 @@ pub fn start(
     })
 }
 
+/// The serve task ended without draining: it panicked (the message, when the panic carried
+/// one) or was cancelled. A crash, not a shutdown: `serve` exits non-zero, so systemd's
+/// `Restart=on-failure` restarts the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crashed(String);
+
+impl From<tokio::task::JoinError> for Crashed {
+    fn from(e: tokio::task::JoinError) -> Self {
+        if !e.is_panic() {
+            return Crashed("the serve task was cancelled".to_string());
+        }
+        let payload = e.into_panic();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        Crashed(match message {
+            Some(m) => format!("the serve task panicked: {m}"),
+            None => "the serve task panicked (no message)".to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Crashed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Crashed {}
+
 impl Running {
-    /// Waits until the gateway has drained and closed its audit log and idempotency store.
-    pub async fn finished(self) -> Drain {
-        self.task.await.unwrap_or(Drain::TimedOut { remaining: 0 })
+    /// Waits until the gateway has drained and closed its audit log and idempotency store. If
+    /// the serve task crashed instead, the audit log and the store are still closed (bounded), so
+    /// the records already handed over are written, and the crash is the answer.
+    pub async fn finished(self) -> Result<Drain, Crashed> {
+        match self.task.await {
+            Ok(drain) => Ok(drain),
+            Err(e) => {
+                close_stores(&self.gateway).await;
+                Err(Crashed::from(e))
+            }
+        }
+    }
+}
+
+/// The audit log, then the idempotency store: the last thing the serve path does, however it
+/// ended.
+async fn close_stores(gw: &Gateway) {
+    close_audit(gw).await;
+    if let Some(idem) = &gw.idempotency {
+        if let Err(e) = idem.close().await {
+            tracing::error!(error = %e, "idempotency store not closed cleanly");
+        }
     }
 }
 

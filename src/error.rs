@@ -269,62 +269,118 @@ mod tests {
     use super::*;
     use crate::quota::Scope;
 
-    const ALL: &[Reject] = &[
-        Reject::MissingKey,
-        Reject::InvalidKey,
-        Reject::AmbiguousKey,
-        Reject::NetworkNotAllowed,
-        Reject::ExpiredKey,
-        Reject::CertificateMismatch,
-        Reject::UnknownResource,
-        Reject::InsufficientScope {
-            resource: Resource::Ledgers,
-            action: Some(Action::Write),
-        },
-        Reject::BadPath,
-        Reject::MethodNotAllowed,
-        Reject::PayloadTooLarge,
-        Reject::BodyTimeout,
-        Reject::BadBody,
-        Reject::UpstreamUnavailable,
-        Reject::UpstreamTimeout,
-        Reject::UpstreamBroken,
-        Reject::UpstreamSaturated,
-        Reject::RateLimited(Limited {
-            scope: Scope::Client,
-            limit: 10,
-            retry_after_secs: 3,
-        }),
-        Reject::BadRequest,
-        Reject::UriTooLong,
-        Reject::UnsupportedCoding,
-        Reject::AuditUnavailable,
-        Reject::Busy,
-        Reject::BodyNotAllowed,
-        Reject::MalformedH2,
-        Reject::IdempotencyKeyInvalid,
-        Reject::IdempotencyKeyNotSupported,
-        Reject::MoneyBodyUnreadable,
-        Reject::IdempotencyInProgress,
-        Reject::IdempotencyKeyReused,
-        Reject::IdempotencyOutcomeUnknown {
-            retry_after_secs: 30,
-        },
-        Reject::IdempotencyAnswerNotKept,
-        Reject::IdempotencyUnavailable,
-    ];
+    /// Builds the list of one example of every variant, each with the status and code it must
+    /// answer, written here by hand rather than read from `status_and_code`. The same entries
+    /// also make a `match` with no wildcard, so a variant missing from the list does not compile.
+    macro_rules! every_reject {
+        ($($variant:ident $({ $($field:tt : $value:expr),* })? => $status:literal $code:literal,)*) => {{
+            #[allow(dead_code)]
+            fn listed(r: Reject) {
+                match r {
+                    $(Reject::$variant $({ $($field: _),* })? => {})*
+                }
+            }
+            vec![$((Reject::$variant $({ $($field: $value),* })?, $status, $code)),*]
+        }};
+    }
 
+    #[rustfmt::skip]
+    fn expected() -> Vec<(Reject, u16, &'static str)> {
+        every_reject! {
+            MissingKey                 => 401 "AUTH_MISSING_API_KEY",
+            InvalidKey                 => 401 "AUTH_INVALID_API_KEY",
+            AmbiguousKey               => 401 "AUTH_INVALID_API_KEY",
+            ExpiredKey                 => 401 "AUTH_EXPIRED_API_KEY",
+            CertificateMismatch        => 403 "GATEWAY_CERTIFICATE_MISMATCH",
+            NetworkNotAllowed          => 403 "GATEWAY_NETWORK_NOT_ALLOWED",
+            UnknownResource            => 403 "AUTH_UNKNOWN_RESOURCE",
+            InsufficientScope { resource: Resource::Ledgers, action: Some(Action::Write) }
+                                       => 403 "AUTH_INSUFFICIENT_PERMISSIONS",
+            BadPath                    => 400 "GATEWAY_BAD_PATH",
+            MethodNotAllowed           => 405 "GATEWAY_METHOD_NOT_ALLOWED",
+            PayloadTooLarge            => 413 "GEN_PAYLOAD_TOO_LARGE",
+            BodyTimeout                => 408 "GATEWAY_REQUEST_TIMEOUT",
+            BadBody                    => 400 "GATEWAY_BAD_REQUEST",
+            UpstreamUnavailable        => 502 "GATEWAY_UPSTREAM_UNAVAILABLE",
+            UpstreamTimeout            => 504 "GATEWAY_UPSTREAM_TIMEOUT",
+            UpstreamBroken             => 502 "GATEWAY_BAD_UPSTREAM_RESPONSE",
+            UpstreamSaturated          => 503 "GATEWAY_UPSTREAM_BUSY",
+            RateLimited { 0: Limited { scope: Scope::Client, limit: 10, retry_after_secs: 3 } }
+                                       => 429 "GEN_RATE_LIMITED",
+            BadRequest                 => 400 "GATEWAY_BAD_REQUEST",
+            UriTooLong                 => 414 "GATEWAY_URI_TOO_LONG",
+            UnsupportedCoding          => 501 "GATEWAY_NOT_IMPLEMENTED",
+            AuditUnavailable           => 503 "GATEWAY_AUDIT_UNAVAILABLE",
+            Busy                       => 503 "GATEWAY_BUSY",
+            BodyNotAllowed             => 400 "GATEWAY_BAD_REQUEST",
+            MalformedH2                => 400 "GATEWAY_BAD_REQUEST",
+            IdempotencyKeyInvalid      => 400 "GATEWAY_IDEMPOTENCY_KEY_INVALID",
+            IdempotencyKeyNotSupported => 400 "GATEWAY_IDEMPOTENCY_KEY_NOT_SUPPORTED",
+            MoneyBodyUnreadable        => 400 "GEN_MALFORMED_REQUEST",
+            IdempotencyInProgress      => 409 "GATEWAY_IDEMPOTENCY_IN_PROGRESS",
+            IdempotencyKeyReused       => 422 "GATEWAY_IDEMPOTENCY_KEY_REUSED",
+            IdempotencyOutcomeUnknown { retry_after_secs: 30 }
+                                       => 409 "GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN",
+            IdempotencyAnswerNotKept   => 409 "GATEWAY_IDEMPOTENCY_ANSWER_NOT_KEPT",
+            IdempotencyUnavailable     => 503 "GATEWAY_IDEMPOTENCY_UNAVAILABLE",
+        }
+    }
+
+    /// Each answer has the status and code written above, in Blnk's error shape.
     #[test]
-    fn every_body_is_blnk_shaped_json() {
-        for r in ALL {
+    fn every_answer_has_its_status_and_code_in_blnk_shaped_json() {
+        for (r, status, code) in expected() {
             let res = r.respond();
             let v: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
-            let (status, code) = r.status_and_code();
-            let message = r.message().into_owned();
-            assert_eq!(res.status(), status);
-            assert_eq!(v["error"], message.as_str());
-            assert_eq!(v["error_detail"]["code"], code);
-            assert_eq!(v["error_detail"]["message"], message.as_str());
+            assert_eq!(res.status().as_u16(), status, "{r:?}");
+            assert_eq!(v["error_detail"]["code"], code, "{r:?}");
+            let message = v["error"].as_str().unwrap_or_else(|| panic!("{r:?}: {v}"));
+            assert!(!message.is_empty(), "{r:?}");
+            assert_eq!(v["error_detail"]["message"], message, "{r:?}");
+            assert_eq!(v.as_object().unwrap().len(), 2, "{r:?}: {v}");
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/json; charset=utf-8"
+            );
+        }
+    }
+
+    /// Codes in docs/errors.md's table that the gateway passes on from Blnk rather than makes.
+    const RELAYED_FROM_BLNK: &[&str] = &["TXN_DUPLICATE_REFERENCE"];
+
+    /// docs/errors.md's table as (status, code) rows.
+    fn documented() -> Vec<(u16, String)> {
+        include_str!("../docs/errors.md")
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.strip_prefix('|')?.split('|').map(str::trim);
+                let status = cells.next()?.parse().ok()?;
+                let code = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((status, code.to_string()))
+            })
+            .collect()
+    }
+
+    /// Every status and code the gateway answers with is a row of docs/errors.md, and every row
+    /// is one it answers with (or one of Blnk's it passes on).
+    #[test]
+    fn docs_errors_md_lists_every_answer_and_nothing_else() {
+        let doc = documented();
+        let answers: Vec<(u16, String)> = expected()
+            .into_iter()
+            .map(|(r, _, _)| {
+                let (status, code) = r.status_and_code();
+                (status.as_u16(), code.to_string())
+            })
+            .collect();
+        for answer in &answers {
+            assert!(doc.contains(answer), "docs/errors.md has no row {answer:?}");
+        }
+        for row in &doc {
+            assert!(
+                answers.contains(row) || RELAYED_FROM_BLNK.contains(&row.1.as_str()),
+                "docs/errors.md documents {row:?}, which no Reject answers"
+            );
         }
     }
 

@@ -1,6 +1,8 @@
 //! Blnk's route table as far as the gateway needs it: the scope [`Resource`] a path belongs to
 //! and the [`Action`] a method is, computed once per request from the normalised path that is
-//! forwarded, and used alike by client-key scopes, metrics and the audit record.
+//! forwarded, and used alike by client-key scopes, metrics and the audit record; and the one
+//! definition of a write ([`is_write`]), which the writes quota and the audit log's
+//! `refuse_writes` both use.
 //!
 //! Mirrors `api/middleware/scope.go` (docs/blnk.md section 3): the resource is the first path
 //! segment, with three aliases. Paths whose first segment names no resource (`/balances-snapshots`,
@@ -113,6 +115,14 @@ impl Resource {
     }
 }
 
+/// Whether a request with this method may change the ledger: every method but GET, HEAD and
+/// OPTIONS. DELETE does; so does a method the gateway does not know (an extension method such as
+/// `PURGE`): what a method does is Blnk's to decide, so an unknown one fails closed. The writes
+/// quota charges it, and the audit log's `refuse_writes` refuses it.
+pub fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 /// What a method does, in Blnk's scope vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -122,10 +132,14 @@ pub enum Action {
 }
 
 impl Action {
-    /// GET and HEAD read; POST, PUT and PATCH write; DELETE deletes; anything else is none.
+    /// GET and HEAD read; POST, PUT and PATCH write; DELETE deletes. Any other method has no
+    /// action, and so no client-key scope grants it; OPTIONS is not a write, any other is
+    /// ([`is_write`]).
     pub fn of(method: &Method) -> Option<Action> {
+        if !is_write(method) {
+            return (*method != Method::OPTIONS).then_some(Action::Read);
+        }
         match *method {
-            Method::GET | Method::HEAD => Some(Action::Read),
             Method::POST | Method::PUT | Method::PATCH => Some(Action::Write),
             Method::DELETE => Some(Action::Delete),
             _ => None,
@@ -166,6 +180,27 @@ mod tests {
         assert_eq!(of("/bln_123/metadata"), Resource::Unknown);
         assert_eq!(of("/health"), Resource::System);
         assert_eq!(of("/"), Resource::System);
+    }
+
+    #[test]
+    fn a_write_is_every_method_but_get_head_and_options_and_actions_agree() {
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        let cases = [
+            (Method::GET, false, Some(Action::Read)),
+            (Method::HEAD, false, Some(Action::Read)),
+            (Method::OPTIONS, false, None),
+            (Method::POST, true, Some(Action::Write)),
+            (Method::PUT, true, Some(Action::Write)),
+            (Method::PATCH, true, Some(Action::Write)),
+            (Method::DELETE, true, Some(Action::Delete)),
+            (Method::TRACE, true, None),
+            (Method::CONNECT, true, None),
+            (purge, true, None),
+        ];
+        for (method, write, action) in cases {
+            assert_eq!(is_write(&method), write, "{method}");
+            assert_eq!(Action::of(&method), action, "{method}");
+        }
     }
 
     #[test]

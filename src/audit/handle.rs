@@ -220,13 +220,8 @@ impl Audit {
     }
 }
 
-/// Methods that may change the ledger: everything but GET, HEAD and OPTIONS.
-pub fn is_write(method: &http::Method) -> bool {
-    !matches!(
-        *method,
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    )
-}
+/// What `on_failure: refuse_writes` refuses: the gateway's one definition of a write.
+pub use crate::route::is_write;
 
 impl prometheus_client::collector::Collector for AuditStats {
     fn encode(

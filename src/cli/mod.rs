@@ -2,7 +2,8 @@
 //! pending`, `completions`, their output and their exit codes.
 //!
 //! Exit codes: 0 success; 78 (`EX_CONFIG`) when the configuration, the key or the certificates
-//! cannot be used, before anything is bound; 1 for a runtime failure such as a busy port.
+//! cannot be used, before anything is bound; 1 for a runtime failure such as a busy port, or a
+//! serve task that crashed (a panic) rather than drained.
 //! `audit verify`: 0 intact, 1 broken, 2 when a file (or a key, or an anchors file) cannot be
 //! read.
 
@@ -22,7 +23,7 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
-use crate::app::{self, Listeners, Options, StartError};
+use crate::app::{self, Crashed, Listeners, Options, StartError};
 use crate::config::{Env, Process, Purpose};
 use crate::server::Drain;
 use crate::state::{self, Loaded};
@@ -278,15 +279,26 @@ fn serve(path: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match running.finished().await {
-            Drain::Clean => tracing::info!("drained cleanly; exiting"),
-            Drain::TimedOut { remaining } => tracing::warn!(
-                remaining,
-                "drain deadline passed; closing the remaining connections"
-            ),
-        }
-        ExitCode::SUCCESS
+        ended(running.finished().await)
     })
+}
+
+/// How `serve` ended, in the log and the exit status. A drain is a shutdown someone asked for
+/// (exit 0, even when its deadline cut connections off); a crashed serve task is a failure
+/// (exit 1), so systemd's `Restart=on-failure` restarts the gateway.
+fn ended(finished: Result<Drain, Crashed>) -> ExitCode {
+    match finished {
+        Ok(Drain::Clean) => tracing::info!("drained cleanly; exiting"),
+        Ok(Drain::TimedOut { remaining }) => tracing::warn!(
+            remaining,
+            "drain deadline passed; closing the remaining connections"
+        ),
+        Err(crashed) => {
+            tracing::error!("{crashed}; exiting with status 1");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// The client listener (inherited from systemd when socket-activated) and the admin listener.
@@ -336,9 +348,65 @@ fn fail(what: &str, e: std::io::Error) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use std::process::ExitCode;
+    use std::sync::{Arc, Mutex};
+
     use clap::CommandFactory;
 
-    use super::Cli;
+    use super::{ended, Cli};
+    use crate::app::Crashed;
+    use crate::server::Drain;
+
+    /// What `ended` logged, and the exit status it chose.
+    fn ended_with(finished: Result<Drain, Crashed>) -> (ExitCode, String) {
+        #[derive(Clone)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = Captured(Arc::new(Mutex::new(Vec::new())));
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let code = tracing::subscriber::with_default(subscriber, || ended(finished));
+        let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+        (code, text)
+    }
+
+    /// A serve task that panicked exits 1 and says why, with the panic's message; a drain whose
+    /// deadline passed is a shutdown that was asked for, and exits 0.
+    #[test]
+    fn a_crashed_serve_task_exits_1_and_says_why_a_late_drain_exits_0() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let panicked = rt
+            .block_on(async { tokio::spawn(async { panic!("injected: accept broke") }).await })
+            .unwrap_err();
+        let (code, log) = ended_with(Err(Crashed::from(panicked)));
+        assert_eq!(code, ExitCode::FAILURE, "{log}");
+        assert!(log.contains("ERROR"), "{log}");
+        assert!(
+            log.contains("the serve task panicked: injected: accept broke; exiting with status 1"),
+            "{log}"
+        );
+        assert!(!log.contains("drain"), "{log}");
+
+        let (code, log) = ended_with(Ok(Drain::TimedOut { remaining: 2 }));
+        assert_eq!(code, ExitCode::SUCCESS, "{log}");
+        assert!(log.contains("drain deadline passed"), "{log}");
+        let (code, log) = ended_with(Ok(Drain::Clean));
+        assert_eq!(code, ExitCode::SUCCESS, "{log}");
+        assert!(log.contains("drained cleanly"), "{log}");
+    }
 
     /// Every argument an operator can give says what it is, in `--help`, the man pages and the
     /// completions alike.

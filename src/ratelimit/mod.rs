@@ -3,7 +3,8 @@
 //! This module owns the limiter state, which lives as long as the process (in the pipeline's
 //! `Gateway`), and the decisions: which bucket a request is charged to, when a
 //! source is cooling down, what to prune. It does not decide how a refusal is answered (that is
-//! [`crate::error`]) nor when settings change (the reload calls [`RateLimits::reconfigure`]).
+//! [`crate::error`]) nor when settings change (the reload calls [`Limiter::reconfigure`]), nor what
+//! a write is ([`crate::route::is_write`]).
 //!
 //! ```text
 //! admit(peer)            before authentication: a source in its failed-auth cool-down gets 429,
@@ -16,10 +17,13 @@
 //!
 //! GCRA keeps one 64-bit time per bucket, so a check is a hash lookup and a compare-and-swap.
 //!
-//! In cluster mode ([`Limiter`] with a [`crate::cluster::Cluster`]) the buckets are shared
-//! through Redis (`shared`: GCRA in a Lua script, spent through short leases) and so are the
-//! failed-auth lockouts (`lockout`: every failure counted in Redis, cool-downs published); the
-//! per-process limiters below stay as the fallback while Redis is away.
+//! The modules: `limiter` ([`Limiter`], what the pipeline holds), `local` ([`LocalLimits`], the
+//! buckets of this process), `table` (their capped key store), `cooldown` (sources cooling
+//! down), `source` (what a failed authentication counts against). In cluster mode ([`Limiter`]
+//! with a [`crate::cluster::Cluster`]) the buckets are shared through Redis (`shared_buckets`:
+//! GCRA in a Lua script, spent through short leases) and so are the failed-auth lockouts
+//! (`shared_lockouts`: every failure counted in Redis, cool-downs published); the per-process
+//! limiters stay as the fallback while Redis is away.
 //!
 //! # Memory
 //! Each keyed table (per-client requests, per-client writes when set, failed authentications per
@@ -34,13 +38,13 @@
 //! [`crate::limits::RATE_LIMIT_PRUNE_INTERVAL`], and on every reconfiguration.
 
 mod cooldown;
-mod gate;
 mod limiter;
-mod lockout;
-mod shared;
+mod local;
+mod shared_buckets;
+mod shared_lockouts;
 mod source;
 mod table;
 
-pub use self::gate::Limiter;
-pub use self::limiter::{RateLimits, Tracked};
+pub use self::limiter::Limiter;
+pub use self::local::{LocalLimits, Tracked};
 pub use self::source::source;

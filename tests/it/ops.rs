@@ -1,4 +1,6 @@
-//! Operations: the systemd unit, sd_notify, socket activation, the admin listener.
+//! Operations: the systemd unit, sd_notify, socket activation, the admin listener, a crashed
+//! serve task. The tools these tests run (systemd-analyze, systemd-socket-activate, taskset,
+//! kill, promtool) are required: a missing one fails its test, naming its Debian package.
 
 use std::io::Read;
 use std::os::unix::net::UnixDatagram;
@@ -8,7 +10,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{bare, get_ledgers, keyed_empty, send1};
+use blnk_gateway::app;
+use blnk_gateway::config::{Env, Purpose};
+use blnk_gateway::state;
+
+use crate::support::client::{bare, get_ledgers, keyed_empty, keyed_with_id, send1};
 use crate::support::fake_blnk::FakeBlnk;
 use crate::support::gateway::{new_key, Setup, TestGateway};
 use crate::support::upstream::gateway_without_blnk;
@@ -18,21 +24,17 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Bound on every wait for the child process.
 const WAIT: Duration = Duration::from_secs(20);
 
-/// systemd-analyze must be present in CI (.ci/run installs it); elsewhere its absence skips.
-fn systemd_analyze() -> Option<&'static str> {
-    let found = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "systemd-analyze is required in CI"
+/// Runs `tool` with `probe` (its version or help) and fails the test, naming the Debian package
+/// that holds it, when the tool cannot be run. .ci/test.sh installs each one: a test that passed
+/// without running would say something it never checked.
+fn require(tool: &'static str, probe: &str, package: &str) -> &'static str {
+    if let Err(e) = Command::new(tool).arg(probe).output() {
+        panic!(
+            "{tool} is needed for this test ({e}): install the Debian package `{package}` \
+             (sudo apt-get install {package}), or run .ci/test.sh, which installs it"
         );
-        eprintln!("systemd-analyze not installed: skipping");
-        return None;
     }
-    Some("systemd-analyze")
+    tool
 }
 
 /// The unit with ExecStart pointing at the binary under test, so `verify` can check it.
@@ -45,9 +47,7 @@ fn unit_copy(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn the_unit_verifies_and_rates_ok() {
-    let Some(tool) = systemd_analyze() else {
-        return;
-    };
+    let tool = require("systemd-analyze", "--version", "systemd");
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_copy(dir.path());
     // The man page Documentation= names is installed by the package, not here (.ci/package.sh
@@ -97,6 +97,14 @@ struct Started {
     notify: UnixDatagram,
     _dir: tempfile::TempDir,
     port: u16,
+}
+
+impl Drop for Started {
+    /// A test that fails midway leaves no gateway running (SIGKILL, from std: no tool needed).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn free_port() -> u16 {
@@ -172,7 +180,7 @@ fn stderr(s: &mut Started) -> String {
 }
 
 fn signal(child: &Child, sig: &str) {
-    assert!(Command::new("kill")
+    assert!(Command::new(require("kill", "--version", "procps"))
         .args([sig, &child.id().to_string()])
         .status()
         .unwrap()
@@ -238,10 +246,7 @@ async fn sd_notify_ready_reload_stopping_in_order_with_watchdog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_one_core_the_gateway_runs_a_current_thread_runtime_and_serves() {
-    if Command::new("taskset").arg("-V").output().is_err() {
-        eprintln!("skipped: taskset (util-linux) is not installed");
-        return;
-    }
+    let taskset = require("taskset", "--version", "util-linux");
     let key = new_key("onecore");
     let blnk = FakeBlnk::start(&key).await;
     // One CPU this process may use (a container's cpuset need not include CPU 0).
@@ -255,7 +260,7 @@ async fn on_one_core_the_gateway_runs_a_current_thread_runtime_and_serves() {
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
-    let mut s = start(&blnk, &key, &[], Some(&["taskset", "-c", &cpu]));
+    let mut s = start(&blnk, &key, &[], Some(&[taskset, "-c", &cpu]));
     let ready = tokio::task::block_in_place(|| next_message(&s));
     assert!(ready.starts_with("READY=1"), "{ready}");
     let port = s.port;
@@ -297,18 +302,7 @@ async fn a_broken_key_never_becomes_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_activated_gateway_serves_the_inherited_socket() {
-    if Command::new("systemd-socket-activate")
-        .arg("--help")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "systemd-socket-activate is required in CI"
-        );
-        eprintln!("systemd-socket-activate not installed: skipping");
-        return;
-    }
+    let activate = require("systemd-socket-activate", "--version", "systemd");
     let key = new_key("sockact");
     let blnk = FakeBlnk::start(&key).await;
     let port = free_port();
@@ -318,13 +312,7 @@ async fn a_socket_activated_gateway_serves_the_inherited_socket() {
         &blnk,
         &key,
         &[],
-        Some(&[
-            "systemd-socket-activate",
-            "-l",
-            &listen,
-            "-E",
-            "NOTIFY_SOCKET",
-        ]),
+        Some(&[activate, "-l", &listen, "-E", "NOTIFY_SOCKET"]),
     );
     // The socket exists before the gateway runs: the first connection waits in the kernel's
     // queue while the gateway starts (systemd-socket-activate starts it on that connection).
@@ -595,4 +583,72 @@ fn promtool_check_metrics(text: &str) -> (bool, String) {
     let said =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), said)
+}
+
+/// A gateway serving plain HTTP on 127.0.0.1:0 through `app::start`, as `serve` starts it, whose
+/// serve task panics with `message` when `crash` fires: the shutdown future runs inside the
+/// serve task, so a panic there is a panic of the serve task.
+async fn crashing_gateway(
+    blnk: &FakeBlnk,
+    key: &str,
+    dir: &Path,
+    message: &'static str,
+) -> (app::Running, tokio::sync::oneshot::Sender<()>) {
+    let cfg = dir.join("blnk.json");
+    let config = json!({"gateway": {
+        "listen": "127.0.0.1:0", "upstream": blnk.url(), "allow_plaintext": true,
+        "admin_listen": "off", "secret_key_file": "master.key", "audit": {"path": "audit.log"}}});
+    std::fs::write(&cfg, config.to_string()).unwrap();
+    std::fs::write(dir.join("master.key"), format!("{key}\n")).unwrap();
+    let loaded = state::load(&cfg, &Env::default(), Purpose::Serve).unwrap();
+    let listeners = app::Listeners {
+        client: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: None,
+    };
+    let options = app::Options {
+        config_path: cfg,
+        env: Env::default(),
+        systemd: std::sync::Arc::new(blnk_gateway::systemd::Notifier::disabled()),
+        watch_files: false,
+    };
+    let (crash, crashed) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = crashed.await;
+        panic!("{message}");
+    };
+    (
+        app::start(loaded, listeners, options, shutdown).unwrap(),
+        crash,
+    )
+}
+
+/// A serve task that panics is a crash, not a drain: `finished` says so, with the panic's
+/// message (which `serve` logs before exiting 1, so systemd's `Restart=on-failure` restarts it),
+/// and the records already handed to the audit log are still written.
+#[tokio::test]
+async fn a_panicked_serve_task_is_a_crash_with_its_message_not_a_drain() {
+    let key = new_key("crash");
+    let blnk = FakeBlnk::start(&key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, crash) =
+        crashing_gateway(&blnk, &key, dir.path(), "injected: accept broke").await;
+    let tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let mut c = crate::support::client::h1(tcp).await;
+    let a = send1(
+        &mut c,
+        keyed_with_id("GET", "/ledgers", &key, "before-crash"),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    drop(c);
+    crash.send(()).unwrap();
+    let outcome = running.finished().await.unwrap_err().to_string();
+    assert_eq!(outcome, "the serve task panicked: injected: accept broke");
+    let audit = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains(r#""request_id":"before-crash""#)),
+        "the record handed over before the crash was lost:\n{audit}"
+    );
 }

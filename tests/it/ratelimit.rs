@@ -1,5 +1,6 @@
 //! Rate limiting through real sockets: bursts, 429s in Blnk's shape, brute force from one
-//! address, and clients on other addresses or with other identities left alone.
+//! address, and clients on other addresses or with other identities left alone; and what a write
+//! is, the same to the writes quota and to the audit log's `refuse_writes`.
 //!
 //! Quotas here replenish one request per 1000 s, so nothing refills while a test runs and no
 //! test sleeps.
@@ -9,7 +10,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 use tokio::net::TcpSocket;
 
-use crate::support::client::{self, get_ledgers, send1, Answer, H1};
+use crate::support::client::{self, get_ledgers, keyed_empty, send1, Answer, H1};
 use crate::support::gateway::{Setup, TestGateway};
 use crate::support::keys::issue;
 
@@ -271,4 +272,69 @@ async fn a_reload_with_unchanged_quotas_keeps_the_buckets() {
     let a = get(&mut c, &gw.key).await;
     assert_eq!(a.status, 200);
     assert_eq!(header(&a, "ratelimit-limit"), "5");
+}
+
+/// DELETE and a method the gateway does not know (`PURGE`) are writes; GET, HEAD and OPTIONS
+/// are not. The same methods, to the writes quota and to the audit log's `refuse_writes`.
+const WRITES: [&str; 2] = ["DELETE", "PURGE"];
+const READS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
+
+#[tokio::test]
+async fn delete_and_an_unknown_method_draw_from_the_writes_bucket() {
+    let gw = TestGateway::start(with_rate_limit(json!({
+        "per_client": slow(100), "writes": slow(2), "global": null
+    })))
+    .await;
+    let mut c = gw.h1().await;
+    for (method, remaining) in WRITES.into_iter().zip(["1", "0"]) {
+        let a = send1(&mut c, keyed_empty(method, "/identities/i1", &gw.key)).await;
+        assert_eq!(header(&a, "ratelimit-limit"), "2", "{method}: {:?}", a.body);
+        assert_eq!(header(&a, "ratelimit-remaining"), remaining, "{method}");
+    }
+    for method in READS {
+        let a = send1(&mut c, keyed_empty(method, "/ledgers", &gw.key)).await;
+        assert_eq!(
+            header(&a, "ratelimit-limit"),
+            "100",
+            "{method}: {:?}",
+            a.body
+        );
+    }
+    for method in WRITES {
+        send1(&mut c, keyed_empty(method, "/identities/i1", &gw.key))
+            .await
+            .assert_error(429, "GEN_RATE_LIMITED");
+    }
+    assert_eq!(gw.blnk.count(), 5);
+}
+
+#[tokio::test]
+async fn delete_and_an_unknown_method_are_refused_while_the_audit_log_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    // Every write to /dev/full fails (ENOSPC), as on a full disk; refuse_writes is the default.
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let gw = TestGateway::start(Setup {
+        gateway: json!({"audit": {"path": path}}),
+        ..Setup::default()
+    })
+    .await;
+    assert!(gw.state.audit.flush().await.is_err());
+    let mut c = gw.h1().await;
+    for method in WRITES {
+        send1(&mut c, keyed_empty(method, "/identities/i1", &gw.key))
+            .await
+            .assert_error(503, "GATEWAY_AUDIT_UNAVAILABLE");
+    }
+    for method in READS {
+        let a = send1(&mut c, keyed_empty(method, "/ledgers", &gw.key)).await;
+        assert_ne!(
+            a.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method}: {:?}",
+            a.body
+        );
+    }
+    assert_eq!(gw.blnk.count(), 3);
+    assert_eq!(gw.state.audit.stats().refused_writes, 2);
 }

@@ -311,7 +311,12 @@ impl TestGateway {
         if let Some(tx) = me.shutdown.take() {
             let _ = tx.send(());
         }
-        me.running.take().unwrap().finished().await;
+        me.running
+            .take()
+            .unwrap()
+            .finished()
+            .await
+            .expect("the gateway crashed");
         let text = std::fs::read_to_string(&path).unwrap();
         AuditLog {
             lines: text.lines().map(str::to_string).collect(),
@@ -326,7 +331,8 @@ impl TestGateway {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.running.take().unwrap().finished().await
+        let running = self.running.take().unwrap();
+        running.finished().await.expect("the gateway crashed")
     }
 
     pub fn trigger_shutdown(&mut self) {
@@ -336,6 +342,7 @@ impl TestGateway {
     }
 
     pub async fn join(mut self) -> Drain {
-        self.running.take().unwrap().finished().await
+        let running = self.running.take().unwrap();
+        running.finished().await.expect("the gateway crashed")
     }
 }

@@ -1,4 +1,4 @@
-//! The limiter on governor's fake clock: time moves only when a test says so.
+//! [`LocalLimits`] on governor's fake clock: time moves only when a test says so.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -29,9 +29,9 @@ fn small() -> RateLimitSettings {
     }
 }
 
-fn limiter(settings: &RateLimitSettings) -> (RateLimits<FakeRelativeClock>, FakeRelativeClock) {
+fn limiter(settings: &RateLimitSettings) -> (LocalLimits<FakeRelativeClock>, FakeRelativeClock) {
     let clock = FakeRelativeClock::default();
-    (RateLimits::with_clock(settings, clock.clone()), clock)
+    (LocalLimits::with_clock(settings, clock.clone()), clock)
 }
 
 fn key(n: u8) -> Identity {
