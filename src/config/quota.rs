@@ -17,7 +17,8 @@ pub struct ClientQuota {
     /// Every request, or only reads (GET, HEAD, OPTIONS, ...) when `writes` is set.
     #[serde(serialize_with = "show_quota")]
     pub requests: Quota,
-    /// POST, PUT, PATCH and DELETE, in a bucket of their own, when set.
+    /// Writes (every method but GET, HEAD and OPTIONS: `route::is_write`), in a bucket of their
+    /// own, when set.
     #[serde(serialize_with = "show_optional_quota")]
     pub writes: Option<Quota>,
 }

@@ -191,7 +191,8 @@ pub struct RawRateLimit {
     pub enabled: Option<bool>,
     #[serde(default)]
     pub per_client: RawQuota,
-    /// A separate quota for POST, PUT, PATCH and DELETE; absent: writes share `per_client`.
+    /// A separate quota for writes (every method but GET, HEAD, OPTIONS); absent: writes share
+    /// `per_client`.
     pub writes: Option<RawQuota>,
     /// Absent: the default ceiling; `null`: no ceiling.
     #[serde(default, deserialize_with = "present")]
@@ -293,7 +294,7 @@ pub enum Fsync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
-    /// Answer POST, PUT, PATCH, DELETE (every method but GET, HEAD, OPTIONS) with 503; serve reads.
+    /// Answer writes (every method but GET, HEAD, OPTIONS) with 503; serve reads.
     #[default]
     RefuseWrites,
     /// Serve everything; records that cannot be written are counted as lost.
