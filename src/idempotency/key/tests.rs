@@ -71,7 +71,13 @@ fn a_header_key_is_a_quoted_string_or_a_bare_token() {
 #[test]
 fn a_header_key_is_honoured_on_every_unsafe_method_and_refused_on_safe_ones() {
     let purge = Method::from_bytes(b"PURGE").unwrap();
-    for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE, purge] {
+    for m in [
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        purge,
+    ] {
         let k = keys(m.clone(), "/identities/i1", &headers(Some("k")), "{}");
         assert_eq!(kinds(&k.unwrap()), [Kind::Header], "{m}");
     }
