@@ -652,3 +652,26 @@ async fn a_panicked_serve_task_is_a_crash_with_its_message_not_a_drain() {
         "the record handed over before the crash was lost:\n{audit}"
     );
 }
+
+/// A SIGTERM sent the instant READY=1 arrives drains and exits 0: the handlers are installed
+/// before the gateway says ready, not when the shutdown future is first polled (the default
+/// action would kill the process with no drain and no exit status). The window is a few
+/// microseconds wide, so the test takes the race several times, signalling from this process
+/// with no tool in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_right_after_ready_is_a_clean_drain() {
+    use rustix::process::{kill_process, Pid, Signal};
+    let key = new_key("early-term");
+    let blnk = FakeBlnk::start(&key).await;
+    for attempt in 0..5 {
+        let mut s = start(&blnk, &key, &[], None);
+        let first = tokio::task::block_in_place(|| next_message(&s));
+        let pid = Pid::from_raw(s.child.id() as i32).unwrap();
+        kill_process(pid, Signal::TERM).unwrap();
+        assert!(first.starts_with("READY=1"), "{first}");
+        let code = tokio::task::block_in_place(|| wait_exit(&mut s.child));
+        let log = stderr(&mut s);
+        assert_eq!(code, 0, "attempt {attempt}: {log}");
+        assert!(log.contains("SIGTERM received"), "attempt {attempt}: {log}");
+    }
+}
