@@ -5,7 +5,7 @@
 //! (`config::Process`); everything a request decides on comes from the snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
@@ -34,11 +34,13 @@ pub struct ReloadStats {
 /// The state shared by every connection of one gateway process.
 pub struct Gateway {
     live: ArcSwap<Snapshot>,
+    /// Held by whoever replaces `live` (see `update`).
+    writer: Mutex<()>,
     pub upstream: UpstreamClient,
     pub request_ids: RequestIds,
     pub metrics: Arc<Metrics>,
     pub reloads: ReloadStats,
-    /// Buckets outlive snapshots; their quotas follow the snapshot's settings (see `swap`).
+    /// Buckets outlive snapshots; their quotas follow the snapshot's settings (see `update`).
     pub rate_limits: Limiter,
     /// Cluster mode: the Redis shared with the other gateways.
     pub cluster: Option<Arc<Cluster>>,
@@ -82,6 +84,7 @@ impl Gateway {
         let rate_limits = Limiter::new(&snapshot.rate_limit_settings(), cluster.clone());
         Ok(Arc::new(Gateway {
             live: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(()),
             upstream,
             request_ids: RequestIds::new(),
             metrics,
@@ -102,11 +105,19 @@ impl Gateway {
         self.live.load_full()
     }
 
-    /// Replaces the snapshot whole. Requests in flight keep the one they loaded. The rate
-    /// limiters take the new quotas, keeping every bucket whose quota did not change.
-    pub fn swap(&self, next: Snapshot) {
+    /// The one way to change the snapshot: `next` is given the snapshot in force and returns the
+    /// one to replace it with, or `None` to keep it. Writers (reloads, the rotation's timer and
+    /// probe) are serialised, so none works from a snapshot another has just replaced and none is
+    /// lost. Requests in flight keep the one they loaded. The rate limiters take the new quotas,
+    /// keeping every bucket whose quota did not change. Returns whether the snapshot changed.
+    pub fn update(&self, next: impl FnOnce(&Arc<Snapshot>) -> Option<Snapshot>) -> bool {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(next) = next(&self.live.load_full()) else {
+            return false;
+        };
         self.rate_limits.reconfigure(&next.rate_limit_settings());
         self.live.store(Arc::new(next));
+        true
     }
 }
 

@@ -45,11 +45,7 @@ pub async fn get(gw: &Gateway, snap: &Snapshot, path: &str) -> Found {
         response: IDEMPOTENCY_LOOKUP_TIMEOUT,
     };
     let asked = async {
-        let res = gw
-            .upstream
-            .send(req, deadlines)
-            .await
-            .ok()?;
+        let res = gw.upstream.send(req, deadlines).await.ok()?;
         let status = res.status();
         let body = http_body_util::Limited::new(res.into_body(), IDEMPOTENCY_LOOKUP_MAX_BYTES)
             .collect()
