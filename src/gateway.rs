@@ -4,7 +4,6 @@
 //! and the exchanges finishing after their client left. Each part's size is read once, at start
 //! (`config::Process`); everything a request decides on comes from the snapshot.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -21,15 +20,8 @@ use crate::limits;
 use crate::metrics::{self, Metrics};
 use crate::ratelimit::Limiter;
 use crate::request_id::RequestIds;
-use crate::state::{Loaded, Snapshot};
+use crate::state::{Loaded, ReloadStats, Snapshot};
 use crate::upstream::UpstreamClient;
-
-/// Reload counters, for the metrics.
-#[derive(Debug, Default)]
-pub struct ReloadStats {
-    pub reloads: AtomicU64,
-    pub failures: AtomicU64,
-}
 
 /// The state shared by every connection of one gateway process.
 pub struct Gateway {
@@ -151,92 +143,41 @@ fn open_idempotency(
     Ok(Some(idem))
 }
 
-/// The gateway's own gauges at one moment, for `/metrics`.
+/// The request-body budget's gauges at one moment, for `/metrics`.
 #[derive(Debug, Clone, Copy)]
-pub struct Gauges {
-    reloads: u64,
-    reload_failures: u64,
-    key_age_secs: i64,
-    rotation_in_progress: bool,
-    buffered_bytes: u64,
-    buffered_limit: u64,
-    cert_not_after: Option<i64>,
-    key_accepted: i64,
+pub struct BufferGauges {
+    in_use: u64,
+    limit: u64,
 }
 
 impl Gateway {
-    pub fn gauges(&self) -> Gauges {
-        let snap = self.snapshot();
-        Gauges {
-            reloads: self.reloads.reloads.load(Ordering::Relaxed),
-            reload_failures: self.reloads.failures.load(Ordering::Relaxed),
-            key_age_secs: i64::try_from(snap.keys.age().as_secs()).unwrap_or(i64::MAX),
-            rotation_in_progress: snap.keys.previous.is_some(),
-            buffered_bytes: self.buffers.in_use(),
-            buffered_limit: self.buffers.total(),
-            cert_not_after: snap.cert.as_ref().and_then(|c| c.not_after),
-            key_accepted: self.key_check.accepted_gauge(),
+    /// The budget is `body`'s (`BufferBudget`); the gateway sized it from the configuration.
+    pub fn buffer_gauges(&self) -> BufferGauges {
+        BufferGauges {
+            in_use: self.buffers.in_use(),
+            limit: self.buffers.total(),
         }
     }
 }
 
-impl prometheus_client::collector::Collector for Gauges {
+impl prometheus_client::collector::Collector for BufferGauges {
     fn encode(
         &self,
         mut e: prometheus_client::encoding::DescriptorEncoder,
     ) -> Result<(), std::fmt::Error> {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        metrics::counter(
-            &mut e,
-            "reloads",
-            "Configuration reloads applied.",
-            self.reloads,
-        )?;
-        metrics::counter(
-            &mut e,
-            "reload_failures",
-            "Reloads refused; the previous configuration kept serving.",
-            self.reload_failures,
-        )?;
-        metrics::gauge(
-            &mut e,
-            "key_age_seconds",
-            "Age of the current master key: since its file was last written, or since it was loaded when it is not from a file.",
-            self.key_age_secs,
-        )?;
-        metrics::gauge(
-            &mut e,
-            "key_rotation_in_progress",
-            "1 while a previous master key is still valid.",
-            i64::from(self.rotation_in_progress),
-        )?;
         metrics::gauge(
             &mut e,
             "buffered_bytes",
             "Request-body bytes held in memory now (read whole before Blnk sees them).",
-            n(self.buffered_bytes),
+            n(self.in_use),
         )?;
         metrics::gauge(
             &mut e,
             "buffered_bytes_limit",
             "gateway.limits.max_buffered_bytes in force.",
-            n(self.buffered_limit),
-        )?;
-        metrics::gauge(
-            &mut e,
-            "upstream_key_accepted",
-            "0 while Blnk answers 401 to the gateway's master key (a probe or a run of forwarded requests), else 1.",
-            self.key_accepted,
-        )?;
-        if let Some(t) = self.cert_not_after {
-            metrics::gauge(
-                &mut e,
-                "tls_cert_not_after_seconds",
-                "notAfter of the certificate served, as a Unix time.",
-                t,
-            )?;
-        }
-        Ok(())
+            n(self.limit),
+        )
     }
 }
 

@@ -107,9 +107,9 @@ impl KeyCheck {
         }
     }
 
-    /// For `/metrics`: 0 while Blnk is known to reject the key, else 1.
-    pub fn accepted_gauge(&self) -> i64 {
-        i64::from(!self.rejected.load(Ordering::Relaxed))
+    /// For `/metrics`: `upstream_key_accepted` now.
+    pub fn gauge(&self) -> Accepted {
+        Accepted(!self.rejected.load(Ordering::Relaxed))
     }
 
     /// What is known about `key` when it was learned (or asked, unanswered) within the interval.
@@ -176,6 +176,24 @@ impl KeyCheck {
             seen.run_logged_at = Some(Instant::now());
             tracing::error!(key_fingerprint = %key, requests_in_a_row = run, "likely key mismatch: Blnk keeps answering 401 to the gateway's master key");
         }
+    }
+}
+
+/// `upstream_key_accepted` at one moment: false while Blnk is known to reject the key.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepted(bool);
+
+impl prometheus_client::collector::Collector for Accepted {
+    fn encode(
+        &self,
+        mut e: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        crate::metrics::gauge(
+            &mut e,
+            "upstream_key_accepted",
+            "0 while Blnk answers 401 to the gateway's master key (a probe or a run of forwarded requests), else 1.",
+            i64::from(self.0),
+        )
     }
 }
 
