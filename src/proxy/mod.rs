@@ -77,7 +77,7 @@ pub async fn handle(
     let mut unanswered = Unanswered(Some(conn.clock.clone()));
     let mut cx = Context::open(gw, conn, &req);
     let (head, mut body) = req.into_parts();
-    let version = head.version;
+    let (version, head_only) = (head.version, head.method == Method::HEAD);
     let res = match forward(&mut cx, head, &mut body).await {
         Ok(res) => {
             cx.entry.answered(Decision::Forwarded {
@@ -85,7 +85,7 @@ pub async fn handle(
             });
             res
         }
-        Err(reject) => refuse(&mut cx, reject, version, body)?,
+        Err(reject) => refuse(&mut cx, reject, version, head_only, body)?,
     };
     // The response body tells the connection when the exchange is over.
     unanswered.0 = None;
@@ -271,6 +271,7 @@ fn refuse(
     cx: &mut Context,
     reject: Reject,
     version: Version,
+    head_only: bool,
     body: Incoming,
 ) -> Result<Response<ResponseBody>, StreamError> {
     let gw = &cx.env.gw;
@@ -281,7 +282,7 @@ fn refuse(
         return Err(h2::Reason::PROTOCOL_ERROR.into());
     }
     early::dispose(body, version, &gw.drains);
-    Ok(local_response(reject, &cx.conn, &cx.request_id))
+    Ok(local_response(reject, head_only, &cx.conn, &cx.request_id))
 }
 
 /// The answer: a money-moving request's once its record is on disk, any other's with the entry
@@ -305,12 +306,20 @@ async fn finish(cx: Context, res: Response<ResponseBody>) -> Response<ResponseBo
     res.map(|body| body.audited(entry))
 }
 
+/// The gateway's own answer. To `HEAD` it has the headers `GET` would have and no body (RFC 9110
+/// section 9.3.2): HTTP/2 makes a body there a protocol error.
 fn local_response(
     reject: Reject,
+    head_only: bool,
     conn: &Arc<ConnInfo>,
     request_id: &http::HeaderValue,
 ) -> Response<ResponseBody> {
-    let (mut parts, body): (_, Bytes) = reject.respond().into_parts();
+    let (mut parts, mut body): (_, Bytes) = reject.respond().into_parts();
     rewrite::stamp_response(&mut parts.headers, conn.tls.is_some(), request_id);
+    if head_only {
+        let len = http::HeaderValue::from(body.len());
+        parts.headers.insert(http::header::CONTENT_LENGTH, len);
+        body = Bytes::new();
+    }
     Response::from_parts(parts, ResponseBody::local(body, conn.clock.clone()))
 }

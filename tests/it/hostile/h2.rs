@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::{assert_nothing_reached_blnk, open_h2, tls_gateway, wait_for, QUIET};
-use crate::support::client::{keyed_empty, send2};
+use crate::support::client::{bare, keyed_empty, send2};
 use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::TestGateway;
@@ -286,6 +286,31 @@ async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
         "{frames:?}"
     );
     assert!(gw.blnk.last().all("te").is_empty());
+}
+
+/// The gateway's own answer to a HEAD (401, no key) ends its stream with the HEADERS frame: a
+/// DATA frame there is a protocol error to the client (RFC 9113 section 8.1.1).
+#[tokio::test]
+async fn a_local_answer_to_head_is_headers_only() {
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
+    s.write_all(&headers(1, true, &request("HEAD", "/ledgers")))
+        .await
+        .unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| {
+        f.iter().any(|f| f.stream == 1 && f.flags & END_STREAM != 0) || reset(f, 1).is_some()
+    })
+    .await;
+    let mine: Vec<_> = frames.iter().filter(|f| f.stream == 1).collect();
+    assert!(
+        matches!(mine.as_slice(), [h] if h.ty == HEADERS && h.flags & END_STREAM != 0 && !h.is_ok_status()),
+        "{mine:?}"
+    );
+    let mut c = gw.h2().await;
+    let a = send2(&mut c, bare("HEAD", "https://localhost/ledgers")).await;
+    assert_eq!(a.status, 401);
+    assert!(a.body.is_empty());
+    assert_nothing_reached_blnk(&gw);
 }
 
 #[tokio::test]
