@@ -313,6 +313,36 @@ async fn a_local_answer_to_head_is_headers_only() {
     assert_nothing_reached_blnk(&gw);
 }
 
+/// A `host` that names another authority than `:authority` makes the request malformed (RFC
+/// 9113 section 8.3.1): 400, never forwarded. The same name in either case goes through.
+#[tokio::test]
+async fn a_host_that_differs_from_the_authority_is_refused() {
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
+    for (id, host, refused) in [
+        (1u32, &b"evil.example"[..], true),
+        (3, b"localhost:8443", true),
+        (5, b"LocalHost", false),
+    ] {
+        let mut b = with_key(&gw, "GET", "/ledgers");
+        b.extend(literal(b"host", host));
+        s.write_all(&headers(id, true, &b)).await.unwrap();
+        let (frames, _) = read_until(&mut s, QUIET, |f| {
+            f.iter().any(|f| f.stream == id && f.ty == HEADERS)
+        })
+        .await;
+        let answer = frames.iter().find(|f| f.stream == id && f.ty == HEADERS);
+        match refused {
+            true => assert!(
+                answer.is_some_and(Frame::is_bad_request_status),
+                "{frames:?}"
+            ),
+            false => assert!(answer.is_some_and(Frame::is_ok_status), "{frames:?}"),
+        }
+    }
+    assert_eq!(gw.blnk.count(), 1);
+}
+
 #[tokio::test]
 async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
     let gw = tls_gateway(json!({})).await;
