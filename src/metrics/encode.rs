@@ -11,7 +11,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::table::{AuthReason, IdempotencyOutcome, Metrics, UpstreamError, MODES, STATUS_CLASSES};
+use super::table::{
+    AuthReason, IdempotencyOutcome, Metrics, ProtocolRefusal, UpstreamError, MODES, STATUS_CLASSES,
+};
 use crate::quota::Scope;
 use crate::route::Resource;
 
@@ -99,6 +101,15 @@ impl Collector for Collect {
             "scope",
             &scopes,
             &m.rate_limited,
+        )?;
+        let refusals = ProtocolRefusal::ALL.map(ProtocolRefusal::label);
+        labelled(
+            &mut encoder,
+            "protocol_refusals",
+            "Requests refused by the HTTP layer before the gateway's checks saw them, by reason (HTTP/1.1 heads hyper could not parse or that were too large; HTTP/2 streams reset as malformed or refused, connections ended with an error).",
+            "reason",
+            &refusals,
+            &m.protocol_refusals,
         )?;
         counter(
             &mut encoder,

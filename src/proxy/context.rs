@@ -19,6 +19,8 @@ use crate::headers::X_REQUEST_ID;
 use crate::route::Resource;
 use crate::state::Snapshot;
 
+use super::seen::Seen;
+
 /// The gateway and the snapshot a request loaded at its start, which it uses to the end.
 #[derive(Clone)]
 pub(super) struct Env {
@@ -30,6 +32,8 @@ pub(super) struct Env {
 pub(super) struct Context {
     pub env: Env,
     pub conn: Arc<ConnInfo>,
+    /// What the connection's bytes showed beyond the parsed request.
+    pub seen: Arc<Seen>,
     pub request_id: HeaderValue,
     pub started: Instant,
     /// The request's audit record, closed by the response body (or by itself when dropped).
@@ -42,7 +46,12 @@ impl Context {
     /// The context of a request whose head just arrived: the snapshot in force, the request id
     /// (the client's when it is acceptable), and the audit entry, with the target as the client
     /// sent it (before normalisation).
-    pub fn open<B>(gw: Arc<Gateway>, conn: Arc<ConnInfo>, req: &Request<B>) -> Context {
+    pub fn open<B>(
+        gw: Arc<Gateway>,
+        conn: Arc<ConnInfo>,
+        seen: Arc<Seen>,
+        req: &Request<B>,
+    ) -> Context {
         let started = Instant::now();
         let snap = gw.snapshot();
         let request_id = gw.request_ids.pick(req.headers().get(X_REQUEST_ID));
@@ -64,6 +73,7 @@ impl Context {
         Context {
             env: Env { gw, snap },
             conn,
+            seen,
             request_id,
             started,
             entry,

@@ -38,6 +38,7 @@ mod recover;
 pub mod response;
 pub mod rewrite;
 pub mod screen;
+pub mod seen;
 mod send;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ use self::exchange::InFlight;
 use self::idempotent::Keyed;
 use self::response::ResponseBody;
 use self::rewrite::{Forwarding, KeyHeader};
+use self::seen::Seen;
 use self::send::Sending;
 use crate::audit::{self, Decision};
 use crate::config::OnFailure;
@@ -72,10 +74,11 @@ pub type StreamError = h2::Error;
 pub async fn handle(
     gw: Arc<Gateway>,
     conn: Arc<ConnInfo>,
+    seen: Arc<Seen>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, StreamError> {
     let mut unanswered = Unanswered(Some(conn.clock.clone()));
-    let mut cx = Context::open(gw, conn, &req);
+    let mut cx = Context::open(gw, conn, seen, &req);
     let (head, mut body) = req.into_parts();
     let (version, head_only) = (head.version, head.method == Method::HEAD);
     let res = match forward(&mut cx, head, &mut body).await {
@@ -279,6 +282,8 @@ fn refuse(
     gw.metrics.rejected(reject);
     cx.entry.answered(Decision::Rejected(reject));
     if reject == Reject::MalformedH2 && version == Version::HTTP_2 {
+        // Recorded here, so the connection does not record the reset again (`seen`).
+        cx.seen.own_reset();
         return Err(h2::Reason::PROTOCOL_ERROR.into());
     }
     early::dispose(body, version, &gw.drains);

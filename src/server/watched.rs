@@ -33,6 +33,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::refused::Refusals;
 use super::wire::Wire;
 use crate::conn::ConnClock;
 use crate::limits;
@@ -57,6 +58,8 @@ pin_project_lite::pin_project! {
         // The gateway's sending side is closed, and when lingering began, with the bytes read.
         write_shut: bool,
         linger: Option<Linger>,
+        // Where the requests HTTP/2 refuses on the way out are recorded (client connections).
+        refusals: Option<Arc<Refusals>>,
     }
 }
 
@@ -91,11 +94,26 @@ impl<IO> Watched<IO> {
             read_eof: false,
             write_shut: false,
             linger: None,
+            refusals: None,
         }
+    }
+
+    /// Records the requests this connection refuses as its frames leave (see `refused`).
+    pub(super) fn with_refusals(mut self, refusals: Arc<Refusals>) -> Self {
+        self.refusals = Some(refusals);
+        self
     }
 }
 
 impl<IO> WatchedProj<'_, IO> {
+    /// After a write: the refusals it carried, recorded.
+    fn note_refusals(&mut self) {
+        let resets = self.wire.take_resets();
+        if let (false, Some(refusals)) = (resets.is_empty(), &self.refusals) {
+            refusals.h2_written(resets);
+        }
+    }
+
     fn deadline(&self) -> Instant {
         let idle = *self.last_active + *self.idle_timeout;
         match *self.head_started {
@@ -224,6 +242,7 @@ impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
                 if this.wire.write(&data[..n.min(data.len())]) {
                     *this.last_active = Instant::now();
                 }
+                this.note_refusals();
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -252,6 +271,7 @@ impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
                 if progress {
                     *this.last_active = Instant::now();
                 }
+                this.note_refusals();
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),

@@ -343,6 +343,75 @@ async fn a_host_that_differs_from_the_authority_is_refused() {
     assert_eq!(gw.blnk.count(), 1);
 }
 
+/// Streams HTTP/2 refuses before the gateway's checks see a request (a connection-specific
+/// header: `PROTOCOL_ERROR`; one over the concurrency limit: `REFUSED_STREAM`) each have their
+/// audit record and count; a malformed request the pipeline refuses itself has its one record,
+/// with its path, and is not counted again.
+#[tokio::test]
+async fn streams_http2_refuses_have_their_record_and_count() {
+    let gw = tls_gateway(json!({"limits": {"h2_max_concurrent_streams": 1}})).await;
+    let count = |reason: &'static str| {
+        let gw = &gw;
+        async move {
+            let name = format!("blnk_gateway_protocol_refusals_total{{reason=\"{reason}\"}}");
+            gw.metric(&name).await
+        }
+    };
+    // One at a time, each answered before the next is sent.
+    let mut s = open_h2(&gw, &[]).await;
+    let mut cases = Vec::new();
+    let mut b = with_key(&gw, "GET", "/ledgers");
+    b.extend(literal(b"connection", b"keep-alive"));
+    cases.push((1u32, b, (1.0, 0.0)));
+    let mut b = with_key(&gw, "GET", "/ledgers");
+    b.extend(literal(b"x-a", b" padded"));
+    cases.push((3, b, (1.0, 0.0)));
+    for (id, block, (errors, refused)) in cases {
+        s.write_all(&headers(id, true, &block)).await.unwrap();
+        let (frames, _) = read_until(&mut s, QUIET, |f| reset(f, id).is_some()).await;
+        assert_eq!(reset(&frames, id), Some(PROTOCOL_ERROR), "{frames:?}");
+        assert_eq!(count("h2_stream_error").await, errors, "stream {id}");
+        assert_eq!(count("h2_refused_stream").await, refused, "stream {id}");
+    }
+    // Stream 5 holds the one slot (its body never comes); stream 7 is refused.
+    let mut b = with_key(&gw, "POST", "/transactions");
+    b.extend(literal(b"content-length", b"5"));
+    s.write_all(&headers(5, false, &b)).await.unwrap();
+    s.write_all(&headers(7, true, &with_key(&gw, "GET", "/ledgers")))
+        .await
+        .unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| reset(f, 7).is_some()).await;
+    assert_eq!(reset(&frames, 7), Some(REFUSED_STREAM), "{frames:?}");
+    assert_eq!(count("h2_stream_error").await, 1.0);
+    assert_eq!(count("h2_refused_stream").await, 1.0);
+    assert_eq!(gw.blnk.count(), 0);
+    drop(s);
+    let records = gw.stop_and_read_audit().await.requests();
+    let mut seen: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r["reason"].as_str().unwrap_or(""),
+                r["path"].as_str().unwrap_or(""),
+            )
+        })
+        .filter(|(reason, _)| *reason != "CLIENT_GONE")
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("GATEWAY_BAD_REQUEST", "/ledgers"),
+            // The held stream, its body cut off when the client left.
+            ("GATEWAY_BAD_REQUEST", "/transactions"),
+            ("H2_REFUSED_STREAM", ""),
+            ("H2_STREAM_ERROR", ""),
+        ],
+        "{records:?}"
+    );
+    assert!(records.iter().all(|r| r["http"] == "HTTP/2"), "{records:?}");
+}
+
 #[tokio::test]
 async fn a_content_length_that_disagrees_with_data_is_a_stream_error() {
     let gw = tls_gateway(json!({})).await;
