@@ -5,7 +5,8 @@
 //! handle                       the one entry point, from `server`
 //!   Context::open              snapshot, request id, audit entry (the target as sent)
 //!   forward                    everything between the head and Blnk's answer:
-//!     admit                      method, network, cool-down (`ratelimit`), screen::request
+//!     admit                      a fragment (`seen`), method, network, cool-down (`ratelimit`),
+//!                                screen::request
 //!                                (framing, Host, target), path::normalise, auth::authorize,
 //!                                auth::identity, rate limit, the audit log's health
 //!     intake::read_body          the body read whole, or refused
@@ -177,6 +178,10 @@ async fn admit(
     head: &http::request::Parts,
     now: Instant,
 ) -> Result<Admitted, Reject> {
+    // A fragment in the target (dropped by the parser; only the bytes showed it) before anything.
+    if cx.seen.take_fragment(cx.conn.clock.heads()) {
+        return Err(Reject::BadPath);
+    }
     let (gw, snap) = (&cx.env.gw, &cx.env.snap);
     let settings = &snap.settings;
     if matches!(head.method, Method::CONNECT | Method::TRACE) {

@@ -5,6 +5,7 @@
 //! gateway state and a shutdown future, and returns when every connection has drained or the
 //! drain deadline has passed.
 
+mod h1;
 mod refused;
 mod watched;
 mod wire;

@@ -46,6 +46,11 @@ impl Refusals {
         Refusals { gw, conn, seen }
     }
 
+    /// What the connection's bytes showed, shared with its requests.
+    pub(super) fn seen(&self) -> &Seen {
+        &self.seen
+    }
+
     /// One refused request: its record and its count.
     pub(super) fn record(&self, version: Version, why: ProtocolRefusal) {
         let snap = self.gw.snapshot();

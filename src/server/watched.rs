@@ -60,6 +60,8 @@ pin_project_lite::pin_project! {
         linger: Option<Linger>,
         // Where the requests HTTP/2 refuses on the way out are recorded (client connections).
         refusals: Option<Arc<Refusals>>,
+        // The stream was cut (see `h1`): every read from now on fails.
+        cut: bool,
     }
 }
 
@@ -95,6 +97,7 @@ impl<IO> Watched<IO> {
             write_shut: false,
             linger: None,
             refusals: None,
+            cut: false,
         }
     }
 
@@ -199,6 +202,9 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let mut this = self.project();
+        if *this.cut {
+            return Poll::Ready(Err(cut_error()));
+        }
         let before = buf.filled().len();
         match this.io.as_mut().poll_read(cx, buf) {
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -210,8 +216,11 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
                 if new.is_empty() && buf.remaining() > 0 {
                     *this.read_eof = true;
                 }
+                let mut cut = None;
                 if !new.is_empty() {
                     let seen = this.wire.read(new);
+                    let facts = this.refusals.as_deref().map(Refusals::seen);
+                    cut = this.wire.follow(new, facts);
                     let now = Instant::now();
                     if seen.progress {
                         *this.last_active = now;
@@ -220,6 +229,14 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
                     let in_head = matches!(this.head_started, Some((_, h)) if *h == heads);
                     if seen.head_begun && this.clock.idle() && !in_head {
                         *this.head_started = Some((now, heads));
+                    }
+                }
+                if let Some(at) = cut {
+                    // What came before the cut is delivered; the next read fails.
+                    *this.cut = true;
+                    buf.set_filled(before + at);
+                    if at == 0 {
+                        return Poll::Ready(Err(cut_error()));
                     }
                 }
                 Poll::Ready(Ok(()))
@@ -297,11 +314,19 @@ impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
             ready!(this.io.as_mut().poll_shutdown(cx))?;
             *this.write_shut = true;
         }
-        if *this.read_eof || !matches!(this.wire, Wire::Http1) {
+        if *this.read_eof || !matches!(this.wire, Wire::Http1(_)) {
             return Poll::Ready(Ok(()));
         }
         this.poll_linger(cx)
     }
+}
+
+/// A read after the stream was cut: hyper reports the request body broken off.
+fn cut_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "chunk size larger than any body (over 2^63 - 1)",
+    )
 }
 
 #[cfg(test)]

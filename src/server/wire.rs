@@ -5,7 +5,9 @@
 //! also counts the streams the connection refuses (`RST_STREAM` with `PROTOCOL_ERROR` or
 //! `REFUSED_STREAM`) and a GOAWAY with an error, for `refused`.
 
+use super::h1::H1Scan;
 use super::refused::Resets;
+use crate::proxy::seen::Seen as Facts;
 
 /// The HTTP/2 client preface, by which an HTTP/2 connection is recognised.
 pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -36,7 +38,7 @@ pub(super) const EVERYTHING: Seen = Seen {
 pub(super) enum Wire {
     /// Not known yet: this many bytes of the HTTP/2 preface have matched.
     Sniff(usize),
-    Http1,
+    Http1(H1Scan),
     Http2 {
         read: FrameScan,
         write: FrameScan,
@@ -46,13 +48,13 @@ pub(super) enum Wire {
 impl Wire {
     pub(super) fn read(&mut self, bytes: &[u8]) -> Seen {
         match self {
-            Wire::Http1 => EVERYTHING,
+            Wire::Http1(_) => EVERYTHING,
             Wire::Http2 { read, .. } => read.feed(bytes),
             Wire::Sniff(matched) => {
                 let want = &H2_PREFACE[*matched..];
                 let n = want.len().min(bytes.len());
                 if bytes[..n] != want[..n] {
-                    *self = Wire::Http1;
+                    *self = Wire::Http1(H1Scan::default());
                     return EVERYTHING;
                 }
                 *matched += n;
@@ -80,7 +82,7 @@ impl Wire {
     pub(super) fn write(&mut self, bytes: &[u8]) -> bool {
         match self {
             Wire::Http2 { write, .. } => write.feed(bytes).progress,
-            Wire::Http1 | Wire::Sniff(_) => !bytes.is_empty(),
+            Wire::Http1(_) | Wire::Sniff(_) => !bytes.is_empty(),
         }
     }
 
@@ -88,7 +90,16 @@ impl Wire {
     pub(super) fn take_resets(&mut self) -> Resets {
         match self {
             Wire::Http2 { write, .. } => std::mem::take(&mut write.resets),
-            Wire::Http1 | Wire::Sniff(_) => Resets::default(),
+            Wire::Http1(_) | Wire::Sniff(_) => Resets::default(),
+        }
+    }
+
+    /// HTTP/1.1 only: follows the requests in `bytes` read (after `read`), noting fragments in
+    /// `facts`; where the stream must be cut, if it must (see `h1`).
+    pub(super) fn follow(&mut self, bytes: &[u8], facts: Option<&Facts>) -> Option<usize> {
+        match self {
+            Wire::Http1(scan) => scan.feed(bytes, facts),
+            Wire::Sniff(_) | Wire::Http2 { .. } => None,
         }
     }
 }
@@ -217,6 +228,6 @@ mod tests {
         assert!(seen.head_begun && matches!(wire, Wire::Http2 { .. }));
         let mut wire = Wire::Sniff(0);
         assert_eq!(wire.read(b"POST / HTTP/1.1\r\n"), EVERYTHING);
-        assert!(matches!(wire, Wire::Http1));
+        assert!(matches!(wire, Wire::Http1(_)));
     }
 }

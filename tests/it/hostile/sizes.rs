@@ -161,3 +161,25 @@ async fn heads_hyper_refuses_have_their_record_and_count() {
         assert!(!r["request_id"].as_str().unwrap_or("").is_empty(), "{r}");
     }
 }
+
+/// A chunk size no body can have (over 2^63 - 1) is refused at once (400), not answered with a
+/// 408 once the body deadline passes: the deadline here is a minute, and the answer must come
+/// within [`super::QUIET`] of the request.
+#[tokio::test]
+async fn a_chunk_size_past_any_body_is_400_at_once() {
+    let gw = plain(json!({"limits": {"body_read_timeout": "60s"}})).await;
+    for size in ["ffffffffffffffff", "8000000000000000"] {
+        let head = format!(
+            "POST /transactions HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {}\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc",
+            gw.key
+        );
+        let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        // The client keeps the connection open: only the gateway can end this exchange early.
+        let reply = read_reply(&mut tcp).await;
+        reply.assert_refused(400);
+        assert_eq!(reply.responses[0].code(), "GATEWAY_BAD_REQUEST", "{size}");
+    }
+    assert_nothing_reached_blnk(&gw);
+    still_serves(&gw).await;
+}
