@@ -1,7 +1,8 @@
 //! [`Gateway`]: what every connection and request of one process shares. The live snapshot
-//! (`state`), swapped whole on reload, and the parts that outlive snapshots: the pool of
-//! connections to Blnk, the rate limiters' buckets, the audit writer, the request-body budget,
-//! and the exchanges finishing after their client left. Each part's size is read once, at start
+//! (`state`), swapped whole on reload and only through [`Gateway::update`], which holds the lock
+//! that serialises its writers; and the parts that outlive snapshots: the pool of connections to
+//! Blnk, the rate limiters' buckets, the audit writer, the request-body budget, and the exchanges
+//! finishing after their client left. Each part's size is read once, at start
 //! (`config::Process`); everything a request decides on comes from the snapshot.
 
 use std::sync::{Arc, Mutex};

@@ -5,10 +5,10 @@
 //! Blnk learns its key only when it starts, so after Blnk moves to a new key (or is started with
 //! another one) every request that needs the key gets Blnk's 401 while `/health` still says UP.
 //! The gateway finds out two ways:
-//! - **the probe** (`GET /ledgers?limit=1` with the key, the rotation's probe): Blnk answers 401
-//!   to a key it does not hold and anything else to one it does. `/readyz` asks at most once per
-//!   `KEY_CHECK_INTERVAL` and never twice at once, so readiness polling is never a request to
-//!   Blnk per call;
+//! - **the probe** (`GET /ledgers?limit=1` with the key; `rotation`'s probe loop asks it too):
+//!   Blnk answers 401 to a key it does not hold and anything else to one it does. `/readyz` asks
+//!   at most once per `KEY_CHECK_INTERVAL` and never twice at once, so readiness polling is never
+//!   a request to Blnk per call;
 //! - **forwarded requests**: a run of `KEY_MISMATCH_RUN` 401s to the master key means Blnk
 //!   rejects it (logged as a likely key mismatch, at most once per `KEY_MISMATCH_LOG_INTERVAL`),
 //!   and any other answer means it accepts it. A request pays two relaxed loads for this.

@@ -12,7 +12,8 @@
 //!
 //! A [`KeyRing`] is part of the immutable snapshot; the observation of which key Blnk accepts is
 //! shared (`Arc<AtomicBool>`) between the snapshots of one rotation, so reloads that do not change
-//! the key keep it.
+//! the key keep it. This module is the data; what moves a rotation along (the grace timer, the
+//! probe loop, sending with either key) is `rotation`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -18,7 +18,7 @@
 //!   forwarded. (The h2 crate itself refuses a `content-length` that disagrees with the DATA.)
 //!
 //! Every HTTP/1.1 refusal closes the connection (see `error`). This module does not decide who
-//! may pass (`auth`) or which headers go upstream (`headers`).
+//! may pass (`auth`) or which headers go upstream (`rewrite`).
 
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::uri::{Authority, PathAndQuery};
