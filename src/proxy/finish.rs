@@ -14,10 +14,13 @@ use crate::idempotency::{Claims, Settle};
 
 /// A money-moving request's answer, sent once its record is on disk (group commit, bounded by
 /// `AUDIT_DURABLE_TIMEOUT`): a crash after the answer never loses the record of money moved.
-pub(super) async fn durably(cx: Context, res: Response<ResponseBody>) -> Response<ResponseBody> {
+pub(super) async fn durably(
+    cx: &mut Context,
+    res: Response<ResponseBody>,
+) -> Response<ResponseBody> {
     let Context {
         env,
-        mut entry,
+        entry,
         started,
         resource,
         ..
@@ -32,7 +35,7 @@ pub(super) async fn durably(cx: Context, res: Response<ResponseBody>) -> Respons
     }
     env.gw.metrics.request(
         env.snap.settings.mode,
-        resource,
+        *resource,
         res.status().as_u16(),
         started.elapsed(),
     );

@@ -93,7 +93,7 @@ pub async fn handle(
     };
     // The response body tells the connection when the exchange is over.
     unanswered.0 = None;
-    Ok(finish(cx, res).await)
+    Ok(finish(&mut cx, res).await)
 }
 
 /// Tells the connection the request is over when the handler ends without a response body that
@@ -297,22 +297,18 @@ fn refuse(
 
 /// The answer: a money-moving request's once its record is on disk, any other's with the entry
 /// travelling in its body; counted either way.
-async fn finish(cx: Context, res: Response<ResponseBody>) -> Response<ResponseBody> {
+async fn finish(cx: &mut Context, res: Response<ResponseBody>) -> Response<ResponseBody> {
     if cx.entry.is_durable() {
         return finish::durably(cx, res).await;
     }
-    let Context {
-        env,
-        started,
-        entry,
-        resource,
-        ..
-    } = cx;
     let status = res.status().as_u16();
-    let mode = env.snap.settings.mode;
-    env.gw
+    let mode = cx.env.snap.settings.mode;
+    let elapsed = cx.started.elapsed();
+    cx.env
+        .gw
         .metrics
-        .request(mode, resource, status, started.elapsed());
+        .request(mode, cx.resource, status, elapsed);
+    let entry = std::mem::replace(&mut cx.entry, crate::audit::Entry::disabled());
     res.map(|body| body.audited(entry))
 }
 

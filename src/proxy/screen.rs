@@ -99,13 +99,15 @@ fn host(version: Version, headers: &http::HeaderMap) -> Result<(), Reject> {
 /// An HTTP/2 `Host` that names another authority than `:authority` (host case-insensitively,
 /// port exactly as written).
 fn same_authority(req: &http::request::Parts) -> Result<(), Reject> {
+    if req.version != Version::HTTP_2 {
+        return Ok(());
+    }
     let (Some(host), Some(authority)) = (req.headers.get(HOST), req.uri.authority()) else {
         return Ok(());
     };
-    if req.version == Version::HTTP_2
-        && !host
-            .as_bytes()
-            .eq_ignore_ascii_case(authority.as_str().as_bytes())
+    if !host
+        .as_bytes()
+        .eq_ignore_ascii_case(authority.as_str().as_bytes())
     {
         return Err(Reject::BadRequest);
     }

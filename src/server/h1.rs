@@ -43,6 +43,16 @@ enum State {
     Lost,
 }
 
+/// What one move of the follower did.
+enum Step {
+    /// Consumed this many bytes.
+    Took(usize),
+    /// Consumed everything given; more is needed.
+    Wait,
+    /// The stream must be cut this many bytes into what was given.
+    Cut(usize),
+}
+
 /// Follows one connection's requests (see the module docs).
 #[derive(Debug)]
 pub(super) struct H1Scan {
@@ -73,102 +83,144 @@ impl H1Scan {
     pub(super) fn feed(&mut self, bytes: &[u8], seen: Option<&Seen>) -> Option<usize> {
         let mut i = 0;
         while i < bytes.len() {
-            let b = bytes[i];
-            self.state = match self.state {
-                State::Start if b == b'\r' || b == b'\n' => State::Start,
-                State::Start => {
-                    self.heads += 1;
-                    State::Method
-                }
-                State::Method if b == b' ' => State::Target,
-                State::Method => State::Method,
-                State::Target if b == b' ' => State::Version,
-                State::Target if b == b'#' => {
-                    if let Some(seen) = seen {
-                        seen.fragment_in(self.heads);
-                    }
-                    State::Target
-                }
-                State::Target if b == b'\n' => State::Lost,
-                State::Target => State::Target,
-                State::Version if b == b'\n' => self.fields_start(),
-                State::Version => State::Version,
-                State::Fields | State::Trailers => {
-                    // A whole line at a time.
-                    let rest = &bytes[i..];
-                    let Some(end) = rest.iter().position(|&c| c == b'\n') else {
-                        self.line.extend_from_slice(rest);
-                        if self.line.len() > MAX_LINE {
-                            self.state = State::Lost;
-                        }
-                        return None;
-                    };
-                    self.line.extend_from_slice(&rest[..end]);
-                    i += end + 1;
-                    self.state = match self.state {
-                        State::Fields => self.field_line(),
-                        _ => self.trailer_line(),
-                    };
-                    continue;
-                }
-                State::Fixed(n) => {
-                    let skip = usize::try_from(n)
-                        .unwrap_or(usize::MAX)
-                        .min(bytes.len() - i);
-                    i += skip;
-                    self.state = match n - skip as u64 {
-                        0 => State::Start,
-                        left => State::Fixed(left),
-                    };
-                    continue;
-                }
-                State::ChunkSize(size) => match hex(b) {
-                    Some(d) => match size.checked_mul(16).map(|s| s + u64::from(d)) {
-                        Some(s) if s <= MAX_CHUNK => State::ChunkSize(s),
-                        _ => {
-                            self.state = State::Lost;
-                            return Some(i);
-                        }
-                    },
-                    None if b == b'\n' => self.chunk_data(size),
-                    None if matches!(b, b';' | b' ' | b'\t' | b'\r') => State::ChunkLine(size),
-                    None => State::Lost,
-                },
-                State::ChunkLine(size) if b == b'\n' => self.chunk_data(size),
-                State::ChunkLine(size) => State::ChunkLine(size),
-                State::ChunkData(n) => {
-                    let skip = usize::try_from(n)
-                        .unwrap_or(usize::MAX)
-                        .min(bytes.len() - i);
-                    i += skip;
-                    self.state = match n - skip as u64 {
-                        0 => State::ChunkEnd,
-                        left => State::ChunkData(left),
-                    };
-                    continue;
-                }
-                State::ChunkEnd if b == b'\r' => State::ChunkEnd,
-                State::ChunkEnd if b == b'\n' => State::ChunkSize(0),
-                State::ChunkEnd => State::Lost,
-                State::Lost => return None,
-            };
-            i += 1;
+            match self.step(&bytes[i..], seen) {
+                Step::Took(n) => i += n,
+                Step::Wait => return None,
+                Step::Cut(at) => return Some(i + at),
+            }
         }
         None
     }
 
+    /// One move through `rest` (never empty) from the current state.
+    fn step(&mut self, rest: &[u8], seen: Option<&Seen>) -> Step {
+        let b = rest[0];
+        match self.state {
+            State::Start => {
+                if b != b'\r' && b != b'\n' {
+                    self.heads += 1;
+                    self.state = State::Method;
+                }
+                Step::Took(1)
+            }
+            // The request line: a search for the byte that ends each part.
+            State::Method => self.until(rest, b' ', State::Target),
+            State::Target => self.target(rest, seen),
+            State::Version => {
+                let next = self.fields_start();
+                self.until(rest, b'\n', next)
+            }
+            State::Fields | State::Trailers => self.line(rest),
+            State::Fixed(n) => self.skip(rest, n, State::Start, State::Fixed),
+            State::ChunkSize(size) => self.chunk_size(b, size),
+            State::ChunkLine(size) => {
+                if b == b'\n' {
+                    self.state = chunk_data(size);
+                }
+                Step::Took(1)
+            }
+            State::ChunkData(n) => self.skip(rest, n, State::ChunkEnd, State::ChunkData),
+            State::ChunkEnd => {
+                self.state = match b {
+                    b'\r' => State::ChunkEnd,
+                    b'\n' => State::ChunkSize(0),
+                    _ => State::Lost,
+                };
+                Step::Took(1)
+            }
+            State::Lost => Step::Wait,
+        }
+    }
+
+    /// Up to and past the first `byte`, then `next`; all of `rest` when it is not there.
+    fn until(&mut self, rest: &[u8], byte: u8, next: State) -> Step {
+        match find(rest, byte) {
+            Some(at) => {
+                self.state = next;
+                Step::Took(at + 1)
+            }
+            None => Step::Wait,
+        }
+    }
+
+    /// The target: a `#` noted for this request, a line end inside it not understood.
+    fn target(&mut self, rest: &[u8], seen: Option<&Seen>) -> Step {
+        let Some(at) = rest.iter().position(|&c| matches!(c, b' ' | b'#' | b'\n')) else {
+            return Step::Wait;
+        };
+        self.state = match rest[at] {
+            b' ' => State::Version,
+            b'#' => {
+                if let Some(seen) = seen {
+                    seen.fragment_in(self.heads);
+                }
+                State::Target
+            }
+            _ => State::Lost,
+        };
+        Step::Took(at + 1)
+    }
+
+    /// A header or trailer line: read where it is when it arrived whole, put together first when
+    /// it was split across reads.
+    fn line(&mut self, rest: &[u8]) -> Step {
+        let Some(end) = find(rest, b'\n') else {
+            self.line.extend_from_slice(rest);
+            if self.line.len() > MAX_LINE {
+                self.state = State::Lost;
+            }
+            return Step::Wait;
+        };
+        let line = if self.line.is_empty() {
+            &rest[..end]
+        } else {
+            self.line.extend_from_slice(&rest[..end]);
+            &std::mem::take(&mut self.line)[..]
+        };
+        self.state = match self.state {
+            State::Fields => self.field_line(line),
+            _ => trailer_line(line),
+        };
+        Step::Took(end + 1)
+    }
+
+    /// `n` bytes of body passed over unread; then `done`.
+    fn skip(&mut self, rest: &[u8], n: u64, done: State, left: fn(u64) -> State) -> Step {
+        let skip = usize::try_from(n).unwrap_or(usize::MAX).min(rest.len());
+        self.state = match n - skip as u64 {
+            0 => done,
+            more => left(more),
+        };
+        Step::Took(skip)
+    }
+
+    /// One byte of a chunk-size line: a size past `MAX_CHUNK` cuts the stream at this byte.
+    fn chunk_size(&mut self, b: u8, size: u64) -> Step {
+        self.state = match hex(b) {
+            Some(d) => match size.checked_mul(16).map(|s| s + u64::from(d)) {
+                Some(s) if s <= MAX_CHUNK => State::ChunkSize(s),
+                _ => {
+                    self.state = State::Lost;
+                    return Step::Cut(0);
+                }
+            },
+            None if b == b'\n' => chunk_data(size),
+            None if matches!(b, b';' | b' ' | b'\t' | b'\r') => State::ChunkLine(size),
+            None => State::Lost,
+        };
+        Step::Took(1)
+    }
+
     fn fields_start(&mut self) -> State {
-        self.line.clear();
         self.chunked = false;
         self.length = None;
         State::Fields
     }
 
     /// One header line (without its LF): the framing fields noted; the empty line ends the head.
-    fn field_line(&mut self) -> State {
-        let line = std::mem::take(&mut self.line);
-        let text = line.strip_suffix(b"\r").unwrap_or(&line);
-        let state = if text.is_empty() {
+    fn field_line(&mut self, line: &[u8]) -> State {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        if text.is_empty() {
             match (self.chunked, self.length) {
                 (true, _) => State::ChunkSize(0),
                 (false, Some(0) | None) => State::Start,
@@ -196,31 +248,42 @@ impl H1Scan {
             }
         } else {
             State::Lost
-        };
-        self.line = line;
-        self.line.clear();
-        state
-    }
-
-    /// A trailer line (without its LF): the empty line ends the message.
-    fn trailer_line(&mut self) -> State {
-        let empty = self.line.iter().all(|&c| c == b'\r');
-        self.line.clear();
-        match empty {
-            true => State::Start,
-            false => State::Trailers,
         }
     }
+}
 
-    fn chunk_data(&mut self, size: u64) -> State {
-        match size {
-            0 => {
-                self.line.clear();
-                State::Trailers
-            }
-            n => State::ChunkData(n),
-        }
+/// After a chunk-size line: the trailers after the last chunk, the data otherwise.
+fn chunk_data(size: u64) -> State {
+    match size {
+        0 => State::Trailers,
+        n => State::ChunkData(n),
     }
+}
+
+/// A trailer line (without its LF): the empty line ends the message.
+fn trailer_line(line: &[u8]) -> State {
+    match line.iter().all(|&c| c == b'\r') {
+        true => State::Start,
+        false => State::Trailers,
+    }
+}
+
+/// Where `byte` first is in `bytes`: eight bytes at a time (a byte equal to `byte` is a zero byte
+/// of `word ^ repeated`), since every byte of every head passes through here.
+fn find(bytes: &[u8], byte: u8) -> Option<usize> {
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let repeated = LOW * u64::from(byte);
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let w = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8])) ^ repeated;
+        if w.wrapping_sub(LOW) & !w & HIGH != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&c| c == byte).map(|i| at + i)
 }
 
 fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -267,6 +330,21 @@ mod tests {
         let stream = stream.as_bytes();
         for step in [1, 2, 7, stream.len()] {
             assert_eq!(fragments(stream, step), (vec![4], None), "reads of {step}");
+        }
+    }
+
+    #[test]
+    fn find_agrees_with_a_plain_search() {
+        let text: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+        for start in 0..20 {
+            for byte in [0u8, 1, 10, 32, 0x80, 0xff, 200] {
+                let s = &text[start..];
+                assert_eq!(
+                    find(s, byte),
+                    s.iter().position(|&c| c == byte),
+                    "{start} {byte}"
+                );
+            }
         }
     }
 
