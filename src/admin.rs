@@ -223,7 +223,10 @@ impl Admin {
         let gw = &self.gw;
         let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = vec![
             Box::new(metrics::Collect(gw.metrics.clone())),
-            Box::new(gw.gauges()),
+            Box::new(gw.reloads.counts()),
+            Box::new(gw.snapshot().gauges()),
+            Box::new(gw.buffer_gauges()),
+            Box::new(gw.key_check.gauge()),
             Box::new(gw.audit.stats()),
             Box::new(gw.rate_limits.tracked()),
         ];

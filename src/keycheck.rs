@@ -5,10 +5,10 @@
 //! Blnk learns its key only when it starts, so after Blnk moves to a new key (or is started with
 //! another one) every request that needs the key gets Blnk's 401 while `/health` still says UP.
 //! The gateway finds out two ways:
-//! - **the probe** (`GET /ledgers?limit=1` with the key, the rotation's probe): Blnk answers 401
-//!   to a key it does not hold and anything else to one it does. `/readyz` asks at most once per
-//!   `KEY_CHECK_INTERVAL` and never twice at once, so readiness polling is never a request to
-//!   Blnk per call;
+//! - **the probe** (`GET /ledgers?limit=1` with the key; `rotation`'s probe loop asks it too):
+//!   Blnk answers 401 to a key it does not hold and anything else to one it does. `/readyz` asks
+//!   at most once per `KEY_CHECK_INTERVAL` and never twice at once, so readiness polling is never
+//!   a request to Blnk per call;
 //! - **forwarded requests**: a run of `KEY_MISMATCH_RUN` 401s to the master key means Blnk
 //!   rejects it (logged as a likely key mismatch, at most once per `KEY_MISMATCH_LOG_INTERVAL`),
 //!   and any other answer means it accepts it. A request pays two relaxed loads for this.
@@ -107,9 +107,9 @@ impl KeyCheck {
         }
     }
 
-    /// For `/metrics`: 0 while Blnk is known to reject the key, else 1.
-    pub fn accepted_gauge(&self) -> i64 {
-        i64::from(!self.rejected.load(Ordering::Relaxed))
+    /// For `/metrics`: `upstream_key_accepted` now.
+    pub fn gauge(&self) -> Accepted {
+        Accepted(!self.rejected.load(Ordering::Relaxed))
     }
 
     /// What is known about `key` when it was learned (or asked, unanswered) within the interval.
@@ -176,6 +176,24 @@ impl KeyCheck {
             seen.run_logged_at = Some(Instant::now());
             tracing::error!(key_fingerprint = %key, requests_in_a_row = run, "likely key mismatch: Blnk keeps answering 401 to the gateway's master key");
         }
+    }
+}
+
+/// `upstream_key_accepted` at one moment: false while Blnk is known to reject the key.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepted(bool);
+
+impl prometheus_client::collector::Collector for Accepted {
+    fn encode(
+        &self,
+        mut e: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        crate::metrics::gauge(
+            &mut e,
+            "upstream_key_accepted",
+            "0 while Blnk answers 401 to the gateway's master key (a probe or a run of forwarded requests), else 1.",
+            i64::from(self.0),
+        )
     }
 }
 

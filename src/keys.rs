@@ -12,7 +12,8 @@
 //!
 //! A [`KeyRing`] is part of the immutable snapshot; the observation of which key Blnk accepts is
 //! shared (`Arc<AtomicBool>`) between the snapshots of one rotation, so reloads that do not change
-//! the key keep it.
+//! the key keep it. This module is the data; what moves a rotation along (the grace timer, the
+//! probe loop, sending with either key) is `rotation`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -182,6 +183,42 @@ impl KeyRing {
 
     pub fn upstream_on_current(&self) -> bool {
         self.upstream_on_current.load(Ordering::Relaxed)
+    }
+
+    /// For `/metrics`: the current key's age and whether a rotation is in progress, now.
+    pub fn gauges(&self) -> KeyGauges {
+        KeyGauges {
+            age_secs: i64::try_from(self.age().as_secs()).unwrap_or(i64::MAX),
+            rotating: self.previous.is_some(),
+        }
+    }
+}
+
+/// The key ring's gauges at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyGauges {
+    age_secs: i64,
+    rotating: bool,
+}
+
+impl KeyGauges {
+    /// Writes the gauges (the snapshot's collector writes them with its own).
+    pub fn write(
+        &self,
+        e: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        crate::metrics::gauge(
+            e,
+            "key_age_seconds",
+            "Age of the current master key: since its file was last written, or since it was loaded when it is not from a file.",
+            self.age_secs,
+        )?;
+        crate::metrics::gauge(
+            e,
+            "key_rotation_in_progress",
+            "1 while a previous master key is still valid.",
+            i64::from(self.rotating),
+        )
     }
 }
 

@@ -17,7 +17,7 @@
 //! |---|---|---|
 //! | Edge | `cli`, `app`, `admin`, `pending`, `reload`, `systemd`, `signal` | the process: command line, the one serve path, admin listener, the operator's view of pending keys, reloads, systemd, signals |
 //! | Serve | `server` | accept, connection cap, TLS handshake, HTTP/1.1 and HTTP/2 connections, their deadlines, drain |
-//! | Pipeline | `proxy`, `gateway`, `upstream`, `keycheck` | one request: screen, authenticate, limit, read the body, forward, answer; the process-wide parts a request uses; the pool of connections to Blnk; whether Blnk accepts the master key |
+//! | Pipeline | `proxy`, `rotation`, `gateway`, `upstream`, `keycheck` | one request: screen, authenticate, limit, read the body, forward, answer; a master-key rotation (grace timer, probe loop, sending with either key); the process-wide parts a request uses, and the one way to swap the snapshot; the pool of connections to Blnk; whether Blnk accepts the master key |
 //! | State | `state`, `tls` | the live snapshot, and how a new one is built from config (certificates, client keys) and swapped in |
 //! | Policy | `clients`, `ratelimit`, `audit`, `keys`, `idempotency` | who may do what, how often, the record of it, and which retries are replays |
 //! | Cluster | `cluster` | the Redis several gateways share: its connection, whether it answers, who is alive, subscriptions |
@@ -52,6 +52,7 @@ pub mod quota;
 pub mod ratelimit;
 pub mod reload;
 pub mod request_id;
+pub mod rotation;
 pub mod route;
 pub mod secret;
 pub mod server;

@@ -4,12 +4,12 @@
 //! audit signing key file and the TLS files (directories, because rotation tools replace files
 //! by rename or swap a Kubernetes `..data` symlink, which ends a watch on the file itself), and
 //! SIGHUP. Events are debounced so a half-written file is not read. A reload runs the same
-//! `config::load` as `serve`; on any problem the last good snapshot keeps serving, the problems
-//! are logged and a counter moves.
+//! `state::load` as `serve`; on any problem the last good snapshot keeps serving, the problems
+//! are logged and a counter moves. The swap itself is `Gateway::update`'s, serialised with the
+//! rotation's.
 //!
-//! After a key change this module also runs the rotation's two clocks: a timer that retires the
-//! previous key when `gateway.rotation.grace` ends, and a probe that asks Blnk which key it holds
-//! (see `crate::keys`). It does not decide what a key allows; `proxy` and `keys` do.
+//! A reload that brings a new master key hands it to `rotation` (the grace timer and the probe
+//! loop). This module does not decide what a key allows; `proxy` and `keys` do.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -23,10 +23,8 @@ use tokio::time::Instant;
 
 use crate::config::{self, Env, Problems, Purpose, Settings};
 use crate::gateway::Gateway;
-use crate::keycheck::{self, Verdict};
-use crate::keys::Previous;
 use crate::limits;
-use crate::mode::Mode;
+use crate::rotation;
 use crate::secret::RECOMMENDED_MIN_KEY_LEN;
 use crate::state::{self, Loaded, Snapshot};
 use crate::systemd::Notifier;
@@ -35,8 +33,6 @@ pub struct Reloader {
     gw: Arc<Gateway>,
     config_path: PathBuf,
     env: Env,
-    /// Serialises every writer of the snapshot (reloads, grace end, probe) so none is lost.
-    swap_lock: Mutex<()>,
     /// File names whose events trigger a reload, and the directories watched for them.
     watched: Mutex<(HashSet<OsString>, HashSet<PathBuf>)>,
     wake: Notify,
@@ -70,7 +66,6 @@ impl Reloader {
             gw,
             config_path,
             env,
-            swap_lock: Mutex::new(()),
             watched: Mutex::new((HashSet::new(), HashSet::new())),
             wake: Notify::new(),
         })
@@ -109,19 +104,35 @@ impl Reloader {
         outcome
     }
 
-    /// Swaps in what was loaded, unless it is a key too short to be a whole key file.
-    fn apply(self: &Arc<Self>, mut loaded: Loaded, trigger: &str) -> Outcome {
-        let guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let old = self.gw.snapshot();
-        let rotated = !old.keys.current.digest().matches(loaded.key.digest());
-        if rotated && loaded.key.len() < RECOMMENDED_MIN_KEY_LEN {
-            let mut p = Problems::default();
-            p.push(
-                loaded.key_source.to_string(),
-                format!("a new key must be at least {RECOMMENDED_MIN_KEY_LEN} bytes; a shorter one is refused at reload, as a half-written file looks the same"),
-            );
-            return Outcome::Rejected(p.to_string());
+    /// Swaps in what was loaded, unless it is a key too short to be a whole key file; a new key
+    /// starts a rotation (`rotation`).
+    fn apply(&self, loaded: Loaded, trigger: &str) -> Outcome {
+        let mut refused = None;
+        let mut rotated = None;
+        self.gw.update(|old| {
+            let rotation = !old.keys.current.digest().matches(loaded.key.digest());
+            if rotation && loaded.key.len() < RECOMMENDED_MIN_KEY_LEN {
+                refused = Some(short_key(&loaded));
+                return None;
+            }
+            let next = self.next(old, loaded, trigger);
+            rotated =
+                rotation.then(|| (*old.keys.current.fingerprint(), next.keys.previous.clone()));
+            Some(next)
+        });
+        if let Some(why) = refused {
+            return Outcome::Rejected(why);
         }
+        if let Some((old, previous)) = &rotated {
+            rotation::start(&self.gw, old, previous.clone());
+        }
+        Outcome::Applied {
+            key_rotated: rotated.is_some(),
+        }
+    }
+
+    /// The snapshot that follows `old` with what was loaded; logs what changed.
+    fn next(&self, old: &Snapshot, mut loaded: Loaded, trigger: &str) -> Snapshot {
         for w in &loaded.warnings {
             tracing::warn!("{w}");
         }
@@ -136,86 +147,8 @@ impl Reloader {
         loaded.settings.process = old.settings.process.clone();
         let next = old.next(loaded, Instant::now());
         self.refresh_watch_list(&next);
-        let new_previous = next.keys.previous.clone();
-        log_reloaded(trigger, &old, &next);
-        self.gw.swap(next);
-        drop(guard);
-        if rotated {
-            self.start_rotation(old.keys.current.fingerprint().to_string(), new_previous);
-        }
-        Outcome::Applied {
-            key_rotated: rotated,
-        }
-    }
-
-    /// Starts the grace timer and the probe for a rotation that kept a previous key.
-    fn start_rotation(self: &Arc<Self>, old_fp: String, previous: Option<Arc<Previous>>) {
-        let Some(previous) = previous else {
-            tracing::info!(previous_key = %old_fp, "master key rotated with no grace: the previous key is no longer valid");
-            return;
-        };
-        let grace = previous
-            .expires_at
-            .saturating_duration_since(Instant::now());
-        tracing::info!(previous_key = %old_fp, grace_secs = grace.as_secs(), "master key rotated: the previous key stays valid for the grace");
-        let me = self.clone();
-        let p = previous.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(p.expires_at).await;
-            me.retire(&p, "rotation grace ended");
-        });
-        let me = self.clone();
-        tokio::spawn(async move { me.probe_until_settled(previous).await });
-    }
-
-    /// Drops `previous` from the snapshot, if it is still the one in force.
-    fn retire(&self, previous: &Arc<Previous>, why: &str) {
-        let _guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let snap = self.gw.snapshot();
-        if !snap
-            .keys
-            .previous
-            .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(p, previous))
-        {
-            return;
-        }
-        self.gw.swap(snap.with_keys(snap.keys.without_previous()));
-        tracing::info!(
-            previous_key = %previous.key.fingerprint(),
-            requests_with_previous_key = previous.uses.load(Ordering::Relaxed),
-            "{why}: the previous master key is no longer valid"
-        );
-    }
-
-    /// Asks Blnk which key it holds until it takes the new one, the rotation is superseded, or
-    /// the grace ends. In inject mode the previous key is then dropped at once: no client holds it.
-    async fn probe_until_settled(self: Arc<Self>, previous: Arc<Previous>) {
-        loop {
-            let snap = self.gw.snapshot();
-            let same = snap
-                .keys
-                .previous
-                .as_ref()
-                .is_some_and(|p| Arc::ptr_eq(p, &previous));
-            if !same || Instant::now() >= previous.expires_at {
-                return;
-            }
-            let current = snap.keys.current.header_value();
-            if !snap.keys.upstream_on_current()
-                && keycheck::probe(&self.gw.upstream, &snap, current).await == Verdict::Accepted
-            {
-                snap.keys.upstream_accepted(crate::keys::Which::Current);
-                tracing::info!(key_fingerprint = %snap.keys.current.fingerprint(), "Blnk accepts the new master key");
-            }
-            if snap.keys.upstream_on_current() {
-                if snap.settings.mode == Mode::Inject {
-                    self.retire(&previous, "Blnk accepts the new key");
-                }
-                return;
-            }
-            tokio::time::sleep(snap.settings.rotation.probe_interval).await;
-        }
+        log_reloaded(trigger, old, &next);
+        next
     }
 
     /// Reloads on file events in the watched directories, debounced.
@@ -323,6 +256,16 @@ impl Reloader {
             watched.1.insert(dir.to_path_buf());
         }
     }
+}
+
+/// Why a new key that short is refused.
+fn short_key(loaded: &Loaded) -> String {
+    let mut p = Problems::default();
+    p.push(
+        loaded.key_source.to_string(),
+        format!("a new key must be at least {RECOMMENDED_MIN_KEY_LEN} bytes; a shorter one is refused at reload, as a half-written file looks the same"),
+    );
+    p.to_string()
 }
 
 /// The reload line: what is in force now, by fingerprint and file, and whether it changed.

@@ -92,6 +92,15 @@ impl Entry {
         }
     }
 
+    /// The request could not be parsed (refused by the HTTP layer): its record keeps the request
+    /// id, the peer and the protocol, and has an empty method and path.
+    pub fn unparsed(&mut self) {
+        if let Some(p) = &mut self.0 {
+            p.record.text = p.record.text.id_only();
+            p.record.path_truncated = false;
+        }
+    }
+
     /// Blnk's scope resource of the normalised path.
     pub fn resource(&mut self, resource: Resource) {
         if let Some(p) = &mut self.0 {

@@ -27,6 +27,9 @@ pub enum Decision {
     Forwarded { status: u16 },
     /// The gateway answered on its own.
     Rejected(Reject),
+    /// The HTTP layer refused it before the gateway's checks saw a request (hyper's parser, an
+    /// HTTP/2 stream or connection error): the reason (`metrics::ProtocolRefusal::reason`).
+    Refused(&'static str),
 }
 
 /// How the response body ended.
@@ -113,6 +116,18 @@ impl Texts {
         (texts, cut)
     }
 
+    /// Only the request id: the request could not be read, so it has no method or path.
+    pub(super) fn id_only(&self) -> Texts {
+        let id = self.request_id();
+        Texts {
+            buf: id.to_owned(),
+            id_end: id.len(),
+            method_end: id.len(),
+            path_end: id.len(),
+            has_query: false,
+        }
+    }
+
     fn request_id(&self) -> &str {
         self.buf.get(..self.id_end).unwrap_or("")
     }
@@ -157,6 +172,7 @@ impl RequestRecord {
             Decision::Abandoned => ("abandoned", Some("CLIENT_GONE"), None),
             Decision::Forwarded { status } => ("forwarded", None, Some(status)),
             Decision::Rejected(r) => ("rejected", Some(r.reason()), None),
+            Decision::Refused(reason) => ("rejected", Some(reason), None),
         };
         RequestView {
             time: Rfc3339(self.time),

@@ -4,9 +4,9 @@
 //!
 //! - An `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header: a structured-field
 //!   string, `"..."`; a bare token is accepted too, as most clients send one) is honoured on
-//!   every method that can change something (`route::is_write`: all but GET, HEAD and OPTIONS),
-//!   scoped to the client: one client's key never reveals or blocks another's. On GET, HEAD and
-//!   OPTIONS, or when the gateway keeps no keys, it is refused (400), never ignored.
+//!   every method that can change something (`crate::route::is_write`: all but GET, HEAD and
+//!   OPTIONS), scoped to the client: one client's key never reveals or blocks another's. On GET,
+//!   HEAD and OPTIONS, or when the gateway keeps no keys, it is refused (400), never ignored.
 //! - A key the gateway derives on the money-moving routes (`route`): a transaction's reference
 //!   (the ledger's, whoever sends it), a bulk's item references, the transaction a refund is of,
 //!   and for an unkeyed partial commit a guard (the client's).

@@ -11,7 +11,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::table::{AuthReason, IdempotencyOutcome, Metrics, UpstreamError, MODES, STATUS_CLASSES};
+use super::table::{
+    AuthReason, IdempotencyOutcome, Metrics, ProtocolRefusal, UpstreamError, MODES, STATUS_CLASSES,
+};
 use crate::quota::Scope;
 use crate::route::Resource;
 
@@ -64,9 +66,18 @@ impl Collector for Collect {
             "upstream_duration_seconds",
             "Time Blnk took to answer, per attempt.",
         )?;
+        m.encode_families(&mut encoder)?;
+        m.encode_connections(&mut encoder)
+    }
+}
+
+impl Metrics {
+    /// The counters with one label: why requests failed or were refused.
+    fn encode_families(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let m = self;
         let upstream = UpstreamError::ALL.map(UpstreamError::label);
         labelled(
-            &mut encoder,
+            encoder,
             "upstream_errors",
             "Upstream failures by kind.",
             "kind",
@@ -75,7 +86,7 @@ impl Collector for Collect {
         )?;
         let auth = AuthReason::ALL.map(AuthReason::label);
         labelled(
-            &mut encoder,
+            encoder,
             "auth_failures",
             "Requests refused at authentication, by reason.",
             "reason",
@@ -84,7 +95,7 @@ impl Collector for Collect {
         )?;
         let outcomes = IdempotencyOutcome::ALL.map(IdempotencyOutcome::label);
         labelled(
-            &mut encoder,
+            encoder,
             "idempotency",
             "Requests with an idempotency key or a transaction reference, by what the store said.",
             "outcome",
@@ -93,33 +104,48 @@ impl Collector for Collect {
         )?;
         let scopes = Scope::ALL.map(Scope::label);
         labelled(
-            &mut encoder,
+            encoder,
             "rate_limited",
             "Requests answered 429, by the limiter that refused them.",
             "scope",
             &scopes,
             &m.rate_limited,
         )?;
+        let refusals = ProtocolRefusal::ALL.map(ProtocolRefusal::label);
+        labelled(
+            encoder,
+            "protocol_refusals",
+            "Requests refused by the HTTP layer before the gateway's checks saw them, by reason (HTTP/1.1 heads hyper could not parse or that were too large; HTTP/2 streams reset as malformed or refused, connections ended with an error).",
+            "reason",
+            &refusals,
+            &m.protocol_refusals,
+        )?;
+        Ok(())
+    }
+
+    /// The plain counters and gauges: buffers, connections, handshakes.
+    fn encode_connections(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let m = self;
         counter(
-            &mut encoder,
+            encoder,
             "buffer_busy",
             "Requests answered 503 because gateway.limits.max_buffered_bytes was in use.",
             m.buffer_busy.load(Ordering::Relaxed),
         )?;
         gauge(
-            &mut encoder,
+            encoder,
             "open_connections",
             "Client connections open now.",
             m.open_connections.load(Ordering::Relaxed),
         )?;
         counter(
-            &mut encoder,
+            encoder,
             "tls_handshakes",
             "Completed TLS handshakes.",
             m.tls_handshakes.load(Ordering::Relaxed),
         )?;
         counter(
-            &mut encoder,
+            encoder,
             "tls_handshake_failures",
             "Failed or timed-out TLS handshakes.",
             m.tls_handshake_failures.load(Ordering::Relaxed),

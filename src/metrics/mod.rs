@@ -15,4 +15,4 @@ mod table;
 pub use self::encode::{counter, gauge, labelled, render, Collect, CONTENT_TYPE, PREFIX};
 pub use self::format::{to_classic, Format, CLASSIC_CONTENT_TYPE};
 pub use self::histogram::Histogram;
-pub use self::table::{IdempotencyOutcome, Metrics};
+pub use self::table::{IdempotencyOutcome, Metrics, ProtocolRefusal};

@@ -121,6 +121,69 @@ impl IdempotencyOutcome {
     }
 }
 
+/// A request refused by the HTTP layer itself, before the pipeline saw it (hyper's HTTP/1.1
+/// parser answered it, or HTTP/2 refused its stream or the connection), as a label and as the
+/// audit record's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolRefusal {
+    /// HTTP/1.1: a head hyper could not parse (400).
+    Malformed,
+    /// HTTP/1.1: a target over hyper's own limit (414).
+    UriTooLong,
+    /// HTTP/1.1: a head over `max_header_bytes` or with too many fields (431).
+    HeadTooLarge,
+    /// HTTP/2: a stream reset with `PROTOCOL_ERROR` (a malformed request).
+    StreamError,
+    /// HTTP/2: a stream reset with `REFUSED_STREAM` (over `h2_max_concurrent_streams`).
+    StreamRefused,
+    /// HTTP/2: the connection ended with an error code (GOAWAY).
+    ConnectionError,
+}
+
+impl ProtocolRefusal {
+    pub const ALL: [ProtocolRefusal; 6] = [
+        ProtocolRefusal::Malformed,
+        ProtocolRefusal::UriTooLong,
+        ProtocolRefusal::HeadTooLarge,
+        ProtocolRefusal::StreamError,
+        ProtocolRefusal::StreamRefused,
+        ProtocolRefusal::ConnectionError,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ProtocolRefusal::Malformed => "malformed",
+            ProtocolRefusal::UriTooLong => "uri_too_long",
+            ProtocolRefusal::HeadTooLarge => "head_too_large",
+            ProtocolRefusal::StreamError => "h2_stream_error",
+            ProtocolRefusal::StreamRefused => "h2_refused_stream",
+            ProtocolRefusal::ConnectionError => "h2_connection_error",
+        }
+    }
+
+    /// The reason in the audit record.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ProtocolRefusal::Malformed => "HTTP_MALFORMED",
+            ProtocolRefusal::UriTooLong => "HTTP_URI_TOO_LONG",
+            ProtocolRefusal::HeadTooLarge => "HTTP_HEAD_TOO_LARGE",
+            ProtocolRefusal::StreamError => "H2_STREAM_ERROR",
+            ProtocolRefusal::StreamRefused => "H2_REFUSED_STREAM",
+            ProtocolRefusal::ConnectionError => "H2_CONNECTION_ERROR",
+        }
+    }
+
+    /// The status the client was sent, when it was sent one (HTTP/1.1).
+    pub fn status(self) -> Option<u16> {
+        match self {
+            ProtocolRefusal::Malformed => Some(400),
+            ProtocolRefusal::UriTooLong => Some(414),
+            ProtocolRefusal::HeadTooLarge => Some(431),
+            _ => None,
+        }
+    }
+}
+
 /// The counter a refusal moves, if any.
 enum Counted {
     Auth(AuthReason),
@@ -172,6 +235,7 @@ pub struct Metrics {
     pub(super) rate_limited: [AtomicU64; Scope::ALL.len()],
     pub(super) buffer_busy: AtomicU64,
     pub(super) idempotency: [AtomicU64; IdempotencyOutcome::ALL.len()],
+    pub(super) protocol_refusals: [AtomicU64; ProtocolRefusal::ALL.len()],
     pub open_connections: AtomicI64,
     pub tls_handshakes: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
@@ -195,6 +259,17 @@ impl Metrics {
     /// What the idempotency store said about a keyed request.
     pub fn idempotency(&self, outcome: IdempotencyOutcome) {
         self.idempotency[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request the HTTP layer refused before the pipeline saw it: counted by reason, and, when
+    /// the client was sent a status, among `requests_total` (resource `unknown`).
+    pub fn refused_by_protocol(&self, mode: Mode, why: ProtocolRefusal) {
+        self.protocol_refusals[why as usize].fetch_add(1, Ordering::Relaxed);
+        if let Some(status) = why.status() {
+            let m = usize::from(mode == Mode::Inject);
+            let class = usize::from(status / 100).clamp(1, 5) - 1;
+            self.requests[m][class][Resource::Unknown as usize].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A request the gateway answered itself, for the reason-specific counters.

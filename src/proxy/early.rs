@@ -2,7 +2,7 @@
 //! size, 401 to an upload, ...).
 //!
 //! - HTTP/1.1: hyper stops reading and closes the connection after the answer; the connection
-//!   lingers (see `server::conn`), so a client that writes its whole body before it reads (Python
+//!   lingers (see `server::watched`), so a client that writes its whole body before it reads (Python
 //!   `requests`) sees the answer instead of a reset.
 //! - HTTP/2: dropping the body would reset the stream (`RST_STREAM`), which curl reports as a
 //!   framing error although the answer arrived. Instead the rest of the body is read and

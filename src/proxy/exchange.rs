@@ -9,7 +9,8 @@
 //! by `Gateway::exchanges` so shutdown waits for it, which records Blnk's status (or the failure)
 //! and closes the audit entry as `client_gone`.
 //!
-//! This module does not send anything itself (`upstream` does) nor decide which key to send.
+//! This module does not send anything itself (`send` does, through `upstream`) nor decide which
+//! key to send.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -5,26 +5,26 @@
 use std::sync::Arc;
 
 use http::Response;
-use tokio::time::Instant;
 
+use super::context::Context;
 use super::keep;
 use super::response::ResponseBody;
-use crate::audit::Entry;
 use crate::gateway::Gateway;
 use crate::idempotency::{Claims, Settle};
-use crate::route::Resource;
-use crate::state::Snapshot;
 
 /// A money-moving request's answer, sent once its record is on disk (group commit, bounded by
 /// `AUDIT_DURABLE_TIMEOUT`): a crash after the answer never loses the record of money moved.
 pub(super) async fn durably(
-    gw: Arc<Gateway>,
-    mut entry: Entry,
+    cx: &mut Context,
     res: Response<ResponseBody>,
-    started: Instant,
-    resource: Resource,
-    snap: &Snapshot,
 ) -> Response<ResponseBody> {
+    let Context {
+        env,
+        entry,
+        started,
+        resource,
+        ..
+    } = cx;
     if let Some(len) = http_body::Body::size_hint(res.body()).exact() {
         entry.count_out(usize::try_from(len).unwrap_or(usize::MAX));
     }
@@ -33,9 +33,9 @@ pub(super) async fn durably(
             tracing::error!(error = %e, "the record of a money-moving request is not on disk yet; the answer goes (the money moved)");
         }
     }
-    gw.metrics.request(
-        snap.settings.mode,
-        resource,
+    env.gw.metrics.request(
+        env.snap.settings.mode,
+        *resource,
         res.status().as_u16(),
         started.elapsed(),
     );

@@ -21,17 +21,14 @@
 //! that may have lost writes) is checked with Blnk before it is forwarded, and a queued answer
 //! for it is checked after (`keep`), so no client is handed an id Blnk does not hold.
 
-use std::sync::Arc;
-
 use http::header::HeaderValue;
 use http::{Method, StatusCode};
 
+use super::context::{Context, Env};
 use super::exchange::Answer;
 use super::lookup::{self, Found};
 use super::recover::{created, judge_transfer, Guarded, Judged};
-use crate::audit::Entry;
 use crate::body::Buffered;
-use crate::config::IdempotencyPolicy;
 use crate::error::Reject;
 use crate::gateway::Gateway;
 use crate::idempotency::route::Recovery;
@@ -39,7 +36,6 @@ use crate::idempotency::service::{ms, UnknownAt};
 use crate::idempotency::{self, Gate, Idempotency, RequestKeys, Stored};
 use crate::limits::IDEMPOTENCY_UNAVAILABLE_LOG_INTERVAL;
 use crate::metrics::IdempotencyOutcome;
-use crate::state::Snapshot;
 
 /// The header a replayed answer carries (draft-ietf-httpapi-idempotency-key-header).
 pub const IDEMPOTENT_REPLAYED: http::header::HeaderName =
@@ -66,14 +62,12 @@ pub(super) struct Request<'a> {
 
 type Decided = Result<(IdempotencyOutcome, Keyed), (IdempotencyOutcome, Reject)>;
 
-/// Looks the request's keys up and decides (see the module docs of `idempotency::service`).
-pub(super) async fn gate(
-    gw: &Arc<Gateway>,
-    snap: &Snapshot,
-    req: Request<'_>,
-    entry: &mut Entry,
-) -> Result<Keyed, Reject> {
-    let policy = &snap.settings.idempotency;
+/// Looks the request's keys up and decides (see the module docs of `idempotency::service`);
+/// the outcome is counted and noted in the request's audit entry.
+pub(super) async fn gate(cx: &mut Context, req: Request<'_>) -> Result<Keyed, Reject> {
+    let env = &cx.env;
+    let gw = &env.gw;
+    let policy = &env.snap.settings.idempotency;
     let Some(idem) = &gw.idempotency else {
         if req.headers.contains_key(crate::headers::IDEMPOTENCY_KEY) {
             return Err(Reject::IdempotencyKeyNotSupported);
@@ -97,7 +91,7 @@ pub(super) async fn gate(
         .map_err(|e| unavailable(gw, e))?;
     let decided = match gate {
         Gate::Claimed(claims) if claims.suspect => {
-            verify_first(gw, snap, idem, Guarded { claims, keys }).await
+            verify_first(env, idem, Guarded { claims, keys }).await
         }
         Gate::Claimed(claims) => Ok((
             IdempotencyOutcome::First,
@@ -109,14 +103,14 @@ pub(super) async fn gate(
             Reject::IdempotencyInProgress,
         )),
         Gate::Mismatch => Err((IdempotencyOutcome::Mismatch, Reject::IdempotencyKeyReused)),
-        Gate::Unknown(at) => unknown(gw, snap, idem, keys, at, policy).await,
+        Gate::Unknown(at) => unknown(env, idem, keys, at).await,
     };
     let (outcome, result) = match decided {
         Ok((o, keyed)) => (o, Ok(keyed)),
         Err((o, reject)) => (o, Err(reject)),
     };
     gw.metrics.idempotency(outcome);
-    entry.idempotency(outcome.label());
+    cx.entry.idempotency(outcome.label());
     result
 }
 
@@ -145,15 +139,11 @@ pub(super) fn replay(stored: Stored) -> Result<Keyed, (IdempotencyOutcome, Rejec
 }
 
 /// A suspect key (see the module docs): what Blnk holds decides before anything is forwarded.
-async fn verify_first(
-    gw: &Arc<Gateway>,
-    snap: &Snapshot,
-    idem: &Idempotency,
-    guarded: Guarded,
-) -> Decided {
+async fn verify_first(env: &Env, idem: &Idempotency, guarded: Guarded) -> Decided {
+    let gw = &env.gw;
     let found = match &guarded.keys.recovery {
-        Recovery::Transfer(facts) => judge_transfer(gw, snap, facts).await,
-        Recovery::Refund { id } => match lookup::refund(gw, snap, id).await {
+        Recovery::Transfer(facts) => judge_transfer(env, facts).await,
+        Recovery::Refund { id } => match lookup::refund(gw, &env.snap, id).await {
             Found::Yes(_, body) => Judged::Same(created(body)),
             Found::No => Judged::NotFound,
             Found::Unknown => Judged::CannotTell,
@@ -197,14 +187,9 @@ async fn verify_first(
 }
 
 /// The first request's outcome is unknown: ask Blnk, as the route allows.
-async fn unknown(
-    gw: &Arc<Gateway>,
-    snap: &Snapshot,
-    idem: &Idempotency,
-    keys: RequestKeys,
-    at: UnknownAt,
-    policy: &IdempotencyPolicy,
-) -> Decided {
+async fn unknown(env: &Env, idem: &Idempotency, keys: RequestKeys, at: UnknownAt) -> Decided {
+    let (gw, snap) = (&env.gw, &env.snap);
+    let policy = &snap.settings.idempotency;
     let not_yet = |secs| {
         (
             IdempotencyOutcome::Unknown,
@@ -219,7 +204,7 @@ async fn unknown(
     let judged = match &keys.recovery {
         Recovery::None => return Err(not_yet(0)),
         Recovery::Repeat => Judged::NotFound,
-        Recovery::Transfer(facts) => judge_transfer(gw, snap, facts).await,
+        Recovery::Transfer(facts) => judge_transfer(env, facts).await,
         Recovery::Refund { id } => match lookup::refund(gw, snap, id).await {
             Found::Yes(_, body) => Judged::Same(created(body)),
             Found::No => Judged::NotFound,

@@ -7,23 +7,19 @@ use http::{HeaderValue, Method, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::audit::Entry;
+use super::context::Context;
 use crate::body::{self as request_body, Buffered, ReadLimits};
 use crate::error::Reject;
-use crate::gateway::Gateway;
-use crate::state::Snapshot;
 
 /// Reads the body whole, or refuses it: too large as declared (before reading), a body on GET or
-/// HEAD, or what `buffer::read` finds.
+/// HEAD, or what `body::read` finds. Its bytes are counted in the audit entry as they arrive.
 pub(super) async fn read_body(
-    gw: &Gateway,
-    snap: &Snapshot,
+    cx: &Context,
     head: &http::request::Parts,
     incoming: &mut Incoming,
-    entry: &Entry,
     now: Instant,
 ) -> Result<Buffered, Reject> {
-    let limits = &snap.settings.limits;
+    let limits = &cx.env.snap.settings.limits;
     let declared = declared_length(&head.headers);
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
         return Err(Reject::PayloadTooLarge);
@@ -38,8 +34,9 @@ pub(super) async fn read_body(
         deadline: now + limits.body_read_timeout,
         declared,
     };
-    let counted = entry.body_counter();
-    let body = request_body::read(incoming, read_limits, &gw.buffers, counted.as_deref())
+    let counted = cx.entry.body_counter();
+    let budget = &cx.env.gw.buffers;
+    let body = request_body::read(incoming, read_limits, budget, counted.as_deref())
         .await
         .map_err(|e| e.reject())?;
     if bodiless && !body.is_empty() {

@@ -21,6 +21,7 @@ use bytes::BytesMut;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
+use super::context::Env;
 use super::exchange::{Answer, Outcome};
 use super::lookup::{self, Found};
 use super::recover::{created, judge_transfer, stored, Guarded, Judged};
@@ -31,19 +32,18 @@ use crate::idempotency::{Claims, Idempotency, Settle, Stored};
 use crate::limits::{
     IDEMPOTENCY_SETTLE_RETRIES, IDEMPOTENCY_VERIFY_POLL, IDEMPOTENCY_VERIFY_TIMEOUT,
 };
-use crate::state::Snapshot;
 
 /// After the exchange of a request that holds its keys: Blnk's answer (read whole, up to
 /// `max_answer_bytes`, so it can be kept), checked when the keys were suspect, and how it
 /// settles them. Runs inside the exchange, so it happens even when the client has gone. A
 /// guard's claims are left in `delivered` to give back once the client has the answer.
 pub(super) async fn keep(
-    gw: Arc<Gateway>,
-    snap: Arc<Snapshot>,
+    env: Env,
     mut guarded: Guarded,
     outcome: Outcome,
     delivered: Arc<std::sync::Mutex<Option<Claims>>>,
 ) -> Outcome {
+    let Env { gw, snap } = &env;
     let Some(idem) = &gw.idempotency else {
         return outcome;
     };
@@ -55,7 +55,7 @@ pub(super) async fn keep(
             let settle = rule(&stored);
             match (&settle, guarded.claims.suspect) {
                 (Settle::Keep(s), true) if s.status == 201 => {
-                    verify(&gw, &snap, &guarded, answer, s).await
+                    verify(&env, &guarded, answer, s).await
                 }
                 _ => (answer, settle),
             }
@@ -67,7 +67,7 @@ pub(super) async fn keep(
         Err(r) => (Err(r), Settle::Unknown),
     };
     let guard = guarded.keys.guard_only() && matches!(settle, Settle::Keep(_));
-    settle_claims(&gw, idem, &mut guarded.claims, settle).await;
+    settle_claims(gw, idem, &mut guarded.claims, settle).await;
     if guard {
         *delivered.lock().unwrap_or_else(|e| e.into_inner()) = Some(guarded.claims);
     }
@@ -93,13 +93,8 @@ fn names_a_batch(stored: &Stored) -> bool {
 }
 
 /// A suspect key's 201: is the id it names the one Blnk holds?
-async fn verify(
-    gw: &Gateway,
-    snap: &Snapshot,
-    guarded: &Guarded,
-    answer: Outcome,
-    s: &Stored,
-) -> (Outcome, Settle) {
+async fn verify(env: &Env, guarded: &Guarded, answer: Outcome, s: &Stored) -> (Outcome, Settle) {
+    let (gw, snap) = (&env.gw, &env.snap);
     let answered: Option<Value> = s.body.as_ref().and_then(|b| serde_json::from_slice(b).ok());
     let id = answered
         .as_ref()
@@ -122,7 +117,7 @@ async fn verify(
                 {
                     return (answer, Settle::Keep(s.clone()));
                 }
-                Found::Yes(..) => judge_transfer(gw, snap, facts).await,
+                Found::Yes(..) => judge_transfer(env, facts).await,
                 _ => Judged::NotFound,
             },
             Recovery::Refund { id: original } => match lookup::refund(gw, snap, original).await {

@@ -7,11 +7,10 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::json;
 
+use super::context::Env;
 use super::lookup::{self, Found};
-use crate::gateway::Gateway;
 use crate::idempotency::route::TransferFacts;
 use crate::idempotency::{Claims, RequestKeys, Stored};
-use crate::state::Snapshot;
 
 /// A request that holds its keys, and what settling them needs.
 #[derive(Debug)]
@@ -33,7 +32,8 @@ pub enum Judged {
 }
 
 /// Asks Blnk what it holds for a transfer and compares it with the request.
-pub async fn judge_transfer(gw: &Gateway, snap: &Snapshot, facts: &TransferFacts) -> Judged {
+pub(super) async fn judge_transfer(env: &Env, facts: &TransferFacts) -> Judged {
+    let (gw, snap) = (&env.gw, &env.snap);
     let (record, body) = match lookup::transfer(gw, snap, facts).await {
         Found::Yes(v, b) => (v, b),
         Found::No => return Judged::NotFound,

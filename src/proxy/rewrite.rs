@@ -311,7 +311,7 @@ mod tests {
         for name in &BLNK_LIMITER_RESPONSE {
             assert!(h.get(name).is_none(), "{name}");
         }
-        // Replaced by the gateway's own when it limits (see `ratelimit::headers`), kept otherwise.
+        // Replaced by the gateway's own when it limits (see `quota::Allowance::stamp`), kept otherwise.
         assert_eq!(h["ratelimit-limit"], "5");
         assert_eq!(h[STRICT_TRANSPORT_SECURITY], "max-age=31536000");
         assert_eq!(h[X_REQUEST_ID], "rid");

@@ -6,7 +6,9 @@
 //!   [`limits::MAX_URI_BYTES`](crate::limits::MAX_URI_BYTES) (414 beyond). The path is then
 //!   normalised by `path`, which owns that decision.
 //! - **Host**: an HTTP/1.1 request carries exactly one valid `Host` (RFC 9112 section 3.2); no
-//!   request carries two. The gateway replaces it upstream either way.
+//!   request carries two; an HTTP/2 request's `Host`, if any, names what its `:authority` names
+//!   (RFC 9113 section 8.3.1 calls it malformed otherwise: 400 here). The gateway replaces it
+//!   upstream either way.
 //! - **Framing**: hyper has already refused conflicting or malformed lengths and a
 //!   `Transfer-Encoding` whose last coding is not `chunked`; a coding other than `chunked` before
 //!   it gets 501 and `chunked` twice gets 400, since the gateway cannot undo either.
@@ -16,7 +18,7 @@
 //!   forwarded. (The h2 crate itself refuses a `content-length` that disagrees with the DATA.)
 //!
 //! Every HTTP/1.1 refusal closes the connection (see `error`). This module does not decide who
-//! may pass (`auth`) or which headers go upstream (`headers`).
+//! may pass (`auth`) or which headers go upstream (`rewrite`).
 
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::uri::{Authority, PathAndQuery};
@@ -32,6 +34,7 @@ pub fn request(req: &http::request::Parts) -> Result<PathAndQuery, Reject> {
     }
     transfer_coding(&req.headers)?;
     host(req.version, &req.headers)?;
+    same_authority(req)?;
     let target = origin_form(&req.uri)?;
     if target.as_str().len() > limits::MAX_URI_BYTES {
         return Err(Reject::UriTooLong);
@@ -91,6 +94,24 @@ fn host(version: Version, headers: &http::HeaderMap) -> Result<(), Reject> {
         None if version == Version::HTTP_11 => Err(Reject::BadRequest),
         _ => Ok(()),
     }
+}
+
+/// An HTTP/2 `Host` that names another authority than `:authority` (host case-insensitively,
+/// port exactly as written).
+fn same_authority(req: &http::request::Parts) -> Result<(), Reject> {
+    if req.version != Version::HTTP_2 {
+        return Ok(());
+    }
+    let (Some(host), Some(authority)) = (req.headers.get(HOST), req.uri.authority()) else {
+        return Ok(());
+    };
+    if !host
+        .as_bytes()
+        .eq_ignore_ascii_case(authority.as_str().as_bytes())
+    {
+        return Err(Reject::BadRequest);
+    }
+    Ok(())
 }
 
 /// The request target as origin form. An absolute-form target keeps only its path and query:
@@ -164,6 +185,35 @@ mod tests {
         assert_eq!(req("gw.example", "trail\t"), Err(Reject::MalformedH2));
         assert_eq!(req("user@gw.example", "ok"), Err(Reject::MalformedH2));
         assert_eq!(req("user:pw@gw.example", "ok"), Err(Reject::MalformedH2));
+    }
+
+    #[test]
+    fn an_http2_host_names_the_authority_or_is_refused() {
+        let req = |version, host: Option<&str>| {
+            let (mut parts, ()) = http::Request::builder()
+                .version(version)
+                .uri("https://gw.example:8443/ledgers")
+                .body(())
+                .unwrap()
+                .into_parts();
+            if let Some(h) = host {
+                parts.headers.insert(HOST, h.parse().unwrap());
+            }
+            same_authority(&parts)
+        };
+        assert_eq!(req(Version::HTTP_2, None), Ok(()));
+        assert_eq!(req(Version::HTTP_2, Some("gw.example:8443")), Ok(()));
+        assert_eq!(req(Version::HTTP_2, Some("GW.Example:8443")), Ok(()));
+        assert_eq!(
+            req(Version::HTTP_2, Some("gw.example")),
+            Err(Reject::BadRequest)
+        );
+        assert_eq!(
+            req(Version::HTTP_2, Some("evil.example:8443")),
+            Err(Reject::BadRequest)
+        );
+        // HTTP/1.1 absolute form: Host is ignored (RFC 9112 section 3.2.2), the upstream's sent.
+        assert_eq!(req(Version::HTTP_11, Some("evil.example")), Ok(()));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! gateway state and a shutdown future, and returns when every connection has drained or the
 //! drain deadline has passed.
 
+mod h1;
+mod refused;
 mod watched;
 mod wire;
 
@@ -28,6 +30,9 @@ use crate::conn::{Alpn, CertHash, ConnClock, ConnInfo, TlsInfo};
 use crate::gateway::Gateway;
 use crate::limits::{self, Limits};
 use crate::metrics::Metrics;
+use crate::proxy::seen::Seen;
+
+use self::refused::Refusals;
 
 /// How a drain ended, for the log and the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,23 +198,22 @@ async fn serve_http<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let clock = Arc::new(ConnClock::default());
-    let io = Watched::new(
-        io,
-        clock.clone(),
-        limits.header_read_timeout,
-        limits.idle_timeout,
-    );
     let alpn = tls.as_ref().map(|t| t.alpn);
-    let info = Arc::new(ConnInfo::new(peer, tls, clock));
+    let info = Arc::new(ConnInfo::new(peer, tls, clock.clone()));
+    let seen = Arc::new(Seen::default());
+    let refusals = Arc::new(Refusals::new(gw.clone(), info.clone(), seen.clone()));
+    let io = Watched::new(io, clock, limits.header_read_timeout, limits.idle_timeout)
+        .with_refusals(refusals.clone());
     let service = service_fn(move |req| {
         // Counted before the future first runs, so the connection's deadline switches at once.
         info.clock.request_started();
-        crate::proxy::handle(gw.clone(), info.clone(), req)
+        crate::proxy::handle(gw.clone(), info.clone(), seen.clone(), req)
     });
     let builder = http_builder(limits, alpn);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+        refusals.connection_ended(&*e);
     }
 }
 

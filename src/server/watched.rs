@@ -33,6 +33,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::refused::Refusals;
 use super::wire::Wire;
 use crate::conn::ConnClock;
 use crate::limits;
@@ -57,6 +58,10 @@ pin_project_lite::pin_project! {
         // The gateway's sending side is closed, and when lingering began, with the bytes read.
         write_shut: bool,
         linger: Option<Linger>,
+        // Where the requests HTTP/2 refuses on the way out are recorded (client connections).
+        refusals: Option<Arc<Refusals>>,
+        // The stream was cut (see `h1`): every read from now on fails.
+        cut: bool,
     }
 }
 
@@ -91,11 +96,27 @@ impl<IO> Watched<IO> {
             read_eof: false,
             write_shut: false,
             linger: None,
+            refusals: None,
+            cut: false,
         }
+    }
+
+    /// Records the requests this connection refuses as its frames leave (see `refused`).
+    pub(super) fn with_refusals(mut self, refusals: Arc<Refusals>) -> Self {
+        self.refusals = Some(refusals);
+        self
     }
 }
 
 impl<IO> WatchedProj<'_, IO> {
+    /// After a write: the refusals it carried, recorded.
+    fn note_refusals(&mut self) {
+        let resets = self.wire.take_resets();
+        if let (false, Some(refusals)) = (resets.is_empty(), &self.refusals) {
+            refusals.h2_written(resets);
+        }
+    }
+
     fn deadline(&self) -> Instant {
         let idle = *self.last_active + *self.idle_timeout;
         match *self.head_started {
@@ -181,6 +202,9 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let mut this = self.project();
+        if *this.cut {
+            return Poll::Ready(Err(cut_error()));
+        }
         let before = buf.filled().len();
         match this.io.as_mut().poll_read(cx, buf) {
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -192,8 +216,11 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
                 if new.is_empty() && buf.remaining() > 0 {
                     *this.read_eof = true;
                 }
+                let mut cut = None;
                 if !new.is_empty() {
                     let seen = this.wire.read(new);
+                    let facts = this.refusals.as_deref().map(Refusals::seen);
+                    cut = this.wire.follow(new, facts);
                     let now = Instant::now();
                     if seen.progress {
                         *this.last_active = now;
@@ -202,6 +229,14 @@ impl<IO: AsyncRead> AsyncRead for Watched<IO> {
                     let in_head = matches!(this.head_started, Some((_, h)) if *h == heads);
                     if seen.head_begun && this.clock.idle() && !in_head {
                         *this.head_started = Some((now, heads));
+                    }
+                }
+                if let Some(at) = cut {
+                    // What came before the cut is delivered; the next read fails.
+                    *this.cut = true;
+                    buf.set_filled(before + at);
+                    if at == 0 {
+                        return Poll::Ready(Err(cut_error()));
                     }
                 }
                 Poll::Ready(Ok(()))
@@ -224,6 +259,7 @@ impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
                 if this.wire.write(&data[..n.min(data.len())]) {
                     *this.last_active = Instant::now();
                 }
+                this.note_refusals();
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -252,6 +288,7 @@ impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
                 if progress {
                     *this.last_active = Instant::now();
                 }
+                this.note_refusals();
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -277,11 +314,19 @@ impl<IO: AsyncRead + AsyncWrite> AsyncWrite for Watched<IO> {
             ready!(this.io.as_mut().poll_shutdown(cx))?;
             *this.write_shut = true;
         }
-        if *this.read_eof || !matches!(this.wire, Wire::Http1) {
+        if *this.read_eof || !matches!(this.wire, Wire::Http1(_)) {
             return Poll::Ready(Ok(()));
         }
         this.poll_linger(cx)
     }
+}
+
+/// A read after the stream was cut: hyper reports the request body broken off.
+fn cut_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "chunk size larger than any body (over 2^63 - 1)",
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use tokio_rustls::TlsAcceptor;
 use super::load::Loaded;
 use crate::clients::ClientTable;
 use crate::config::{quota, ClientQuota, Identity, RateLimitSettings, Settings};
-use crate::keys::KeyRing;
+use crate::keys::{KeyGauges, KeyRing};
 use crate::x509::CertFacts;
 
 /// Everything a request reads, fixed for the request's lifetime.
@@ -72,6 +72,14 @@ impl Snapshot {
         settings
     }
 
+    /// For `/metrics`: the key ring's gauges and the served certificate's expiry, now.
+    pub fn gauges(&self) -> SnapshotGauges {
+        SnapshotGauges {
+            keys: self.keys.gauges(),
+            cert_not_after: self.cert.as_ref().and_then(|c| c.not_after),
+        }
+    }
+
     /// The same snapshot with other keys.
     pub fn with_keys(&self, keys: KeyRing) -> Snapshot {
         Snapshot {
@@ -81,6 +89,31 @@ impl Snapshot {
             cert: self.cert.clone(),
             clients: self.clients.clone(),
         }
+    }
+}
+
+/// A snapshot's gauges at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotGauges {
+    keys: KeyGauges,
+    cert_not_after: Option<i64>,
+}
+
+impl prometheus_client::collector::Collector for SnapshotGauges {
+    fn encode(
+        &self,
+        mut e: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        self.keys.write(&mut e)?;
+        if let Some(t) = self.cert_not_after {
+            crate::metrics::gauge(
+                &mut e,
+                "tls_cert_not_after_seconds",
+                "notAfter of the certificate served, as a Unix time.",
+                t,
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -404,3 +404,28 @@ async fn peer_cert(gw: &TestGateway) -> Vec<u8> {
         .as_ref()
         .to_vec()
 }
+
+/// Each part renders its own gauges (the snapshot its keys and certificate, the reloader's
+/// counters, the key check, the body budget), and all of them are in `/metrics`, moving with a
+/// rotation.
+#[tokio::test]
+async fn the_rotation_gauges_are_in_the_metrics_and_follow_a_reload() {
+    let gw = TestGateway::start(Setup::default()).await;
+    let gauge = |name: &'static str| async { gw.metric(name).await };
+    assert_eq!(gauge("blnk_gateway_key_rotation_in_progress").await, 0.0);
+    assert_eq!(gauge("blnk_gateway_reloads_total").await, 0.0);
+    assert_eq!(gauge("blnk_gateway_reload_failures_total").await, 0.0);
+    assert_eq!(gauge("blnk_gateway_upstream_key_accepted").await, 1.0);
+    assert!(gauge("blnk_gateway_key_age_seconds").await >= 0.0);
+    assert!(gauge("blnk_gateway_buffered_bytes_limit").await > 0.0);
+    assert_eq!(gauge("blnk_gateway_buffered_bytes").await, 0.0);
+    assert!(gauge("blnk_gateway_tls_cert_not_after_seconds").await > 1.7e9);
+    let next = new_key("gauges");
+    gw.write_key(&next);
+    assert_eq!(
+        gw.reloader.reload("test").await,
+        Outcome::Applied { key_rotated: true }
+    );
+    assert_eq!(gauge("blnk_gateway_key_rotation_in_progress").await, 1.0);
+    assert_eq!(gauge("blnk_gateway_reloads_total").await, 1.0);
+}

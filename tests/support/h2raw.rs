@@ -153,6 +153,11 @@ impl Frame {
     pub fn is_ok_status(&self) -> bool {
         self.ty == HEADERS && self.payload.first() == Some(&0x88)
     }
+
+    /// A response HEADERS frame whose first field is `:status 400` (static index 12).
+    pub fn is_bad_request_status(&self) -> bool {
+        self.ty == HEADERS && self.payload.first() == Some(&0x8c)
+    }
 }
 
 /// The error code of the first GOAWAY among `frames`.

@@ -63,6 +63,33 @@ async fn curl_gets_early_413_and_401_over_both_protocols() {
     assert_nothing_reached_blnk(&gw);
 }
 
+/// `curl -I` (a HEAD) the gateway answers itself, without a key: the headers GET would have, no
+/// body. Over HTTP/2 a body after a HEAD is a protocol error to curl ("stream 1 was not closed
+/// cleanly: PROTOCOL_ERROR", exit 92).
+#[tokio::test]
+async fn curl_head_without_a_key_gets_a_clean_401_over_both_protocols() {
+    let gw = tls_gateway(json!({})).await;
+    for http in ["--http1.1", "--http2"] {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-I", http, "--cacert"])
+            .arg(gw.certs.path("ca.pem"))
+            .arg(format!("https://localhost:{}/ledgers", gw.addr.port()));
+        let (out, err) = run(cmd).await;
+        let status = out.lines().next().unwrap_or_default();
+        assert_eq!(
+            status.split_whitespace().nth(1),
+            Some("401"),
+            "{http}: {out}{err}"
+        );
+        assert!(err.trim().is_empty(), "{http}: {err}");
+        assert!(
+            out.to_ascii_lowercase().contains("content-length: "),
+            "{http}: {out}"
+        );
+    }
+    assert_nothing_reached_blnk(&gw);
+}
+
 const REQUESTS: &str = r#"
 import os, sys, requests
 url, key = sys.argv[1], sys.argv[2]

@@ -20,6 +20,32 @@ async fn normal_post(gw: &TestGateway) -> Vec<u16> {
     exchange(gw.addr, request.as_bytes()).await.statuses()
 }
 
+/// The gateway's own answer to a HEAD (401, no key) is its head and nothing after it: the
+/// connection ends right after the blank line.
+#[tokio::test]
+async fn a_local_answer_to_head_is_only_a_head() {
+    let gw = plain(json!({})).await;
+    let reply = exchange(
+        gw.addr,
+        b"HEAD /ledgers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let text = reply.text();
+    assert!(text.starts_with("HTTP/1.1 401 "), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
+    let len = text.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length: ")
+            .map(str::to_owned)
+    });
+    assert!(
+        len.is_some_and(|n| n != "0"),
+        "the length GET would have: {text}"
+    );
+    assert_nothing_reached_blnk(&gw);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_body_shorter_than_its_length_held_open_is_408_and_blnk_sees_nothing() {
     pace();

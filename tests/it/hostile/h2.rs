@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::{assert_nothing_reached_blnk, open_h2, tls_gateway, wait_for, QUIET};
-use crate::support::client::{keyed_empty, send2};
+use crate::support::client::{bare, keyed_empty, send2};
 use crate::support::clock::pace;
 use crate::support::fake_blnk::Behavior;
 use crate::support::gateway::TestGateway;
@@ -286,6 +286,130 @@ async fn malformed_requests_get_stream_errors_and_never_reach_blnk() {
         "{frames:?}"
     );
     assert!(gw.blnk.last().all("te").is_empty());
+}
+
+/// The gateway's own answer to a HEAD (401, no key) ends its stream with the HEADERS frame: a
+/// DATA frame there is a protocol error to the client (RFC 9113 section 8.1.1).
+#[tokio::test]
+async fn a_local_answer_to_head_is_headers_only() {
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
+    s.write_all(&headers(1, true, &request("HEAD", "/ledgers")))
+        .await
+        .unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| {
+        f.iter().any(|f| f.stream == 1 && f.flags & END_STREAM != 0) || reset(f, 1).is_some()
+    })
+    .await;
+    let mine: Vec<_> = frames.iter().filter(|f| f.stream == 1).collect();
+    assert!(
+        matches!(mine.as_slice(), [h] if h.ty == HEADERS && h.flags & END_STREAM != 0 && !h.is_ok_status()),
+        "{mine:?}"
+    );
+    let mut c = gw.h2().await;
+    let a = send2(&mut c, bare("HEAD", "https://localhost/ledgers")).await;
+    assert_eq!(a.status, 401);
+    assert!(a.body.is_empty());
+    assert_nothing_reached_blnk(&gw);
+}
+
+/// A `host` that names another authority than `:authority` makes the request malformed (RFC
+/// 9113 section 8.3.1): 400, never forwarded. The same name in either case goes through.
+#[tokio::test]
+async fn a_host_that_differs_from_the_authority_is_refused() {
+    let gw = tls_gateway(json!({})).await;
+    let mut s = open_h2(&gw, &[]).await;
+    for (id, host, refused) in [
+        (1u32, &b"evil.example"[..], true),
+        (3, b"localhost:8443", true),
+        (5, b"LocalHost", false),
+    ] {
+        let mut b = with_key(&gw, "GET", "/ledgers");
+        b.extend(literal(b"host", host));
+        s.write_all(&headers(id, true, &b)).await.unwrap();
+        let (frames, _) = read_until(&mut s, QUIET, |f| {
+            f.iter().any(|f| f.stream == id && f.ty == HEADERS)
+        })
+        .await;
+        let answer = frames.iter().find(|f| f.stream == id && f.ty == HEADERS);
+        match refused {
+            true => assert!(
+                answer.is_some_and(Frame::is_bad_request_status),
+                "{frames:?}"
+            ),
+            false => assert!(answer.is_some_and(Frame::is_ok_status), "{frames:?}"),
+        }
+    }
+    assert_eq!(gw.blnk.count(), 1);
+}
+
+/// Streams HTTP/2 refuses before the gateway's checks see a request (a connection-specific
+/// header: `PROTOCOL_ERROR`; one over the concurrency limit: `REFUSED_STREAM`) each have their
+/// audit record and count; a malformed request the pipeline refuses itself has its one record,
+/// with its path, and is not counted again.
+#[tokio::test]
+async fn streams_http2_refuses_have_their_record_and_count() {
+    let gw = tls_gateway(json!({"limits": {"h2_max_concurrent_streams": 1}})).await;
+    let count = |reason: &'static str| {
+        let gw = &gw;
+        async move {
+            let name = format!("blnk_gateway_protocol_refusals_total{{reason=\"{reason}\"}}");
+            gw.metric(&name).await
+        }
+    };
+    // One at a time, each answered before the next is sent.
+    let mut s = open_h2(&gw, &[]).await;
+    let mut cases = Vec::new();
+    let mut b = with_key(&gw, "GET", "/ledgers");
+    b.extend(literal(b"connection", b"keep-alive"));
+    cases.push((1u32, b, (1.0, 0.0)));
+    let mut b = with_key(&gw, "GET", "/ledgers");
+    b.extend(literal(b"x-a", b" padded"));
+    cases.push((3, b, (1.0, 0.0)));
+    for (id, block, (errors, refused)) in cases {
+        s.write_all(&headers(id, true, &block)).await.unwrap();
+        let (frames, _) = read_until(&mut s, QUIET, |f| reset(f, id).is_some()).await;
+        assert_eq!(reset(&frames, id), Some(PROTOCOL_ERROR), "{frames:?}");
+        assert_eq!(count("h2_stream_error").await, errors, "stream {id}");
+        assert_eq!(count("h2_refused_stream").await, refused, "stream {id}");
+    }
+    // Stream 5 holds the one slot (its body never comes); stream 7 is refused.
+    let mut b = with_key(&gw, "POST", "/transactions");
+    b.extend(literal(b"content-length", b"5"));
+    s.write_all(&headers(5, false, &b)).await.unwrap();
+    s.write_all(&headers(7, true, &with_key(&gw, "GET", "/ledgers")))
+        .await
+        .unwrap();
+    let (frames, _) = read_until(&mut s, QUIET, |f| reset(f, 7).is_some()).await;
+    assert_eq!(reset(&frames, 7), Some(REFUSED_STREAM), "{frames:?}");
+    assert_eq!(count("h2_stream_error").await, 1.0);
+    assert_eq!(count("h2_refused_stream").await, 1.0);
+    assert_eq!(gw.blnk.count(), 0);
+    drop(s);
+    let records = gw.stop_and_read_audit().await.requests();
+    let mut seen: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r["reason"].as_str().unwrap_or(""),
+                r["path"].as_str().unwrap_or(""),
+            )
+        })
+        .filter(|(reason, _)| *reason != "CLIENT_GONE")
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("GATEWAY_BAD_REQUEST", "/ledgers"),
+            // The held stream, its body cut off when the client left.
+            ("GATEWAY_BAD_REQUEST", "/transactions"),
+            ("H2_REFUSED_STREAM", ""),
+            ("H2_STREAM_ERROR", ""),
+        ],
+        "{records:?}"
+    );
+    assert!(records.iter().all(|r| r["http"] == "HTTP/2"), "{records:?}");
 }
 
 #[tokio::test]

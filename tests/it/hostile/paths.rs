@@ -92,14 +92,44 @@ async fn double_slashes_other_escapes_and_fragments() {
         get(&gw, target, true, "").await.assert_refused(200);
         assert_eq!(gw.blnk.last().target, forwarded);
     }
-    // A fragment never leaves the client in a valid request; one that does is not forwarded.
-    let reply = get(&gw, "/ledgers#/../api-keys", true, "").await;
-    match reply.statuses().as_slice() {
-        [200] => assert_eq!(gw.blnk.last().target, "/ledgers"),
-        [400] => {}
-        other => panic!("{other:?}: {}", reply.text()),
+    // A fragment never leaves the client in a valid request; one that does is refused, though
+    // the parser drops it (the request would otherwise go on as `/ledgers`).
+    let before = gw.blnk.count();
+    for target in ["/ledgers#/../api-keys", "/ledgers?x=1#y", "/#"] {
+        let reply = get(&gw, target, true, "").await;
+        reply.assert_refused(400);
+        assert_eq!(reply.responses[0].code(), "GATEWAY_BAD_PATH", "{target}");
     }
-    assert!(gw.blnk.requests().iter().all(|r| !r.target.contains('#')));
+    assert_eq!(gw.blnk.count(), before);
+}
+
+/// The request whose target held the `#` is the one refused, whatever came before it on the
+/// connection: another request, or a body that reads like a request with a fragment.
+#[tokio::test]
+async fn a_fragment_is_refused_in_its_own_request_only() {
+    let gw = plain_default().await;
+    let key = &gw.key;
+    let hidden = "GET /ledgers#x HTTP/1.1\r\nHost: x\r\n\r\n";
+    let pipelined = format!(
+        "POST /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\nContent-Length: {}\r\n\r\n{hidden}\
+         POST /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{hidden}\r\n0\r\n\r\n\
+         GET /ledgers HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\n\r\n\
+         GET /ledgers#/../api-keys HTTP/1.1\r\nHost: x\r\nX-Blnk-Key: {key}\r\nConnection: close\r\n\r\n",
+        hidden.len(),
+        hidden.len()
+    );
+    let reply = exchange(gw.addr, pipelined.as_bytes()).await;
+    // Blnk's own 400s to the two bodies that are not JSON, its 200, and the gateway's 400.
+    assert_eq!(reply.statuses(), [400, 400, 200, 400], "{}", reply.text());
+    let codes: Vec<_> = reply.responses.iter().map(|r| r.code()).collect();
+    assert!(
+        codes[..3].iter().all(|c| c != "GATEWAY_BAD_PATH"),
+        "{codes:?}"
+    );
+    assert_eq!(codes[3], "GATEWAY_BAD_PATH");
+    let bodies: Vec<_> = gw.blnk.requests().iter().map(|r| r.body.len()).collect();
+    assert_eq!(bodies, [hidden.len(), hidden.len(), 0]);
 }
 
 #[tokio::test]
