@@ -24,45 +24,47 @@
 //! | Config | `config`, `secret`, `signing` | file + environment -> validated settings, every problem named; the key types that cannot leak (the master key, the audit signing key) |
 //! | Ground | `error`, `limits`, `metrics`, `conn`, `route`, `body`, `mode`, `headers`, `quota`, `crypto`, `request_id`, `x509`, `gojson` | types every layer shares: errors and their answers, bounds, counters, connection facts, routes, request bodies, certificate facts, bodies read as Blnk's Go reads them |
 //!
-//! Each module's `//!` header says what it owns and what it does not.
+//! Each module's `//!` header says what it owns and what it does not. A module is `pub` only
+//! when the binary, the integration tests or the benchmarks use it; the others are `pub(crate)`,
+//! so the compiler reports what nothing uses.
 
 pub mod admin;
 pub mod app;
 pub mod audit;
-pub mod body;
+pub(crate) mod body;
 pub mod cli;
-pub mod clients;
-pub mod cluster;
+pub(crate) mod clients;
+pub(crate) mod cluster;
 pub mod config;
 pub mod conn;
-pub mod crypto;
-pub mod error;
+pub(crate) mod crypto;
+pub(crate) mod error;
 pub mod gateway;
 pub mod gojson;
-pub mod headers;
-pub mod idempotency;
-pub mod keycheck;
+pub(crate) mod headers;
+pub(crate) mod idempotency;
+pub(crate) mod keycheck;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod mode;
-pub mod pending;
+pub(crate) mod pending;
 pub mod proxy;
 pub mod quota;
 pub mod ratelimit;
 pub mod reload;
 pub mod request_id;
-pub mod rotation;
-pub mod route;
+pub(crate) mod rotation;
+pub(crate) mod route;
 pub mod secret;
 pub mod server;
-pub mod signal;
+pub(crate) mod signal;
 pub mod signing;
 pub mod state;
 pub mod systemd;
-pub mod tls;
-pub mod upstream;
-pub mod x509;
+pub(crate) mod tls;
+pub(crate) mod upstream;
+pub(crate) mod x509;
 
 /// Exit status for a configuration that cannot be used (sysexits.h `EX_CONFIG`).
 pub const EXIT_CONFIG: u8 = 78;

@@ -18,6 +18,6 @@ pub mod budget;
 pub mod read;
 pub mod request;
 
-pub use self::budget::{BufferBudget, Charge};
-pub use self::read::{read, BodyError, Buffered, ReadLimits};
+pub use self::budget::BufferBudget;
+pub use self::read::{read, Buffered, ReadLimits};
 pub use self::request::RequestBody;

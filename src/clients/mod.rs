@@ -16,6 +16,4 @@ pub mod file;
 pub mod scope;
 mod table;
 
-pub use self::table::{
-    key_id, now_unix, Client, ClientRate, ClientTable, Presented, ID_LEN, KEY_PREFIX, SECRET_LEN,
-};
+pub use self::table::{now_unix, Client, ClientRate, ClientTable, Presented};

@@ -13,6 +13,6 @@ mod stats;
 
 pub use self::conn::{Cluster, Unavailable};
 pub use self::heartbeat::{share, spawn as spawn_heartbeat};
-pub use self::peers::{owner_of, Peers};
+pub use self::peers::owner_of;
 pub use self::pubsub::subscribe;
-pub use self::stats::{ClusterMetrics, Fallback, Stats};
+pub use self::stats::Fallback;

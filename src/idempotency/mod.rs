@@ -27,10 +27,10 @@ pub mod service;
 pub mod sizing;
 pub mod store;
 
-pub use self::entry::{Entry, Fingerprint, State, Stored, Subject};
-pub use self::key::{Kind, RequestKeys};
+pub use self::entry::{Entry, State, Stored};
+pub use self::key::RequestKeys;
 pub use self::local::LocalStore;
 pub use self::redis::RedisStore;
-pub use self::service::{Claim, Claims, Gate, Idempotency, Settle};
+pub use self::service::{Claims, Gate, Idempotency, Settle};
 pub use self::sizing::Sizing;
-pub use self::store::{system_now_ms, Claimed, Clock, Store, StoreError, StoreKey, StoreStats};
+pub use self::store::{system_now_ms, Clock, StoreError};

@@ -92,10 +92,6 @@ impl Seen {
         }
     }
 
-    pub fn shape(&self) -> Shape {
-        self.shape
-    }
-
     /// Adds `key` to the current generation.
     pub fn insert(&mut self, key: &StoreKey, now_ms: u64) {
         let generation = self.shape.generation(now_ms);

@@ -20,4 +20,4 @@ mod dial;
 mod pool;
 
 pub use self::client::UpstreamClient;
-pub use self::pool::{UpstreamBody, UpstreamRequest, UpstreamResponse};
+pub use self::pool::{UpstreamBody, UpstreamResponse};
