@@ -162,6 +162,10 @@ pub const IDEMPOTENCY_VERIFY_POLL: Duration = Duration::from_millis(25);
 /// How many times a settle that failed is tried again in the background (100 ms, doubling to
 /// 5 s between tries: about 16 s in all, well under `IDEMPOTENCY_IN_FLIGHT_MAX`).
 pub const IDEMPOTENCY_SETTLE_RETRIES: usize = 8;
+/// The first pause before a failed settle is tried again; it doubles up to the next.
+pub const IDEMPOTENCY_SETTLE_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two tries of a failed settle.
+pub const IDEMPOTENCY_SETTLE_PAUSE_MAX: Duration = Duration::from_secs(5);
 /// Deepest nesting of arrays and objects read in a body that must be read as Blnk reads it
 /// (`gojson`). Go's decoder allows 10,000 levels; Blnk's own fields nest at most 4 deep (a bulk
 /// item's split share), the rest is whatever a client puts in `meta_data`. A deeper body is

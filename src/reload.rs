@@ -1,7 +1,8 @@
 //! Live reload: watch, debounce, load and validate everything, swap the snapshot whole.
 //!
 //! Triggers are file events in the directories that hold the config file, the key file, the
-//! audit signing key file and the TLS files (directories, because rotation tools replace files
+//! clients file, the audit signing key file (not with `key_epoch`: the gateway writes it) and the
+//! TLS files (directories, because rotation tools replace files
 //! by rename or swap a Kubernetes `..data` symlink, which ends a watch on the file itself), and
 //! SIGHUP. Events are debounced so a half-written file is not read. A reload runs the same
 //! `state::load` as `serve`; on any problem the last good snapshot keeps serving, the problems

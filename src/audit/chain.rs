@@ -4,7 +4,7 @@
 //! the record's own fields. `prev` is the SHA-256 of the previous line's exact bytes (without its
 //! newline); the genesis record's is 64 zeros. `seq` counts records along the chain, across
 //! reopened and rotated files and restarts that find the previous records. This module owns the
-//! framing, the chain state and reading a link back; the fields are `record`'s, the I/O is
+//! framing, the chain state and reading a link back; the fields are `line`'s, the I/O is
 //! `writer`'s and the checking is `verify`'s.
 
 use std::borrow::Cow;

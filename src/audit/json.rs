@@ -1,5 +1,5 @@
 //! The request record's JSON, written by hand: the same bytes `serde_json` writes for it (a unit
-//! test in `record` holds the two together), at a fraction of the cost. The profile showed
+//! test in `line` holds the two together), at a fraction of the cost. The profile showed
 //! serde's per-field machinery, string escaping through its formatter and the `Display` of the
 //! time as the largest part of the gateway's own per-request work. The rare lines (genesis,
 //! continue, gap) still go through serde.

@@ -3,11 +3,12 @@
 //!
 //! One thread of its own owns the database (redb's calls block on the disk): requests send it
 //! operations over a bounded channel and wait for the answer. It applies every operation waiting
-//! in one write transaction and commits it with `Durability::Immediate` (fsync) before answering,
-//! so a claim is on disk before its request is forwarded, and concurrent requests share one fsync
-//! (group commit).
+//! in one write transaction and commits it before answering, with `Durability::Immediate` (fsync)
+//! when the batch holds a claim or a sweep, so a claim is on disk before its request is forwarded
+//! and concurrent requests share one fsync (group commit); a batch of settles alone is committed
+//! without one and rides on the next sync.
 //!
-//! Sized for a ledger's traffic (docs/idempotency.md, "Sizing"): expired entries are removed by
+//! Sized for a ledger's traffic (docs/idempotency.md, "Where keys live, and what they cost"): expired entries are removed by
 //! expiry order through a second table, a little after every batch and in larger batches every
 //! second, so expiry keeps pace with any rate the gateway serves and the store plateaus at
 //! about rate x TTL. At `max_entries` the oldest settled entries are evicted to make room

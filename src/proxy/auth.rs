@@ -3,8 +3,9 @@
 //! - verify: the request must carry exactly one non-empty `X-Blnk-Key`, checked in constant time
 //!   against the master key's digest. Blnk's exempt routes pass without a key and go upstream
 //!   without one, so a disagreement about what is exempt can never grant master access.
-//! - inject: the client was authenticated by its certificate (at the handshake) or its network
-//!   (checked here, in both modes); every client key is discarded and the master key is injected.
+//! - inject: the client is authenticated by its own client key and scope (with
+//!   `gateway.clients_file`), its certificate (at the handshake) or its network (checked here, in
+//!   both modes); a client's key is never forwarded, and the master key is injected.
 
 use std::net::IpAddr;
 

@@ -85,10 +85,15 @@ pub(super) async fn gate(cx: &mut Context, req: Request<'_>) -> Result<Keyed, Re
     let Some(keys) = keys else {
         return Ok(Keyed::Pass);
     };
-    let gate = idem
-        .gate(&keys, policy.ttl)
-        .await
-        .map_err(|e| unavailable(gw, e))?;
+    let gate = match idem.gate(&keys, policy.ttl).await {
+        Ok(gate) => gate,
+        Err(e) => {
+            let refused = unavailable(gw, e);
+            cx.entry
+                .idempotency(IdempotencyOutcome::StoreUnavailable.label());
+            return Err(refused);
+        }
+    };
     let decided = match gate {
         Gate::Claimed(claims) if claims.suspect => {
             verify_first(env, idem, Guarded { claims, keys }).await

@@ -8,6 +8,7 @@
 //! | a 4xx naming a `batch_id` (a bulk that failed after recording items) | kept: a refusal after an effect |
 //! | another 4xx, or 503 | given back: Blnk did nothing, a corrected retry goes through |
 //! | another 5xx, no answer, a broken one | unknown: it may have taken effect |
+//! | none: Blnk unreachable or the pool full (nothing was sent) | given back |
 //!
 //! A suspect key's queued 201 (Blnk answers it before it stores anything) is checked: Blnk's
 //! record under the reference must carry the answer's id. If it carries another, that is the
@@ -30,7 +31,8 @@ use crate::gateway::Gateway;
 use crate::idempotency::route::Recovery;
 use crate::idempotency::{Claims, Idempotency, Settle, Stored};
 use crate::limits::{
-    IDEMPOTENCY_SETTLE_RETRIES, IDEMPOTENCY_VERIFY_POLL, IDEMPOTENCY_VERIFY_TIMEOUT,
+    IDEMPOTENCY_SETTLE_PAUSE, IDEMPOTENCY_SETTLE_PAUSE_MAX, IDEMPOTENCY_SETTLE_RETRIES,
+    IDEMPOTENCY_VERIFY_POLL, IDEMPOTENCY_VERIFY_TIMEOUT,
 };
 
 /// After the exchange of a request that holds its keys: Blnk's answer (read whole, up to
@@ -182,14 +184,14 @@ async fn settle_claims(gw: &Arc<Gateway>, idem: &Idempotency, claims: &mut Claim
     let mut claims = claims.clone();
     tokio::spawn(async move {
         let Some(idem) = &gw.idempotency else { return };
-        let mut pause = std::time::Duration::from_millis(100);
+        let mut pause = IDEMPOTENCY_SETTLE_PAUSE;
         for _ in 0..IDEMPOTENCY_SETTLE_RETRIES {
             tokio::time::sleep(pause).await;
             if idem.settle(&mut claims, how.clone()).await.is_ok() {
                 tracing::info!("idempotency key settled after a retry");
                 return;
             }
-            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            pause = (pause * 2).min(IDEMPOTENCY_SETTLE_PAUSE_MAX);
         }
         tracing::error!(
             "idempotency key could not be settled: it stays in flight, then of unknown outcome"

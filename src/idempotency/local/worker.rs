@@ -1,5 +1,6 @@
 //! The store's own thread: it owns the redb database, applies each batch of operations in one
-//! write transaction committed with fsync before any answer goes out, sweeps expired entries a
+//! write transaction committed before any answer goes out (with fsync when the batch holds a
+//! claim or a sweep; settles alone ride on the next sync), sweeps expired entries a
 //! little after every batch and more on the sweeper's tick, and keeps the counters.
 
 use std::sync::atomic::Ordering;

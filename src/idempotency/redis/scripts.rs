@@ -3,7 +3,7 @@
 //! Keys under the cluster's prefix: `idem:<hex>` (an entry), `idem:expiry` (every key by expiry:
 //! the count, the oldest first), `idem:pending` (keys in flight or unknown, by since),
 //! `idem:unknown` (the unknown ones), `idem:seen:<generation>` (bitmaps), `idem:suspect`
-//! (until when claims are suspect); and the cluster's `epoch` and `seq` (`cluster::Peers`).
+//! (until when claims are suspect); and the cluster's `epoch` and `seq` (`cluster::peers::Peers`).
 
 /// KEYS: entry, expiry, pending, epoch, seq, suspect, seen generations (newest first).
 /// ARGV: entry, ttl ms, hex key, expires at, since (now by the gateway's clock: Redis's),

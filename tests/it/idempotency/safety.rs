@@ -466,4 +466,13 @@ async fn entries_in_flight_are_never_evicted_and_readyz_says_the_store_is_full()
     assert_eq!(next.status, 201, "{:?}", next.body);
     let (status, why) = gw.admin_get("/readyz").await;
     assert_eq!(status, 200, "{why}");
+    // The refused transfer's record says why, as docs/audit.md lists it.
+    let audit = gw.stop_and_read_audit().await;
+    let refused: Vec<_> = audit
+        .requests()
+        .into_iter()
+        .filter(|r| r["reason"] == "GATEWAY_IDEMPOTENCY_UNAVAILABLE")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["idempotency"], "store_unavailable");
 }
