@@ -8,9 +8,9 @@
 //! and concurrent requests share one fsync (group commit); a batch of settles alone is committed
 //! without one and rides on the next sync.
 //!
-//! Sized for a ledger's traffic (docs/idempotency.md, "Where keys live, and what they cost"): expired entries are removed by
-//! expiry order through a second table, a little after every batch and in larger batches every
-//! second, so expiry keeps pace with any rate the gateway serves and the store plateaus at
+//! Sized for a ledger's traffic (docs/idempotency.md, "Where keys live, and what they cost"):
+//! expired entries are removed by expiry order through a second table, a little after every
+//! batch and in larger batches every second, so expiry keeps pace with any rate the gateway serves and the store plateaus at
 //! about rate x TTL. At `max_entries` the oldest settled entries are evicted to make room
 //! (counted); an entry in flight or of unknown outcome never is. The database's cache is
 //! bounded (`IDEMPOTENCY_STORE_CACHE`), and its file is created readable by its owner only.

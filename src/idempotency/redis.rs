@@ -9,8 +9,8 @@
 //! Redis that lost writes: an epoch (gone when Redis came back empty) and a sequence every claim
 //! advances (lower than a gateway last saw when Redis came back behind, a failover to a replica
 //! that lagged). After either, every claim is suspect for `ttl`: Blnk is asked before a new
-//! answer is trusted. Entries are stamped with Redis's clock (`cluster::peers::Peers`), the same for
-//! every gateway whatever its own says.
+//! answer is trusted. Entries are stamped with Redis's clock (`cluster::peers::Peers`), the same
+//! for every gateway whatever its own says.
 //!
 //! While Redis cannot be used, every operation fails (`StoreError::Unavailable`): a keyed request
 //! is refused (503) rather than forwarded without the guarantee, since a per-gateway store would
