@@ -10,9 +10,9 @@
 //!
 //! Sized for a ledger's traffic (docs/idempotency.md, "Where keys live, and what they cost"):
 //! expired entries are removed by expiry order through a second table, a little after every
-//! batch and in larger batches every second, so expiry keeps pace with any rate the gateway serves and the store plateaus at
-//! about rate x TTL. At `max_entries` the oldest settled entries are evicted to make room
-//! (counted); an entry in flight or of unknown outcome never is. The database's cache is
+//! batch and in larger batches every second, so expiry keeps pace with any rate the gateway
+//! serves and the store plateaus at about rate x TTL. At `max_entries` the oldest settled
+//! entries are evicted to make room (counted); an entry in flight or of unknown outcome never is. The database's cache is
 //! bounded (`IDEMPOTENCY_STORE_CACHE`), and its file is created readable by its owner only.
 //!
 //! One gateway per file: every entry still in flight when the store opens was left by a process
