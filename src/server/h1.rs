@@ -145,7 +145,7 @@ impl H1Scan {
 
     /// The target: a `#` noted for this request, a line end inside it not understood.
     fn target(&mut self, rest: &[u8], seen: Option<&Seen>) -> Step {
-        let Some(at) = rest.iter().position(|&c| matches!(c, b' ' | b'#' | b'\n')) else {
+        let Some(at) = memchr::memchr3(b' ', b'#', b'\n', rest) else {
             return Step::Wait;
         };
         self.state = match rest[at] {
@@ -226,6 +226,10 @@ impl H1Scan {
                 (false, Some(0) | None) => State::Start,
                 (false, Some(n)) => State::Fixed(n),
             }
+        } else if !matches!(text[0], b't' | b'T' | b'c' | b'C' | b' ' | b'\t') {
+            // Not a framing field (nor an obsolete line folding, which hyper refuses): only
+            // `Transfer-Encoding` and `Content-Length` matter here.
+            State::Fields
         } else if let Some((name, value)) = split_field(text) {
             if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 // The last coding of the last field decides, as hyper reads it.
@@ -268,22 +272,10 @@ fn trailer_line(line: &[u8]) -> State {
     }
 }
 
-/// Where `byte` first is in `bytes`: eight bytes at a time (a byte equal to `byte` is a zero byte
-/// of `word ^ repeated`), since every byte of every head passes through here.
+/// Where `byte` first is in `bytes` (memchr: a vector at a time, since every byte of every head
+/// passes through here).
 fn find(bytes: &[u8], byte: u8) -> Option<usize> {
-    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let repeated = LOW * u64::from(byte);
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let w = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8])) ^ repeated;
-        if w.wrapping_sub(LOW) & !w & HIGH != 0 {
-            break;
-        }
-        at += 8;
-    }
-    bytes[at..].iter().position(|&c| c == byte).map(|i| at + i)
+    memchr::memchr(byte, bytes)
 }
 
 fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -330,21 +322,6 @@ mod tests {
         let stream = stream.as_bytes();
         for step in [1, 2, 7, stream.len()] {
             assert_eq!(fragments(stream, step), (vec![4], None), "reads of {step}");
-        }
-    }
-
-    #[test]
-    fn find_agrees_with_a_plain_search() {
-        let text: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
-        for start in 0..20 {
-            for byte in [0u8, 1, 10, 32, 0x80, 0xff, 200] {
-                let s = &text[start..];
-                assert_eq!(
-                    find(s, byte),
-                    s.iter().position(|&c| c == byte),
-                    "{start} {byte}"
-                );
-            }
         }
     }
 
