@@ -10,13 +10,10 @@ const KEY: &str = "cli-test-master-key-0123456789abcdef-xyz";
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run blnk-gateway")
+    cmd.args(args);
+    crate::support::only_path(cmd, env)
+        .output()
+        .expect("run blnk-gateway")
 }
 
 fn text(o: &Output) -> String {

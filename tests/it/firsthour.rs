@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::exit_and_output;
+use crate::support::{exit_and_output, only_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blnk-gateway");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -30,13 +30,8 @@ fn is_root() -> bool {
 /// The binary with only PATH from the environment, and `env`.
 fn gateway(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+    cmd.args(args);
+    only_path(cmd, env)
 }
 
 /// The same command as a user permissions apply to: this user, or nobody when this is root.
@@ -54,13 +49,8 @@ fn unprivileged(args: &[&str], env: &[(&str, &str)]) -> Command {
         "--",
         BIN,
     ])
-    .args(args)
-    .env_clear()
-    .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+    .args(args);
+    only_path(cmd, env)
 }
 
 fn run(mut cmd: Command) -> (i32, String) {

@@ -12,6 +12,16 @@ pub mod redis;
 pub mod tlsraw;
 pub mod upstream;
 
+/// `cmd` with no environment but `PATH`, and then `env`: what a test sets is all the binary sees.
+pub fn only_path(mut cmd: std::process::Command, env: &[(&str, &str)]) -> std::process::Command {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// A finished command's exit code (-1 when killed by a signal) and its standard output followed
 /// by its standard error, as an operator reading the terminal would see them.
 pub fn exit_and_output(out: &std::process::Output) -> (i32, String) {

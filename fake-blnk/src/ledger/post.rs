@@ -150,15 +150,7 @@ pub fn record_now(
         return Ok(split_answer(t, id, status, &legs));
     }
     let leg = &mut legs[0];
-    if book.reference_used(&leg.reference) {
-        return Err(duplicate(&leg.reference));
-    }
-    leg.source = book
-        .resolve(&leg.source, &t.currency)
-        .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
-    leg.destination = book
-        .resolve(&leg.destination, &t.currency)
-        .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    claim_leg(book, t, leg)?;
     if !t.allow_overdraft && !book.can_pay(&leg.source, leg.precise) {
         return Err(insufficient());
     }
@@ -169,13 +161,12 @@ pub fn record_now(
         .unwrap_or(Value::Null))
 }
 
-/// One leg of a split: checked as `RecordTransaction` checks it (the reference, the balances,
-/// a positive amount, the funds), then stored and applied.
-fn record_leg(
+/// A leg's reference is unused and its balances exist (indicators resolved to ids), as Blnk
+/// checks both before anything else.
+fn claim_leg(
     book: &mut Book,
     t: &RecordTransaction,
     leg: &mut super::legs::Leg,
-    parent: &str,
 ) -> Result<(), Refusal> {
     if book.reference_used(&leg.reference) {
         return Err(duplicate(&leg.reference));
@@ -186,6 +177,18 @@ fn record_leg(
     leg.destination = book
         .resolve(&leg.destination, &t.currency)
         .map_err(|m| (404, "TXN_NOT_FOUND", m))?;
+    Ok(())
+}
+
+/// One leg of a split: checked as `RecordTransaction` checks it (the reference, the balances,
+/// a positive amount, the funds), then stored and applied.
+fn record_leg(
+    book: &mut Book,
+    t: &RecordTransaction,
+    leg: &mut super::legs::Leg,
+    parent: &str,
+) -> Result<(), Refusal> {
+    claim_leg(book, t, leg)?;
     if leg.precise <= 0 {
         return Err((
             400,
